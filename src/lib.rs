@@ -50,4 +50,13 @@
 
 pub mod runtime;
 
+/// Sans-I/O framing shared by every protocol (`mailwire-codec`).
+pub use mailwire_codec as codec;
+/// SASL client and server step machines (`mailwire-sasl`).
+pub use mailwire_sasl as sasl;
+/// TLS configuration, policy and STARTTLS upgrades (`mailwire-tls`).
+pub use mailwire_tls as tls;
+
+pub use mailwire_codec::Secret;
+
 pub use runtime::{Builder as RuntimeBuilder, Pending, Runtime, RuntimeError, TaskHandle};
