@@ -85,10 +85,9 @@ fn only_crlf(seg: &[u8]) -> bool {
         return true;
     };
     seg.chunks(512).zip(tail.chunks(512)).all(|(a, b)| {
-        a.iter()
-            .zip(b)
-            .fold(0u8, |bad, (&x, &y)| bad | (u8::from(x == b'\r') ^ u8::from(y == b'\n')))
-            == 0
+        a.iter().zip(b).fold(0u8, |bad, (&x, &y)| {
+            bad | (u8::from(x == b'\r') ^ u8::from(y == b'\n'))
+        }) == 0
     })
 }
 

@@ -91,6 +91,12 @@ impl LineFramer {
         &self.config
     }
 
+    /// Changes the line limit for the lines still to come (e.g. an SMTP server allows longer
+    /// `AUTH` continuation lines).
+    pub fn set_max_line_len(&mut self, max_line_len: usize) {
+        self.config.max_line_len = max_line_len;
+    }
+
     /// Octets held from earlier input: the start of a line not yet complete.
     ///
     /// A STARTTLS driver checks that this and the unconsumed input are both empty right after

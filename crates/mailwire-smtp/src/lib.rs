@@ -1,0 +1,3 @@
+#![forbid(unsafe_code)]
+//! SMTP, Submission and LMTP (work in progress).
+pub mod proto;

@@ -1,0 +1,453 @@
+//! `MAIL` and `RCPT` parameters (RFC 5321 §4.1.2 `esmtp-param`) and the xtext codec
+//! (RFC 3461 §4).
+
+use std::fmt;
+
+use crate::proto::SyntaxError;
+
+/// `BODY=` (RFC 6152, RFC 3030).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// `7BIT`
+    SevenBit,
+    /// `8BITMIME`
+    EightBitMime,
+    /// `BINARYMIME` (requires BDAT)
+    BinaryMime,
+}
+
+impl Body {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::SevenBit => "7BIT",
+            Self::EightBitMime => "8BITMIME",
+            Self::BinaryMime => "BINARYMIME",
+        }
+    }
+}
+
+/// `RET=` (RFC 3461 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ret {
+    /// `FULL`: return the whole message in a DSN.
+    Full,
+    /// `HDRS`: return the headers only.
+    Headers,
+}
+
+/// `NOTIFY=` (RFC 3461 §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Notify {
+    /// `SUCCESS`
+    pub success: bool,
+    /// `FAILURE`
+    pub failure: bool,
+    /// `DELAY`
+    pub delay: bool,
+}
+
+impl Notify {
+    /// `NOTIFY=NEVER`
+    pub const NEVER: Self = Self {
+        success: false,
+        failure: false,
+        delay: false,
+    };
+
+    /// Whether this is `NEVER`.
+    pub fn is_never(&self) -> bool {
+        *self == Self::NEVER
+    }
+}
+
+/// A parameter the parser does not know, kept for a policy to decide on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unknown {
+    /// The keyword, upper-cased.
+    pub keyword: String,
+    /// The value, if `=value` was given.
+    pub value: Option<String>,
+}
+
+/// Parameters of `MAIL FROM`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailParams {
+    /// `SIZE=n` (RFC 1870).
+    pub size: Option<u64>,
+    /// `BODY=` (RFC 6152 / RFC 3030).
+    pub body: Option<Body>,
+    /// `SMTPUTF8` (RFC 6531).
+    pub smtputf8: bool,
+    /// `RET=` (RFC 3461).
+    pub ret: Option<Ret>,
+    /// `ENVID=`, xtext-decoded (RFC 3461).
+    pub envid: Option<String>,
+    /// `AUTH=`, xtext-decoded; `Some(None)` for `AUTH=<>` (RFC 4954 §5).
+    pub auth: Option<Option<String>>,
+    /// `REQUIRETLS` (RFC 8689).
+    pub requiretls: bool,
+    /// Anything else, in order.
+    pub unknown: Vec<Unknown>,
+}
+
+/// Parameters of `RCPT TO`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RcptParams {
+    /// `NOTIFY=` (RFC 3461).
+    pub notify: Option<Notify>,
+    /// `ORCPT=addr-type;xtext`, decoded: (address type, original recipient).
+    pub orcpt: Option<(String, String)>,
+    /// Anything else, in order.
+    pub unknown: Vec<Unknown>,
+}
+
+/// Splits `esmtp-param *(SP esmtp-param)` into (keyword, value) pairs, checking the grammar:
+/// `esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")`,
+/// `esmtp-value = 1*(%d33-60 / %d62-126)` (UTF-8 too under SMTPUTF8, RFC 6531 §3.3).
+fn split_params(s: &str) -> Result<Vec<(&str, Option<&str>)>, SyntaxError> {
+    let mut out = Vec::new();
+    for word in s.split(' ') {
+        if word.is_empty() {
+            // Tolerate repeated spaces between parameters.
+            continue;
+        }
+        let (k, v) = match word.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (word, None),
+        };
+        let kb = k.as_bytes();
+        if kb.is_empty()
+            || !kb[0].is_ascii_alphanumeric()
+            || !kb.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        {
+            return Err(SyntaxError::params("bad parameter keyword"));
+        }
+        if let Some(v) = v
+            && (v.is_empty()
+                || !v.chars().all(|c| {
+                    matches!(c as u32, 33..=60 | 62..=126) || (!c.is_ascii() && !c.is_control())
+                }))
+        {
+            return Err(SyntaxError::params("bad parameter value"));
+        }
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+fn once<T>(slot: &Option<T>, keyword: &str) -> Result<(), SyntaxError> {
+    if slot.is_some() {
+        return Err(SyntaxError::params(&format!(
+            "duplicate {keyword} parameter"
+        )));
+    }
+    Ok(())
+}
+
+impl MailParams {
+    /// Parses the text after the reverse path.
+    pub fn parse(s: &str) -> Result<Self, SyntaxError> {
+        let mut p = Self::default();
+        for (k, v) in split_params(s)? {
+            let key = k.to_ascii_uppercase();
+            match (key.as_str(), v) {
+                ("SIZE", Some(v)) => {
+                    once(&p.size, "SIZE")?;
+                    if !v.bytes().all(|b| b.is_ascii_digit()) || v.len() > 20 {
+                        return Err(SyntaxError::params("SIZE must be a number"));
+                    }
+                    p.size = Some(
+                        v.parse()
+                            .map_err(|_| SyntaxError::params("SIZE too large"))?,
+                    );
+                }
+                ("BODY", Some(v)) => {
+                    once(&p.body, "BODY")?;
+                    p.body = Some(match v.to_ascii_uppercase().as_str() {
+                        "7BIT" => Body::SevenBit,
+                        "8BITMIME" => Body::EightBitMime,
+                        "BINARYMIME" => Body::BinaryMime,
+                        _ => {
+                            return Err(SyntaxError::params(
+                                "BODY must be 7BIT, 8BITMIME or BINARYMIME",
+                            ));
+                        }
+                    });
+                }
+                ("SMTPUTF8", None) => p.smtputf8 = true,
+                ("REQUIRETLS", None) => p.requiretls = true,
+                ("RET", Some(v)) => {
+                    once(&p.ret, "RET")?;
+                    p.ret = Some(match v.to_ascii_uppercase().as_str() {
+                        "FULL" => Ret::Full,
+                        "HDRS" => Ret::Headers,
+                        _ => return Err(SyntaxError::params("RET must be FULL or HDRS")),
+                    });
+                }
+                ("ENVID", Some(v)) => {
+                    once(&p.envid, "ENVID")?;
+                    let id = xtext_decode(v)?;
+                    if id.len() > 100 {
+                        return Err(SyntaxError::params("ENVID longer than 100 characters"));
+                    }
+                    p.envid = Some(id);
+                }
+                ("AUTH", Some(v)) => {
+                    once(&p.auth, "AUTH")?;
+                    p.auth = Some(if v == "<>" {
+                        None
+                    } else {
+                        Some(xtext_decode(v)?)
+                    });
+                }
+                ("SIZE" | "BODY" | "RET" | "ENVID" | "AUTH", None) => {
+                    return Err(SyntaxError::params(&format!("{key} needs a value")));
+                }
+                ("SMTPUTF8" | "REQUIRETLS", Some(_)) => {
+                    return Err(SyntaxError::params(&format!("{key} takes no value")));
+                }
+                _ => p.unknown.push(Unknown {
+                    keyword: key,
+                    value: v.map(str::to_owned),
+                }),
+            }
+        }
+        Ok(p)
+    }
+
+    /// Whether no parameter is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl fmt::Display for MailParams {
+    /// The parameters in wire form, each preceded by a space.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(n) = self.size {
+            write!(f, " SIZE={n}")?;
+        }
+        if let Some(b) = self.body {
+            write!(f, " BODY={}", b.as_str())?;
+        }
+        if self.smtputf8 {
+            f.write_str(" SMTPUTF8")?;
+        }
+        if let Some(r) = self.ret {
+            f.write_str(match r {
+                Ret::Full => " RET=FULL",
+                Ret::Headers => " RET=HDRS",
+            })?;
+        }
+        if let Some(e) = &self.envid {
+            write!(f, " ENVID={}", xtext_encode(e))?;
+        }
+        match &self.auth {
+            Some(Some(a)) => write!(f, " AUTH={}", xtext_encode(a))?,
+            Some(None) => f.write_str(" AUTH=<>")?,
+            None => {}
+        }
+        if self.requiretls {
+            f.write_str(" REQUIRETLS")?;
+        }
+        write_unknown(f, &self.unknown)
+    }
+}
+
+fn write_unknown(f: &mut fmt::Formatter<'_>, unknown: &[Unknown]) -> fmt::Result {
+    for u in unknown {
+        match &u.value {
+            Some(v) => write!(f, " {}={v}", u.keyword)?,
+            None => write!(f, " {}", u.keyword)?,
+        }
+    }
+    Ok(())
+}
+
+impl RcptParams {
+    /// Parses the text after the forward path.
+    pub fn parse(s: &str) -> Result<Self, SyntaxError> {
+        let mut p = Self::default();
+        for (k, v) in split_params(s)? {
+            let key = k.to_ascii_uppercase();
+            match (key.as_str(), v) {
+                ("NOTIFY", Some(v)) => {
+                    once(&p.notify, "NOTIFY")?;
+                    let mut n = Notify::default();
+                    let words: Vec<String> = v.split(',').map(str::to_ascii_uppercase).collect();
+                    if words.iter().any(|w| w == "NEVER") {
+                        if words.len() != 1 {
+                            return Err(SyntaxError::params("NOTIFY=NEVER stands alone"));
+                        }
+                    } else {
+                        for w in &words {
+                            match w.as_str() {
+                                "SUCCESS" => n.success = true,
+                                "FAILURE" => n.failure = true,
+                                "DELAY" => n.delay = true,
+                                _ => return Err(SyntaxError::params("bad NOTIFY value")),
+                            }
+                        }
+                    }
+                    p.notify = Some(n);
+                }
+                ("ORCPT", Some(v)) => {
+                    once(&p.orcpt, "ORCPT")?;
+                    let Some((ty, addr)) = v.split_once(';') else {
+                        return Err(SyntaxError::params("ORCPT needs addr-type;address"));
+                    };
+                    if ty.is_empty() || !ty.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    {
+                        return Err(SyntaxError::params("bad ORCPT address type"));
+                    }
+                    p.orcpt = Some((ty.to_owned(), xtext_decode(addr)?));
+                }
+                ("NOTIFY" | "ORCPT", None) => {
+                    return Err(SyntaxError::params(&format!("{key} needs a value")));
+                }
+                _ => p.unknown.push(Unknown {
+                    keyword: key,
+                    value: v.map(str::to_owned),
+                }),
+            }
+        }
+        Ok(p)
+    }
+
+    /// Whether no parameter is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl fmt::Display for RcptParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(n) = self.notify {
+            if n.is_never() {
+                f.write_str(" NOTIFY=NEVER")?;
+            } else {
+                let words: Vec<&str> = [
+                    (n.success, "SUCCESS"),
+                    (n.failure, "FAILURE"),
+                    (n.delay, "DELAY"),
+                ]
+                .into_iter()
+                .filter_map(|(on, w)| on.then_some(w))
+                .collect();
+                write!(f, " NOTIFY={}", words.join(","))?;
+            }
+        }
+        if let Some((ty, addr)) = &self.orcpt {
+            write!(f, " ORCPT={ty};{}", xtext_encode(addr))?;
+        }
+        write_unknown(f, &self.unknown)
+    }
+}
+
+/// Decodes xtext (RFC 3461 §4): `xchar` as is, `+XX` (upper-case hex) for the others.
+pub fn xtext_decode(s: &str) -> Result<String, SyntaxError> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => {
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .ok_or_else(|| SyntaxError::params("bad xtext"))?;
+                let digit = |h: u8| match h {
+                    b'0'..=b'9' => Some(h - b'0'),
+                    b'A'..=b'F' => Some(h - b'A' + 10),
+                    _ => None,
+                };
+                match (digit(hex[0]), digit(hex[1])) {
+                    (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+                    _ => return Err(SyntaxError::params("bad xtext hexchar")),
+                }
+                i += 3;
+            }
+            c @ 33..=126 if c != b'=' => {
+                out.push(c);
+                i += 1;
+            }
+            // UTF-8 is allowed in parameter values under SMTPUTF8 (RFC 6533 utf-8-addr-xtext).
+            c if c >= 0x80 => {
+                out.push(c);
+                i += 1;
+            }
+            _ => return Err(SyntaxError::params("bad xtext character")),
+        }
+    }
+    String::from_utf8(out).map_err(|_| SyntaxError::params("xtext is not UTF-8"))
+}
+
+/// Encodes xtext: `+`, `=` and anything outside `!`..`~` become `+XX`.
+pub fn xtext_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if (33..=126).contains(&b) && b != b'+' && b != b'=' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xtext() {
+        assert_eq!(xtext_encode("a+b=c d"), "a+2Bb+3Dc+20d");
+        assert_eq!(xtext_decode("a+2Bb+3Dc+20d").unwrap(), "a+b=c d");
+        assert!(xtext_decode("a+2").is_err());
+        assert!(xtext_decode("a+zz").is_err());
+        assert!(xtext_decode("a+2b").is_err(), "lower-case hex is not xtext");
+    }
+
+    #[test]
+    fn mail_params() {
+        let p = MailParams::parse(
+            "SIZE=1000 BODY=8bitmime SMTPUTF8 RET=HDRS ENVID=QQ+2B AUTH=<> X-FOO=bar X-FLAG",
+        )
+        .unwrap();
+        assert_eq!(p.size, Some(1000));
+        assert_eq!(p.body, Some(Body::EightBitMime));
+        assert!(p.smtputf8);
+        assert_eq!(p.ret, Some(Ret::Headers));
+        assert_eq!(p.envid.as_deref(), Some("QQ+"));
+        assert_eq!(p.auth, Some(None));
+        assert_eq!(p.unknown.len(), 2);
+        assert_eq!(MailParams::parse(&p.to_string()).unwrap(), p);
+        assert!(MailParams::parse("SIZE=abc").is_err());
+        assert!(MailParams::parse("SIZE=1 SIZE=2").is_err());
+        assert!(MailParams::parse("SIZE=99999999999999999999999").is_err());
+        assert!(MailParams::parse("BODY=9BIT").is_err());
+        assert!(MailParams::parse("=x").is_err());
+        assert!(MailParams::parse("-X=1").is_err());
+        assert!(MailParams::parse("SMTPUTF8=yes").is_err());
+    }
+
+    #[test]
+    fn rcpt_params() {
+        let p = RcptParams::parse("NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a+40b").unwrap();
+        assert_eq!(
+            p.notify,
+            Some(Notify {
+                success: true,
+                failure: true,
+                delay: false
+            })
+        );
+        assert_eq!(p.orcpt, Some(("rfc822".to_owned(), "a@b".to_owned())));
+        assert_eq!(RcptParams::parse(&p.to_string()).unwrap(), p);
+        assert!(RcptParams::parse("NOTIFY=NEVER,SUCCESS").is_err());
+        assert!(RcptParams::parse("NOTIFY=SOMETIMES").is_err());
+        assert_eq!(
+            RcptParams::parse("NOTIFY=never").unwrap().notify,
+            Some(Notify::NEVER)
+        );
+    }
+}
