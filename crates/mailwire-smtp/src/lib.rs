@@ -1,3 +1,4 @@
 #![forbid(unsafe_code)]
 //! SMTP, Submission and LMTP (work in progress).
 pub mod proto;
+pub mod server;

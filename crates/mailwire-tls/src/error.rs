@@ -115,6 +115,10 @@ pub enum Error {
     #[error("TLS configuration rejected: {0}")]
     Config(#[source] rustls::Error),
 
+    /// A STARTTLS upgrade was asked for on a connection that is already TLS.
+    #[error("TLS is already active on this connection")]
+    AlreadyTls,
+
     /// The client configuration would trust no certificate at all.
     #[error("no root certificates: the client configuration would trust no server")]
     NoRootCertificates,

@@ -92,6 +92,7 @@ mod config;
 mod error;
 mod policy;
 mod selfsigned;
+mod transport;
 mod upgrade;
 
 pub use config::{
@@ -102,6 +103,7 @@ pub use config::{
 pub use error::{Error, PemItem, PemOrigin};
 pub use policy::{Security, Service, StartTlsDecision, TlsPolicy};
 pub use selfsigned::{LOCALHOST_NAMES, PemFiles, SelfSigned, generate_self_signed};
+pub use transport::Transport;
 pub use upgrade::{
     DEFAULT_HANDSHAKE_TIMEOUT, accept, check_nothing_buffered, connect, upgrade_client,
     upgrade_server,

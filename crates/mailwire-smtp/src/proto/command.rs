@@ -153,7 +153,9 @@ impl Command {
                 let params = RcptParams::parse(params_text(after)?)?;
                 let to = match mailbox {
                     None => {
-                        return Err(SyntaxError::new("the null path is not a recipient").recipient());
+                        return Err(
+                            SyntaxError::new("the null path is not a recipient").recipient()
+                        );
                     }
                     Some(m) if m.eq_ignore_ascii_case("postmaster") => ForwardPath::Postmaster,
                     Some(m) => ForwardPath::Address(

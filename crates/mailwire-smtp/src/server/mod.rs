@@ -1,0 +1,424 @@
+//! The tokio server: listeners, connections, timeouts, TLS. No protocol decisions are made here;
+//! they live in [`ServerSession`](crate::proto::ServerSession). What happens to an envelope and
+//! a message is decided by a [`Policy`] and a [`DeliverySink`], so a library user can run a
+//! server that delivers anywhere.
+
+mod received;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use mailwire_sasl::Authenticator;
+use mailwire_tls::{TlsAcceptor, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::proto::{
+    EnhancedCode, Envelope, Event, ForwardPath, MailParams, Mode, RcptParams, Reply, ReversePath,
+    ServerConfig, ServerSession, SessionInfo,
+};
+
+pub use received::{received_header, rfc5322_date};
+
+/// What a policy or sink knows about the connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The listener's address.
+    pub local: SocketAddr,
+    /// SMTP, Submission or LMTP.
+    pub mode: Mode,
+    /// EHLO domain, TLS state and authenticated identity.
+    pub session: SessionInfo,
+}
+
+/// Decides on senders and recipients. Every method has a permissive default, except that
+/// parameters the session does not know are refused with `555 5.5.4` (RFC 5321 §4.1.1.11).
+pub trait Policy: Send + Sync + 'static {
+    /// `MAIL FROM`: `Ok` to accept (`250 2.1.0`), or the refusal.
+    fn check_mail(
+        &self,
+        info: &ConnectionInfo,
+        from: &ReversePath,
+        params: &MailParams,
+    ) -> impl Future<Output = Result<(), Reply>> + Send {
+        let _ = (info, from);
+        let unknown = params.unknown.first().map(|u| u.keyword.clone());
+        async move {
+            match unknown {
+                Some(k) => Err(Reply::new(
+                    555,
+                    Some(EnhancedCode::new(5, 5, 4)),
+                    &format!("Parameter {k} not supported"),
+                )),
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// `RCPT TO`: `Ok` to accept (`250 2.1.5`), or the refusal (`550 5.1.1` for an unknown user).
+    fn check_rcpt(
+        &self,
+        info: &ConnectionInfo,
+        envelope: &Envelope,
+        to: &ForwardPath,
+        params: &RcptParams,
+    ) -> impl Future<Output = Result<(), Reply>> + Send {
+        let _ = (info, envelope, to);
+        let unknown = params.unknown.first().map(|u| u.keyword.clone());
+        async move {
+            match unknown {
+                Some(k) => Err(Reply::new(
+                    555,
+                    Some(EnhancedCode::new(5, 5, 4)),
+                    &format!("Parameter {k} not supported"),
+                )),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// Accepts every sender and recipient (apart from unknown parameters).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AcceptAll;
+
+impl Policy for AcceptAll {}
+
+/// Where accepted messages go.
+pub trait DeliverySink: Send + Sync + 'static {
+    /// Stores `message` (which starts with the `Received:` header) for the envelope's
+    /// recipients. Return only once the message is durable: the session answers `250` with
+    /// what this returns. SMTP uses the first reply; LMTP one per recipient, in order.
+    fn deliver(
+        &self,
+        info: &ConnectionInfo,
+        envelope: &Envelope,
+        message: Vec<u8>,
+    ) -> impl Future<Output = Vec<Reply>> + Send;
+}
+
+/// Driver settings: the session's limits plus timeouts and connection limits.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The session settings (mode is set per listener).
+    pub session: ServerConfig,
+    /// Idle time allowed while waiting for a command. Default 5 minutes (RFC 5321 §4.5.3.2.7).
+    pub idle_timeout: Duration,
+    /// Time allowed for one write to the client. Default 5 minutes.
+    pub write_timeout: Duration,
+    /// Time allowed for a TLS handshake. Default 30 seconds.
+    pub handshake_timeout: Duration,
+    /// Connections served at once per server; more get `421 4.3.2` and are closed.
+    /// Default 256.
+    pub max_connections: usize,
+    /// Output buffered before it is written even though more pipelined input is waiting.
+    /// Default 64 KiB (bounds memory when a client pipelines without reading).
+    pub max_pending_output: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            session: ServerConfig::default(),
+            idle_timeout: Duration::from_secs(300),
+            write_timeout: Duration::from_secs(300),
+            handshake_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            max_pending_output: 64 * 1024,
+        }
+    }
+}
+
+/// How a listener starts its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// SMTP with STARTTLS (when a TLS acceptor is configured).
+    Smtp,
+    /// SMTP over implicit TLS.
+    Smtps,
+    /// Submission (AUTH required) with STARTTLS.
+    Submission,
+    /// Submission over implicit TLS (RFC 8314).
+    Submissions,
+    /// LMTP (STARTTLS offered when TLS is configured).
+    Lmtp,
+}
+
+impl Listener {
+    fn mode(self) -> Mode {
+        match self {
+            Self::Smtp | Self::Smtps => Mode::Smtp,
+            Self::Submission | Self::Submissions => Mode::Submission,
+            Self::Lmtp => Mode::Lmtp,
+        }
+    }
+
+    fn implicit_tls(self) -> bool {
+        matches!(self, Self::Smtps | Self::Submissions)
+    }
+}
+
+/// An SMTP/Submission/LMTP server over a [`Policy`] and a [`DeliverySink`].
+pub struct Server<P, S> {
+    options: ServerOptions,
+    policy: Arc<P>,
+    sink: Arc<S>,
+    auth: Arc<dyn Authenticator + Send + Sync>,
+    tls: Option<TlsAcceptor>,
+    ids: AtomicU64,
+}
+
+impl<P: Policy, S: DeliverySink> Server<P, S> {
+    /// A server. `tls` enables STARTTLS and implicit-TLS listeners.
+    pub fn new(
+        options: ServerOptions,
+        policy: P,
+        sink: S,
+        auth: Arc<dyn Authenticator + Send + Sync>,
+        tls: Option<TlsAcceptor>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            options,
+            policy: Arc::new(policy),
+            sink: Arc::new(sink),
+            auth,
+            tls,
+            ids: AtomicU64::new(1),
+        })
+    }
+
+    /// Accepts connections on `listener` until `shutdown` turns `true`, then stops accepting,
+    /// tells idle sessions `421 4.3.2` and waits up to `grace` for transactions in flight.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        kind: Listener,
+        mut shutdown: watch::Receiver<bool>,
+        grace: Duration,
+    ) -> std::io::Result<()> {
+        if kind.implicit_tls() && self.tls.is_none() {
+            return Err(std::io::Error::other(
+                "an implicit-TLS listener needs a TLS configuration",
+            ));
+        }
+        let limit = Arc::new(Semaphore::new(self.options.max_connections));
+        let mut tasks = JoinSet::new();
+        let local = listener.local_addr()?;
+        loop {
+            tokio::select! {
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        break;
+                    }
+                }
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let server = Arc::clone(&self);
+                    let permit = Arc::clone(&limit).try_acquire_owned();
+                    let shutdown = shutdown.clone();
+                    tasks.spawn(async move {
+                        match permit {
+                            Ok(_permit) => {
+                                if let Err(e) = server.connection(stream, peer, local, kind, shutdown).await {
+                                    debug!(%peer, error = %e, "connection ended with an error");
+                                }
+                            }
+                            Err(_) => {
+                                let mut stream = stream;
+                                let _ = stream.write_all(b"421 4.3.2 Too many connections, try again later\r\n").await;
+                            }
+                        }
+                    });
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        drop(listener);
+        let _ =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        tasks.abort_all();
+        Ok(())
+    }
+
+    /// Serves one accepted connection to its end.
+    pub async fn connection(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        kind: Listener,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), ConnectionError> {
+        let o = &self.options;
+        let mut io = if kind.implicit_tls() {
+            let acceptor = self.tls.as_ref().ok_or(ConnectionError::NoTls)?;
+            Transport::accept(stream, acceptor, o.handshake_timeout).await?
+        } else {
+            Transport::Plain(stream)
+        };
+        let config = ServerConfig {
+            mode: kind.mode(),
+            starttls_available: self.tls.is_some(),
+            ..o.session.clone()
+        };
+        let mut session = ServerSession::new(config, Arc::clone(&self.auth), io.is_tls());
+        info!(%peer, ?kind, "connection");
+        let mut input: Vec<u8> = Vec::with_capacity(16 * 1024);
+        let mut start = 0;
+        let mut out = Vec::with_capacity(4096);
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            // Process what is buffered, answering events as they come.
+            loop {
+                let used = session.handle_input(&input[start..]);
+                start += used;
+                let mut answered = false;
+                while let Some(event) = session.poll_event() {
+                    answered = true;
+                    match event {
+                        Event::CheckMail { from, params } => {
+                            let info = self.info(&session, peer, local);
+                            let r = self.policy.check_mail(&info, &from, &params).await;
+                            session.resolve_check(r);
+                        }
+                        Event::CheckRcpt {
+                            envelope,
+                            to,
+                            params,
+                        } => {
+                            let info = self.info(&session, peer, local);
+                            let r = self.policy.check_rcpt(&info, &envelope, &to, &params).await;
+                            session.resolve_check(r);
+                        }
+                        Event::Deliver { envelope, message } => {
+                            let info = self.info(&session, peer, local);
+                            let id = self.ids.fetch_add(1, Ordering::Relaxed);
+                            let one = match envelope.recipients.as_slice() {
+                                [r] => Some(&r.path),
+                                _ => None,
+                            };
+                            let mut full = received_header(&info, &o.session.hostname, id, one);
+                            full.extend_from_slice(&message);
+                            drop(message);
+                            let replies = self.sink.deliver(&info, &envelope, full).await;
+                            session.resolve_delivery(replies);
+                        }
+                        Event::StartTls => {
+                            session.poll_output(&mut out);
+                            write_all(&mut io, &mut out, o.write_timeout).await?;
+                            let acceptor = self.tls.as_ref().ok_or(ConnectionError::NoTls)?;
+                            // Anything already read past the STARTTLS line is refused.
+                            io.upgrade_server(acceptor, &input[start..], o.handshake_timeout)
+                                .await?;
+                            input.clear();
+                            start = 0;
+                            session.tls_established();
+                        }
+                        Event::Close => {
+                            session.poll_output(&mut out);
+                            write_all(&mut io, &mut out, o.write_timeout).await?;
+                            let _ = tokio::time::timeout(o.write_timeout, io.shutdown()).await;
+                            return Ok(());
+                        }
+                    }
+                }
+                if session.output_len() >= o.max_pending_output {
+                    session.poll_output(&mut out);
+                    write_all(&mut io, &mut out, o.write_timeout).await?;
+                }
+                if !answered && (used == 0 || start == input.len()) {
+                    break;
+                }
+            }
+            // All input is consumed (into the session's framer or receivers): flush, then read.
+            session.poll_output(&mut out);
+            write_all(&mut io, &mut out, o.write_timeout).await?;
+            input.drain(..start);
+            start = 0;
+            let read = tokio::select! {
+                r = tokio::time::timeout(o.idle_timeout, io.read(&mut chunk)) => r,
+                _ = shutdown.changed() => {
+                    session.close_with(421, EnhancedCode::new(4, 3, 2), "Service shutting down, closing connection");
+                    continue;
+                }
+            };
+            match read {
+                Err(_) => {
+                    session.close_with(
+                        421,
+                        EnhancedCode::new(4, 4, 2),
+                        "Idle timeout, closing connection",
+                    );
+                }
+                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(n)) => input.extend_from_slice(&chunk[..n]),
+                Ok(Err(e)) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn info(&self, session: &ServerSession, peer: SocketAddr, local: SocketAddr) -> ConnectionInfo {
+        ConnectionInfo {
+            peer,
+            local,
+            mode: session.config().mode,
+            session: session.info().clone(),
+        }
+    }
+}
+
+async fn write_all(
+    io: &mut Transport<TcpStream>,
+    out: &mut Vec<u8>,
+    timeout: Duration,
+) -> Result<(), ConnectionError> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    match tokio::time::timeout(timeout, async {
+        io.write_all(out).await?;
+        io.flush().await
+    })
+    .await
+    {
+        Ok(r) => {
+            out.clear();
+            r.map_err(ConnectionError::from)
+        }
+        Err(_) => Err(ConnectionError::WriteTimeout),
+    }
+}
+
+/// Why a connection ended abnormally.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The socket failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// TLS failed (handshake, or bytes buffered after STARTTLS).
+    #[error("TLS: {0}")]
+    Tls(#[from] mailwire_tls::Error),
+    /// A write did not complete in time.
+    #[error("write timed out")]
+    WriteTimeout,
+    /// TLS was needed but not configured.
+    #[error("no TLS configuration")]
+    NoTls,
+}
