@@ -4,6 +4,9 @@
 //! chunks (one TCP segment) and in 1-byte chunks (the worst case for resumable state).
 //! Run: `cargo bench -p mailwire-bench --bench codec`.
 
+// criterion_group!/criterion_main! generate undocumented functions.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -1,4 +1,5 @@
 #![forbid(unsafe_code)]
 //! SMTP, Submission and LMTP (work in progress).
+pub mod fuzzing;
 pub mod proto;
 pub mod server;

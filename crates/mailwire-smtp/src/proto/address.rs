@@ -24,10 +24,11 @@ pub const MAX_PATH: usize = 256;
 /// forbids, so it can always be written back on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Address {
-    /// The local part as on the wire: a dot-string, or a quoted string with its quotes.
-    local: String,
-    /// A domain or an address literal (`[192.0.2.1]`).
-    domain: String,
+    /// `local@domain` as on the wire: a dot-string or quoted string, then a domain or an
+    /// address literal (`[192.0.2.1]`).
+    text: String,
+    /// Where the `@` between them is.
+    at: usize,
 }
 
 /// Whether UTF-8 is allowed in addresses (RFC 6531 SMTPUTF8).
@@ -52,25 +53,25 @@ impl Address {
             self::domain(domain, charset)?;
         }
         Ok(Self {
-            local: local.to_owned(),
-            domain: domain.to_owned(),
+            text: s.to_owned(),
+            at: local.len(),
         })
     }
 
     /// The local part as on the wire (quoted strings keep their quotes and escapes).
     pub fn local_part(&self) -> &str {
-        &self.local
+        &self.text[..self.at]
     }
 
     /// The local part with quoting removed: `"a\"b"` becomes `a"b`. RFC 5321 §4.1.2 says all
     /// quoted forms of a local part are equivalent; compare this form.
     pub fn local_part_unquoted(&self) -> String {
         match self
-            .local
+            .local_part()
             .strip_prefix('"')
             .and_then(|s| s.strip_suffix('"'))
         {
-            None => self.local.clone(),
+            None => self.local_part().to_owned(),
             Some(inner) => {
                 let mut out = String::with_capacity(inner.len());
                 let mut chars = inner.chars();
@@ -90,18 +91,18 @@ impl Address {
 
     /// The domain or address literal.
     pub fn domain(&self) -> &str {
-        &self.domain
+        &self.text[self.at + 1..]
     }
 
     /// Whether the address needs SMTPUTF8 (non-ASCII characters).
     pub fn is_utf8(&self) -> bool {
-        !self.local.is_ascii() || !self.domain.is_ascii()
+        !self.text.is_ascii()
     }
 }
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.local, self.domain)
+        f.write_str(&self.text)
     }
 }
 
@@ -141,6 +142,20 @@ impl fmt::Display for ReversePath {
     }
 }
 
+impl std::str::FromStr for ReversePath {
+    type Err = SyntaxError;
+
+    /// Parses `<>` or an empty string as the null path, and `addr` or `<addr>` as an address
+    /// (UTF-8 allowed; the client checks for SMTPUTF8 before sending).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let inner = strip_brackets(s.trim());
+        if inner.is_empty() {
+            return Ok(Self::Null);
+        }
+        Address::parse(inner, Charset::Utf8).map(Self::Address)
+    }
+}
+
 /// The `RCPT TO` path: an address, or the bare `<Postmaster>` every server must accept.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ForwardPath {
@@ -167,6 +182,26 @@ impl fmt::Display for ForwardPath {
             Self::Address(a) => write!(f, "<{a}>"),
         }
     }
+}
+
+impl std::str::FromStr for ForwardPath {
+    type Err = SyntaxError;
+
+    /// Parses `addr` or `<addr>`; a bare `Postmaster` (any case) is [`ForwardPath::Postmaster`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let inner = strip_brackets(s.trim());
+        if inner.eq_ignore_ascii_case("postmaster") {
+            return Ok(Self::Postmaster);
+        }
+        Address::parse(inner, Charset::Utf8).map(Self::Address)
+    }
+}
+
+/// `<x>` without its brackets; anything else unchanged.
+fn strip_brackets(s: &str) -> &str {
+    s.strip_prefix('<')
+        .and_then(|s| s.strip_suffix('>'))
+        .unwrap_or(s)
 }
 
 /// Splits `<path>` off the front of `s`, returning the mailbox text and the rest.
@@ -235,12 +270,23 @@ fn local_part(s: &str, charset: Charset) -> Result<(&str, &str), SyntaxError> {
         }
     } else {
         let end = s.rfind('@').unwrap_or(s.len());
-        let dot_string = &s[..end];
-        if dot_string.is_empty()
-            || dot_string
-                .split('.')
-                .any(|atom| atom.is_empty() || !atom.chars().all(|c| is_atext(c, charset)))
-        {
+        let dot_string = &s.as_bytes()[..end];
+        let mut prev_dot = true;
+        for &b in dot_string {
+            let ok = if b == b'.' {
+                !std::mem::replace(&mut prev_dot, true)
+            } else {
+                prev_dot = false;
+                ATEXT[usize::from(b)] || (b >= 0x80 && charset == Charset::Utf8)
+            };
+            if !ok {
+                return Err(SyntaxError::new("bad local part"));
+            }
+        }
+        if prev_dot {
+            return Err(SyntaxError::new("bad local part"));
+        }
+        if b_non_ascii_invalid(&s[..end], charset) {
             return Err(SyntaxError::new("bad local part"));
         }
         end
@@ -251,11 +297,42 @@ fn local_part(s: &str, charset: Charset) -> Result<(&str, &str), SyntaxError> {
     Ok(s.split_at(end))
 }
 
-/// RFC 5322 `atext`, plus UTF-8 under SMTPUTF8 (RFC 6531 `atext =/ UTF8-non-ascii`).
-fn is_atext(c: char, charset: Charset) -> bool {
-    c.is_ascii_alphanumeric()
-        || "!#$%&'*+-/=?^_`{|}~".contains(c)
-        || (charset == Charset::Utf8 && !c.is_ascii() && !c.is_control())
+/// RFC 5322 `atext` for ASCII octets.
+const ATEXT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'/'
+                    | b'='
+                    | b'?'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'{'
+                    | b'|'
+                    | b'}'
+                    | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
+/// Under SMTPUTF8, non-ASCII text must not hold control characters (RFC 6531 `UTF8-non-ascii`).
+fn b_non_ascii_invalid(s: &str, charset: Charset) -> bool {
+    charset == Charset::Utf8 && !s.is_ascii() && s.chars().any(|c| !c.is_ascii() && c.is_control())
 }
 
 /// `Domain = sub-domain *("." sub-domain)`; RFC 6531 allows U-labels.
@@ -263,16 +340,22 @@ pub(crate) fn domain(s: &str, charset: Charset) -> Result<(), SyntaxError> {
     if s.is_empty() || s.len() > MAX_DOMAIN {
         return Err(SyntaxError::new("bad domain length"));
     }
+    let ascii = s.is_ascii();
     for label in s.split('.') {
-        let ok = !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label.chars().all(|c| {
-                c.is_ascii_alphanumeric()
-                    || c == '-'
-                    || (charset == Charset::Utf8 && !c.is_ascii() && c.is_alphanumeric())
-            });
+        let l = label.as_bytes();
+        let ok = !l.is_empty()
+            && l.len() <= 63
+            && l[0] != b'-'
+            && l[l.len() - 1] != b'-'
+            && if ascii {
+                l.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            } else {
+                label.chars().all(|c| {
+                    c.is_ascii_alphanumeric()
+                        || c == '-'
+                        || (charset == Charset::Utf8 && !c.is_ascii() && c.is_alphanumeric())
+                })
+            };
         if !ok {
             return Err(SyntaxError::new("bad domain"));
         }

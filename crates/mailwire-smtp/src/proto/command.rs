@@ -103,7 +103,17 @@ impl Command {
             Some((v, r)) => (v, Some(r)),
             None => (line, None),
         };
-        let verb = verb.to_ascii_uppercase();
+        // The verb, upper-cased without allocating (verbs are at most 8 octets).
+        let mut upper = [0u8; 8];
+        let verb = match verb.as_bytes() {
+            v if v.len() <= upper.len() => {
+                for (u, b) in upper.iter_mut().zip(v) {
+                    *u = b.to_ascii_uppercase();
+                }
+                std::str::from_utf8(&upper[..v.len()]).unwrap_or_default()
+            }
+            _ => return Err(SyntaxError::unknown_command()),
+        };
         let no_args = |cmd: Self| match rest {
             None => Ok(cmd),
             Some(_) => Err(SyntaxError::new(&format!("{verb} takes no arguments"))),
@@ -114,14 +124,14 @@ impl Command {
                 _ => Err(SyntaxError::new(&format!("{verb} needs {what}"))),
             }
         };
-        match verb.as_str() {
+        match verb {
             "EHLO" | "HELO" | "LHLO" => {
                 let domain = needs("a domain")?;
                 // RFC 5321 allows only the domain; some clients add text after it: ignore it.
                 let domain = domain.split(' ').next().unwrap_or(domain);
                 address::client_domain(domain)?;
                 let d = domain.to_owned();
-                Ok(match verb.as_str() {
+                Ok(match verb {
                     "EHLO" => Self::Ehlo(d),
                     "HELO" => Self::Helo(d),
                     _ => Self::Lhlo(d),

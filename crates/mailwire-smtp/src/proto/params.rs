@@ -135,6 +135,31 @@ fn split_params(s: &str) -> Result<Vec<(&str, Option<&str>)>, SyntaxError> {
     Ok(out)
 }
 
+/// A parameter keyword upper-cased on the stack (known keywords are short; longer ones are
+/// kept as an impossible value and end up as unknown parameters).
+struct Keyword {
+    buf: [u8; 12],
+    len: usize,
+}
+
+impl Keyword {
+    fn new(k: &str) -> Self {
+        let mut buf = [0u8; 12];
+        if k.len() > buf.len() {
+            return Self { buf, len: 0 };
+        }
+        for (d, s) in buf.iter_mut().zip(k.bytes()) {
+            *d = s.to_ascii_uppercase();
+        }
+        Self { buf, len: k.len() }
+    }
+
+    fn as_str(&self) -> &str {
+        // Keywords are checked to be ASCII alphanumerics and '-' by `split_params`.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
 fn once<T>(slot: &Option<T>, keyword: &str) -> Result<(), SyntaxError> {
     if slot.is_some() {
         return Err(SyntaxError::params(&format!(
@@ -149,7 +174,7 @@ impl MailParams {
     pub fn parse(s: &str) -> Result<Self, SyntaxError> {
         let mut p = Self::default();
         for (k, v) in split_params(s)? {
-            let key = k.to_ascii_uppercase();
+            let key = Keyword::new(k);
             match (key.as_str(), v) {
                 ("SIZE", Some(v)) => {
                     once(&p.size, "SIZE")?;
@@ -201,13 +226,19 @@ impl MailParams {
                     });
                 }
                 ("SIZE" | "BODY" | "RET" | "ENVID" | "AUTH", None) => {
-                    return Err(SyntaxError::params(&format!("{key} needs a value")));
+                    return Err(SyntaxError::params(&format!(
+                        "{} needs a value",
+                        key.as_str()
+                    )));
                 }
                 ("SMTPUTF8" | "REQUIRETLS", Some(_)) => {
-                    return Err(SyntaxError::params(&format!("{key} takes no value")));
+                    return Err(SyntaxError::params(&format!(
+                        "{} takes no value",
+                        key.as_str()
+                    )));
                 }
                 _ => p.unknown.push(Unknown {
-                    keyword: key,
+                    keyword: k.to_ascii_uppercase(),
                     value: v.map(str::to_owned),
                 }),
             }
@@ -269,7 +300,7 @@ impl RcptParams {
     pub fn parse(s: &str) -> Result<Self, SyntaxError> {
         let mut p = Self::default();
         for (k, v) in split_params(s)? {
-            let key = k.to_ascii_uppercase();
+            let key = Keyword::new(k);
             match (key.as_str(), v) {
                 ("NOTIFY", Some(v)) => {
                     once(&p.notify, "NOTIFY")?;
@@ -303,10 +334,13 @@ impl RcptParams {
                     p.orcpt = Some((ty.to_owned(), xtext_decode(addr)?));
                 }
                 ("NOTIFY" | "ORCPT", None) => {
-                    return Err(SyntaxError::params(&format!("{key} needs a value")));
+                    return Err(SyntaxError::params(&format!(
+                        "{} needs a value",
+                        key.as_str()
+                    )));
                 }
                 _ => p.unknown.push(Unknown {
-                    keyword: key,
+                    keyword: k.to_ascii_uppercase(),
                     value: v.map(str::to_owned),
                 }),
             }
