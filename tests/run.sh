@@ -14,35 +14,10 @@ stage() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
 SECONDS=0
 
 # --- 1. peers -------------------------------------------------------------------------------
-APT_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix swaks curl fetchmail isync getmail6)
-PIP_PACKAGES=(aiosmtpd 'twisted[tls]' imapclient)
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -E "$@"; fi; }
-if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
-  echo "run as root, or install sudo" >&2; exit 1
-fi
-stage "peers: Debian packages"
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # Postfix asks questions on install; answer them up front (no mail leaves this machine).
-  echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
-  as_root apt-get update -qq
-  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
-    || { echo "peer package $p failed to install" >&2; exit 1; }
-done
-# Debian starts services on install where it can: the tests start their own, on 127.0.0.1.
-for svc in dovecot postfix; do as_root service "$svc" stop >/dev/null 2>&1 || true; done
-stage "peers: PyPI packages"
-python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
-python3 -c 'import aiosmtpd, twisted.mail, imapclient, OpenSSL' \
-  || { echo "a Python peer failed to import" >&2; exit 1; }
+stage "peers: Debian and PyPI packages (tests/peers/install.sh)"
+./tests/peers/install.sh
+stage "peers: smoke check (tests/peers/verify.sh)"
+./tests/peers/verify.sh
 
 # --- 2. formatting and lints ----------------------------------------------------------------
 stage "cargo fmt --check"
