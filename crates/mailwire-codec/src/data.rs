@@ -282,8 +282,16 @@ impl DataReceiver {
 
     fn emit_text(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         if let Some(max) = self.config.max_line_len {
+            // Which limit this run crosses first, octet by octet, decides the error, so the
+            // result does not depend on how the input was split (a tie goes to the line).
+            let line_at = (max.saturating_sub(2)).saturating_sub(self.line_len);
             self.line_len += bytes.len();
             if self.line_len + 2 > max {
+                let size_at = self.config.max_message_size.saturating_sub(self.size);
+                if self.error.is_none() && (size_at as u128) < line_at as u128 {
+                    self.emit(bytes, out);
+                    return;
+                }
                 self.fail(DataError::LineTooLong { limit: max });
             }
         }

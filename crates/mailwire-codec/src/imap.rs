@@ -244,27 +244,42 @@ impl ImapFramer {
                     let max_message = self.config.max_message_len;
                     let window = max.saturating_sub(self.line_len).min(data.len());
                     let Some(pos) = memchr::memchr(b'\n', &data[..window]) else {
-                        if self.line_len + data.len() >= max {
-                            // Keep what fits (at most the line limit) so the tag can be read.
-                            self.buf.extend_from_slice(&data[..window]);
-                            self.line_len += window;
-                            self.start_discard(&[]);
-                            *input = &data[window..];
-                            return self.fail(FramingError::LineTooLong { limit: max });
+                        // The octet at which each limit is crossed: the earlier one is the
+                        // error, whatever the chunking (a tie goes to the line limit).
+                        let line_at = (self.line_len + data.len() >= max)
+                            .then(|| max.saturating_sub(1).saturating_sub(self.line_len));
+                        let room = max_message.saturating_sub(self.buf.len());
+                        let message_at = (data.len() > room).then_some(room);
+                        match (line_at, message_at) {
+                            (Some(l), m) if m.is_none_or(|m| l <= m) => {
+                                // Keep what fits (at most the line limit) so the tag can be read.
+                                self.buf.extend_from_slice(&data[..window]);
+                                self.line_len += window;
+                                self.start_discard(&[]);
+                                *input = &data[window..];
+                                return self.fail(FramingError::LineTooLong { limit: max });
+                            }
+                            (_, Some(m)) => {
+                                self.buf.extend_from_slice(&data[..m]);
+                                self.line_len += m;
+                                self.start_discard(&data[m..]);
+                                *input = &[];
+                                let limit = max_message;
+                                return self.fail(FramingError::MessageTooLarge { limit });
+                            }
+                            _ => {}
                         }
                         *input = &[];
-                        if self.buf.len() + data.len() > max_message {
-                            self.start_discard(data);
-                            let limit = max_message;
-                            return self.fail(FramingError::MessageTooLarge { limit });
-                        }
                         self.buf.extend_from_slice(data);
                         self.line_len += data.len();
                         continue;
                     };
                     *input = &data[pos + 1..];
                     if self.buf.len() + pos + 1 > max_message {
-                        self.start_discard(&data[..pos]);
+                        let room = max_message.saturating_sub(self.buf.len()).min(pos);
+                        self.buf.extend_from_slice(&data[..room]);
+                        self.line_len += room;
+                        self.start_discard(&data[room..pos]);
                         let frame = self.fail(FramingError::MessageTooLarge { limit: max_message });
                         self.finish_discarded_line();
                         return frame;
