@@ -1,0 +1,340 @@
+//! The mailbox state both backends share: messages by UID with flags and modseqs, the expunge
+//! history, and the event channel.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use crate::flags::{Flag, FlagOp, Flags};
+use crate::mime::MimeIndex;
+use crate::name::MailboxName;
+use crate::types::{
+    Change, Changes, FlagUpdate, InternalDate, MailboxEvent, MailboxStatus, MessageMeta, Origin,
+};
+
+/// How many events a slow subscriber may fall behind before it sees `Lagged`.
+pub const EVENT_CAPACITY: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Msg<X> {
+    pub uid: u32,
+    pub modseq: u64,
+    pub flags: Flags,
+    pub date: InternalDate,
+    pub size: u64,
+    pub mime: Option<Arc<MimeIndex>>,
+    pub extra: X,
+}
+
+impl<X> Msg<X> {
+    pub fn meta(&self) -> MessageMeta {
+        MessageMeta {
+            uid: self.uid,
+            modseq: self.modseq,
+            flags: self.flags.clone(),
+            internal_date: self.date,
+            size: self.size,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Core<X> {
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highest_modseq: u64,
+    pub msgs: Vec<Msg<X>>,
+    /// `(modseq, uid)` of expunged messages, in the order they happened.
+    pub expunged: Vec<(u64, u32)>,
+    pub keywords: BTreeSet<String>,
+    pub events: broadcast::Sender<MailboxEvent>,
+}
+
+/// A planned flag change: index into `msgs` and the new flags.
+pub(crate) struct FlagPlan {
+    pub changes: Vec<(usize, Flags)>,
+    pub unchanged: Vec<usize>,
+    pub modified: Vec<u32>,
+}
+
+impl<X> Core<X> {
+    pub fn new(uidvalidity: u32) -> Core<X> {
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        Core {
+            uidvalidity,
+            uidnext: 1,
+            highest_modseq: 1,
+            msgs: Vec::new(),
+            expunged: Vec::new(),
+            keywords: BTreeSet::new(),
+            events,
+        }
+    }
+
+    pub fn find(&self, uid: u32) -> Option<usize> {
+        self.msgs.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    pub fn get(&self, uid: u32) -> Option<&Msg<X>> {
+        self.find(uid).map(|i| &self.msgs[i])
+    }
+
+    pub fn next_modseq(&mut self) -> u64 {
+        self.highest_modseq += 1;
+        self.highest_modseq
+    }
+
+    /// Adds a message with a UID above every existing one.
+    pub fn push(&mut self, msg: Msg<X>) {
+        debug_assert!(self.msgs.last().is_none_or(|m| m.uid < msg.uid));
+        self.uidnext = self.uidnext.max(msg.uid.saturating_add(1));
+        self.highest_modseq = self.highest_modseq.max(msg.modseq);
+        self.keywords
+            .extend(msg.flags.keywords().map(str::to_owned));
+        self.msgs.push(msg);
+    }
+
+    pub fn publish(&self, origin: Origin, change: Change) {
+        // No subscribers is not an error.
+        let _ = self.events.send(MailboxEvent { origin, change });
+    }
+
+    pub fn status(&self, name: &MailboxName) -> MailboxStatus {
+        let mut unseen = 0;
+        let mut first_unseen = None;
+        let mut deleted = 0;
+        let mut size = 0;
+        for (i, m) in self.msgs.iter().enumerate() {
+            if !m.flags.is_seen() {
+                unseen += 1;
+                if first_unseen.is_none() {
+                    first_unseen = u32::try_from(i + 1).ok();
+                }
+            }
+            if m.flags.is_deleted() {
+                deleted += 1;
+            }
+            size += m.size;
+        }
+        let mut flags = vec![
+            Flag::Answered,
+            Flag::Flagged,
+            Flag::Deleted,
+            Flag::Seen,
+            Flag::Draft,
+        ];
+        flags.extend(self.keywords.iter().map(|k| Flag::Keyword(k.clone())));
+        MailboxStatus {
+            name: name.clone(),
+            exists: u32::try_from(self.msgs.len()).unwrap_or(u32::MAX),
+            uidvalidity: self.uidvalidity,
+            uidnext: self.uidnext,
+            highest_modseq: self.highest_modseq,
+            unseen,
+            first_unseen,
+            deleted,
+            size,
+            permanent_flags: flags.clone(),
+            flags,
+            allows_new_keywords: true,
+        }
+    }
+
+    pub fn metas(&self, uids: Option<&[u32]>) -> Vec<MessageMeta> {
+        match uids {
+            None => self.msgs.iter().map(Msg::meta).collect(),
+            Some(uids) => {
+                let mut v: Vec<u32> = uids.to_vec();
+                v.sort_unstable();
+                v.dedup();
+                v.into_iter()
+                    .filter_map(|u| self.get(u).map(Msg::meta))
+                    .collect()
+            }
+        }
+    }
+
+    /// Indexes of the messages with these UIDs (sorted, deduplicated, existing only).
+    pub fn indexes(&self, uids: &[u32]) -> Vec<usize> {
+        let mut v: Vec<usize> = uids.iter().filter_map(|&u| self.find(u)).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    pub fn plan_flags(
+        &self,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: Option<u64>,
+    ) -> FlagPlan {
+        let mut plan = FlagPlan {
+            changes: Vec::new(),
+            unchanged: Vec::new(),
+            modified: Vec::new(),
+        };
+        for i in self.indexes(uids) {
+            let m = &self.msgs[i];
+            if unchanged_since.is_some_and(|u| m.modseq > u) {
+                plan.modified.push(m.uid);
+                continue;
+            }
+            let new = m.flags.apply(op, flags);
+            if new == m.flags {
+                plan.unchanged.push(i);
+            } else {
+                plan.changes.push((i, new));
+            }
+        }
+        plan
+    }
+
+    /// Applies a planned change with one new modseq for all; publishes events.
+    pub fn commit_flags(
+        &mut self,
+        plan: &FlagPlan,
+        modseq: u64,
+        origin: Origin,
+    ) -> Vec<FlagUpdate> {
+        self.highest_modseq = self.highest_modseq.max(modseq);
+        let mut out = Vec::new();
+        for (i, f) in &plan.changes {
+            let m = &mut self.msgs[*i];
+            m.flags = f.clone();
+            m.modseq = modseq;
+            self.keywords.extend(f.keywords().map(str::to_owned));
+        }
+        let mut all: Vec<(usize, bool)> = plan
+            .changes
+            .iter()
+            .map(|(i, _)| (*i, true))
+            .chain(plan.unchanged.iter().map(|&i| (i, false)))
+            .collect();
+        all.sort_unstable();
+        for (i, changed) in all {
+            let m = &self.msgs[i];
+            out.push(FlagUpdate {
+                uid: m.uid,
+                flags: m.flags.clone(),
+                modseq: m.modseq,
+                changed,
+            });
+            if changed {
+                self.publish(
+                    origin,
+                    Change::FlagsChanged {
+                        uid: m.uid,
+                        flags: m.flags.clone(),
+                        modseq: m.modseq,
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    /// Removes the messages with these UIDs, recording them as expunged at `modseq`.
+    /// Returns the removed messages in UID order. Does not publish.
+    pub fn remove(&mut self, uids: &[u32], modseq: u64) -> Vec<Msg<X>> {
+        let set: BTreeSet<u32> = uids.iter().copied().collect();
+        let mut removed = Vec::new();
+        let mut kept = Vec::with_capacity(self.msgs.len());
+        for m in self.msgs.drain(..) {
+            if set.contains(&m.uid) {
+                removed.push(m);
+            } else {
+                kept.push(m);
+            }
+        }
+        self.msgs = kept;
+        self.highest_modseq = self.highest_modseq.max(modseq);
+        for m in &removed {
+            self.expunged.push((modseq, m.uid));
+        }
+        removed
+    }
+
+    pub fn changes_since(&self, modseq: u64) -> Changes {
+        let changed = self
+            .msgs
+            .iter()
+            .filter(|m| m.modseq > modseq)
+            .map(Msg::meta)
+            .collect();
+        let mut vanished: Vec<u32> = self
+            .expunged
+            .iter()
+            .filter(|(ms, _)| *ms > modseq)
+            .map(|(_, u)| *u)
+            .collect();
+        vanished.sort_unstable();
+        vanished.dedup();
+        Changes {
+            highest_modseq: self.highest_modseq,
+            changed,
+            vanished,
+        }
+    }
+
+    /// The `(uid, modseq)` pairs, for computing the events of an external reload.
+    pub fn fingerprint(&self) -> Vec<(u32, u64)> {
+        self.msgs.iter().map(|m| (m.uid, m.modseq)).collect()
+    }
+
+    /// Publishes the difference between `old` (a fingerprint) and the current state.
+    pub fn publish_diff(&self, old: &[(u32, u64)], origin: Origin) {
+        let mut added = Vec::new();
+        let mut gone = Vec::new();
+        let mut changed = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < self.msgs.len() {
+            match (old.get(i), self.msgs.get(j)) {
+                (Some(&(ou, om)), Some(m)) if ou == m.uid => {
+                    if om != m.modseq {
+                        changed.push(j);
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                (Some(&(ou, _)), Some(m)) if ou < m.uid => {
+                    gone.push(ou);
+                    i += 1;
+                }
+                (Some(&(ou, _)), None) => {
+                    gone.push(ou);
+                    i += 1;
+                }
+                (_, Some(m)) => {
+                    added.push(m.uid);
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        if !gone.is_empty() {
+            self.publish(origin, Change::Expunged { uids: gone });
+        }
+        for j in changed {
+            let m = &self.msgs[j];
+            self.publish(
+                origin,
+                Change::FlagsChanged {
+                    uid: m.uid,
+                    flags: m.flags.clone(),
+                    modseq: m.modseq,
+                },
+            );
+        }
+        if !added.is_empty() {
+            self.publish(
+                origin,
+                Change::Exists {
+                    uids: added,
+                    exists: u32::try_from(self.msgs.len()).unwrap_or(u32::MAX),
+                },
+            );
+        }
+    }
+}

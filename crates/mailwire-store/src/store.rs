@@ -1,0 +1,794 @@
+//! [`Store`], [`User`] and [`Mailbox`]: the API the servers use.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use mailwire_sasl::Credentials;
+use tokio::sync::broadcast;
+
+use crate::backend::{Backend, NewMessage};
+use crate::error::{Result, StoreError};
+use crate::flags::{FlagOp, Flags};
+use crate::maildir::MaildirBackend;
+use crate::memory::MemoryBackend;
+use crate::mime::{MimeIndex, SectionKind};
+use crate::name::{DELIMITER, MailboxName};
+use crate::pop3::Pop3Maildrop;
+use crate::types::{
+    AppendResult, BackendKind, Changes, CopyResult, InternalDate, ListAttribute, ListEntry,
+    MailboxEvent, MailboxStatus, MessageMeta, Origin, SpecialUse, StoreFlagsResult,
+};
+
+/// Longest accepted login.
+pub const MAX_LOGIN_LEN: usize = 128;
+
+pub(crate) struct UserRecord {
+    pub login: String,
+    pub credentials: Option<Credentials>,
+}
+
+pub(crate) struct Inner {
+    pub backend: Arc<dyn Backend>,
+    pub users: RwLock<BTreeMap<String, UserRecord>>,
+    pub accept_any_password: AtomicBool,
+}
+
+/// The mail store: users, their mailboxes and messages. Cheap to clone (an `Arc`), `Send` and
+/// `Sync`; every clone is the same store.
+///
+/// All operations are `async`. With the maildir backend they run on tokio's blocking thread
+/// pool (`spawn_blocking`), because they wait for `fsync`; called outside a tokio runtime they
+/// run in place. The memory backend runs in place.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lower-cases and checks a login: 1 to [`MAX_LOGIN_LEN`] bytes, no control characters,
+/// whitespace or `/`, not starting with `.`, not `mailwire-...`.
+pub fn normalize_login(login: &str) -> Result<String> {
+    let l = login.to_lowercase();
+    let ok = !l.is_empty()
+        && l.len() <= MAX_LOGIN_LEN
+        && !l.starts_with('.')
+        && !l.starts_with("mailwire-")
+        && !l
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '/' || c == '\\');
+    if ok {
+        Ok(l)
+    } else {
+        Err(StoreError::InvalidLogin(login.to_owned()))
+    }
+}
+
+impl Store {
+    fn with_backend(backend: Arc<dyn Backend>) -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                backend,
+                users: RwLock::new(BTreeMap::new()),
+                accept_any_password: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A new, empty in-memory store.
+    pub fn memory() -> Store {
+        Store::with_backend(Arc::new(MemoryBackend::new()))
+    }
+
+    /// A store on Maildir++ folders under `dir` (created if missing): `dir/<login>/` per user.
+    ///
+    /// Mail already there is kept. Credentials are not kept on disk: users are registered
+    /// with [`add_user`](Store::add_user) (or [`create_user_if_missing`](Store::create_user_if_missing))
+    /// at every start, which adopts an existing `dir/<login>/`.
+    pub fn maildir(dir: impl Into<PathBuf>) -> Result<Store> {
+        Ok(Store::with_backend(Arc::new(MaildirBackend::open(
+            dir.into(),
+        )?)))
+    }
+
+    /// Opens a store from the `--store` syntax of `mailwire serve`: `memory` or
+    /// `maildir:DIR`.
+    pub fn open(spec: &str) -> Result<Store> {
+        if spec == "memory" {
+            Ok(Store::memory())
+        } else if let Some(dir) = spec.strip_prefix("maildir:") {
+            if dir.is_empty() {
+                return Err(StoreError::NotAllowed("maildir: needs a folder"));
+            }
+            Store::maildir(dir)
+        } else {
+            Err(StoreError::NotAllowed(
+                "store must be `memory` or `maildir:DIR`",
+            ))
+        }
+    }
+
+    /// The backend in use.
+    pub fn backend_kind(&self) -> BackendKind {
+        self.inner.backend.kind()
+    }
+
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Backend) -> Result<T> + Send + 'static,
+    {
+        let b = self.inner.backend.clone();
+        if b.blocking()
+            && let Ok(h) = tokio::runtime::Handle::try_current()
+        {
+            return h
+                .spawn_blocking(move || f(&*b))
+                .await
+                .map_err(|_| StoreError::TaskFailed)?;
+        }
+        f(&*b)
+    }
+
+    /// Accept every password for PLAIN/LOGIN (`mailwire serve --accept-any-auth`); see
+    /// [`Authenticator::verify_plain`](mailwire_sasl::Authenticator::verify_plain). The
+    /// server should then call [`create_user_if_missing`](Store::create_user_if_missing) for
+    /// the authenticated name.
+    pub fn set_accept_any_password(&self, accept: bool) {
+        self.inner
+            .accept_any_password
+            .store(accept, Ordering::Relaxed);
+    }
+
+    /// Whether every password is accepted.
+    pub fn accepts_any_password(&self) -> bool {
+        self.inner.accept_any_password.load(Ordering::Relaxed)
+    }
+
+    /// Resolves a login or an address to a registered login: exact (case-insensitive) first,
+    /// then the part before the last `@` (`LOGIN@any-domain` → LOGIN).
+    pub fn resolve_login(&self, login_or_address: &str) -> Option<String> {
+        let users = self.inner.users.read().unwrap_or_else(|e| e.into_inner());
+        let l = login_or_address.to_lowercase();
+        if users.contains_key(&l) {
+            return Some(l);
+        }
+        let (local, _) = l.rsplit_once('@')?;
+        users.contains_key(local).then(|| local.to_owned())
+    }
+
+    pub(crate) fn credentials_of(&self, login: &str) -> Option<Credentials> {
+        let users = self.inner.users.read().unwrap_or_else(|e| e.into_inner());
+        users.get(login).and_then(|u| u.credentials.clone())
+    }
+
+    /// A handle for `login_or_address` (see [`resolve_login`](Store::resolve_login)), with a
+    /// fresh [`Origin`]; `None` for an unknown user.
+    pub fn user(&self, login_or_address: &str) -> Option<User> {
+        let login = self.resolve_login(login_or_address)?;
+        Some(User {
+            store: self.clone(),
+            login: login.into(),
+            origin: Origin::new(),
+        })
+    }
+
+    /// Whether a user exists (login or address).
+    pub fn has_user(&self, login_or_address: &str) -> bool {
+        self.resolve_login(login_or_address).is_some()
+    }
+
+    /// The registered logins, sorted.
+    pub fn logins(&self) -> Vec<String> {
+        let users = self.inner.users.read().unwrap_or_else(|e| e.into_inner());
+        users.values().map(|u| u.login.clone()).collect()
+    }
+
+    async fn register(
+        &self,
+        login: &str,
+        credentials: Option<Credentials>,
+        replace: bool,
+    ) -> Result<User> {
+        let login = normalize_login(login)?;
+        {
+            let users = self.inner.users.read().unwrap_or_else(|e| e.into_inner());
+            if users.contains_key(&login) && !replace {
+                return Err(StoreError::UserExists(login));
+            }
+        }
+        let l = login.clone();
+        self.run(move |b| {
+            if b.ensure_user(&l)? {
+                let existing: BTreeMap<MailboxName, Option<SpecialUse>> =
+                    b.list_mailboxes(&l)?.into_iter().collect();
+                for use_ in SpecialUse::ALL {
+                    if existing.values().any(|s| *s == Some(use_)) {
+                        continue;
+                    }
+                    let name = MailboxName::new(use_.default_name())?;
+                    if existing.contains_key(&name) {
+                        b.set_special_use(&l, &name, Some(use_))?;
+                    } else {
+                        match b.create_mailbox(&l, &name, Some(use_)) {
+                            Ok(()) | Err(StoreError::MailboxExists(_)) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
+        match users.get_mut(&login) {
+            Some(u) if !replace => {
+                // Registered concurrently.
+                let _ = u;
+                return Err(StoreError::UserExists(login));
+            }
+            Some(u) => u.credentials = credentials,
+            None => {
+                users.insert(
+                    login.clone(),
+                    UserRecord {
+                        login: login.clone(),
+                        credentials,
+                    },
+                );
+            }
+        }
+        drop(users);
+        Ok(User {
+            store: self.clone(),
+            login: login.into(),
+            origin: Origin::new(),
+        })
+    }
+
+    /// Adds a user with a plaintext-equivalent password (kept as a
+    /// [`Secret`](mailwire_codec::Secret)), creating its INBOX and the special-use mailboxes
+    /// `Sent`, `Drafts`, `Trash`, `Junk`, `Archive` (RFC 6154). Logins are case-insensitive.
+    pub async fn add_user(&self, login: &str, password: impl Into<String>) -> Result<User> {
+        self.register(login, Some(Credentials::password(password)), false)
+            .await
+    }
+
+    /// Adds a user with any [`Credentials`] (e.g. SCRAM verifiers only).
+    pub async fn add_user_with_credentials(
+        &self,
+        login: &str,
+        credentials: Credentials,
+    ) -> Result<User> {
+        self.register(login, Some(credentials), false).await
+    }
+
+    /// Replaces (or sets) a user's credentials, adding the user if needed.
+    pub async fn set_credentials(&self, login: &str, credentials: Credentials) -> Result<User> {
+        self.register(login, Some(credentials), true).await
+    }
+
+    /// The user for `login_or_address`, created (without credentials: it can receive mail, and
+    /// log in only with accept-any-password) when unknown. An address creates the user named
+    /// by its local part (`--accept-any-recipient`).
+    pub async fn create_user_if_missing(&self, login_or_address: &str) -> Result<User> {
+        if let Some(u) = self.user(login_or_address) {
+            return Ok(u);
+        }
+        let l = login_or_address.to_lowercase();
+        let login = l.rsplit_once('@').map_or(l.as_str(), |(local, _)| local);
+        match self.register(login, None, false).await {
+            Ok(u) => Ok(u),
+            Err(StoreError::UserExists(_)) => self
+                .user(login)
+                .ok_or_else(|| StoreError::NoSuchUser(login.to_owned())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Delivers a message (SMTP/LMTP) into the INBOX of `recipient` (login or
+    /// `LOGIN@any-domain`). Durable before it returns. The internal date is now.
+    pub async fn deliver(&self, recipient: &str, data: impl Into<Bytes>) -> Result<AppendResult> {
+        let user = self
+            .user(recipient)
+            .ok_or_else(|| StoreError::NoSuchUser(recipient.to_owned()))?
+            .with_origin(Origin::DELIVERY);
+        user.append("INBOX", data, Flags::new(), None).await
+    }
+}
+
+/// One user, as seen by one session: every change made through this handle (and the
+/// [`Mailbox`] handles it opens) carries its [`Origin`].
+#[derive(Clone)]
+pub struct User {
+    pub(crate) store: Store,
+    pub(crate) login: Arc<str>,
+    pub(crate) origin: Origin,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("login", &self.login)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+fn matches(pattern: &[char], name: &[char]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some(('*', rest)) => (0..=name.len()).any(|i| matches(rest, &name[i..])),
+        Some(('%', rest)) => (0..=name.len())
+            .take_while(|&i| i == 0 || name[i - 1] != DELIMITER)
+            .any(|i| matches(rest, &name[i..])),
+        Some((c, rest)) => name.first() == Some(c) && matches(rest, &name[1..]),
+    }
+}
+
+/// IMAP LIST matching: `*` matches anything, `%` anything but the delimiter; a leading
+/// `INBOX` matches case-insensitively.
+pub fn list_matches(pattern: &str, name: &str) -> bool {
+    let normalize = |s: &str| -> Vec<char> {
+        let (first, rest) = s
+            .split_once(DELIMITER)
+            .map_or((s, None), |(a, b)| (a, Some(b)));
+        let first = if first.eq_ignore_ascii_case("INBOX") {
+            "INBOX"
+        } else {
+            first
+        };
+        match rest {
+            Some(r) => format!("{first}{DELIMITER}{r}").chars().collect(),
+            None => first.chars().collect(),
+        }
+    };
+    matches(&normalize(pattern), &normalize(name))
+}
+
+impl User {
+    /// The login (lower case).
+    pub fn login(&self) -> &str {
+        &self.login
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The origin carried by this handle's changes.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// The same user with another origin.
+    pub fn with_origin(&self, origin: Origin) -> User {
+        User {
+            origin,
+            ..self.clone()
+        }
+    }
+
+    pub(crate) async fn run_pub<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Backend, &str) -> Result<T> + Send + 'static,
+    {
+        self.run(f).await
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Backend, &str) -> Result<T> + Send + 'static,
+    {
+        let login = self.login.clone();
+        self.store.run(move |b| f(b, &login)).await
+    }
+
+    /// Every mailbox with its LIST attributes, implied parents (`\Noselect`) included, INBOX
+    /// first, then by name.
+    pub async fn mailboxes(&self) -> Result<Vec<ListEntry>> {
+        let (boxes, subs) = self
+            .run(|b, l| Ok((b.list_mailboxes(l)?, b.subscriptions(l)?)))
+            .await?;
+        Ok(build_list(boxes, &subs))
+    }
+
+    /// LIST `reference` `pattern` (RFC 3501 §6.3.8 / RFC 9051 §6.3.9): the reference is
+    /// prefixed to the pattern. An empty pattern gives an empty result (the server answers it
+    /// with the delimiter).
+    pub async fn list(&self, reference: &str, pattern: &str) -> Result<Vec<ListEntry>> {
+        if pattern.is_empty() {
+            return Ok(Vec::new());
+        }
+        let full = format!("{reference}{pattern}");
+        Ok(self
+            .mailboxes()
+            .await?
+            .into_iter()
+            .filter(|e| list_matches(&full, e.name.as_str()))
+            .collect())
+    }
+
+    /// Creates a mailbox. Superior names are not created (they list as `\Noselect` implied
+    /// parents); a trailing delimiter must be stripped by the caller.
+    pub async fn create_mailbox(&self, name: &str) -> Result<MailboxName> {
+        self.create(name, None).await
+    }
+
+    /// Creates a mailbox with a special-use attribute (RFC 6154 CREATE-SPECIAL-USE).
+    pub async fn create_special_mailbox(
+        &self,
+        name: &str,
+        use_: SpecialUse,
+    ) -> Result<MailboxName> {
+        self.create(name, Some(use_)).await
+    }
+
+    async fn create(&self, name: &str, special: Option<SpecialUse>) -> Result<MailboxName> {
+        let n = MailboxName::new(name)?;
+        if n.is_inbox() {
+            return Err(StoreError::MailboxExists(n.to_string()));
+        }
+        let n2 = n.clone();
+        self.run(move |b, l| b.create_mailbox(l, &n2, special))
+            .await?;
+        Ok(n)
+    }
+
+    /// Deletes a mailbox (RFC 3501 §6.3.4): its messages go; its children stay (the name then
+    /// lists as a `\Noselect` implied parent). INBOX cannot be deleted; nor can a name that
+    /// exists only as an implied parent.
+    pub async fn delete_mailbox(&self, name: &str) -> Result<()> {
+        let n = MailboxName::new(name)?;
+        if n.is_inbox() {
+            return Err(StoreError::NotAllowed("INBOX cannot be deleted"));
+        }
+        self.run(move |b, l| {
+            let boxes = b.list_mailboxes(l)?;
+            if boxes.iter().any(|(x, _)| *x == n) {
+                b.delete_mailbox(l, &n)
+            } else if boxes.iter().any(|(x, _)| x.is_under(&n)) {
+                Err(StoreError::NotAllowed(
+                    "the name has inferior names and is \\Noselect",
+                ))
+            } else {
+                Err(StoreError::NoSuchMailbox(n.to_string()))
+            }
+        })
+        .await
+    }
+
+    /// Renames a mailbox and every mailbox below it (RFC 3501 §6.3.5). Renaming INBOX moves
+    /// its messages to a new mailbox `to` and leaves INBOX empty (its children stay).
+    pub async fn rename_mailbox(&self, from: &str, to: &str) -> Result<()> {
+        let from = MailboxName::new(from)?;
+        let to = MailboxName::new(to)?;
+        if to.is_inbox() || from == to {
+            return Err(StoreError::MailboxExists(to.to_string()));
+        }
+        if to.is_under(&from) {
+            return Err(StoreError::NotAllowed(
+                "cannot rename a mailbox below itself",
+            ));
+        }
+        let origin = self.origin;
+        self.run(move |b, l| {
+            if from.is_inbox() {
+                b.create_mailbox(l, &to, None)?;
+                let uids: Vec<u32> = b.messages(l, &from, None)?.iter().map(|m| m.uid).collect();
+                let copied = b.copy(l, &from, &uids, &to, origin)?;
+                let moved: Vec<u32> = copied.uids.iter().map(|p| p.0).collect();
+                b.expunge(l, &from, Some(&moved), false, origin)?;
+                Ok(())
+            } else {
+                b.rename_mailbox(l, &from, &to)
+            }
+        })
+        .await
+    }
+
+    /// Subscribes to a name (which need not exist).
+    pub async fn subscribe(&self, name: &str) -> Result<()> {
+        let n = MailboxName::new(name)?;
+        self.run(move |b, l| b.set_subscribed(l, n.as_str(), true))
+            .await
+    }
+
+    /// Unsubscribes.
+    pub async fn unsubscribe(&self, name: &str) -> Result<()> {
+        let n = MailboxName::new(name)?;
+        self.run(move |b, l| b.set_subscribed(l, n.as_str(), false))
+            .await
+    }
+
+    /// The subscribed names, sorted.
+    pub async fn subscriptions(&self) -> Result<Vec<String>> {
+        Ok(self
+            .run(|b, l| b.subscriptions(l))
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Opens a mailbox (it must exist and be selectable).
+    pub async fn mailbox(&self, name: &str) -> Result<Mailbox> {
+        let n = MailboxName::new(name)?;
+        let n2 = n.clone();
+        self.run(move |b, l| b.status(l, &n2).map(|_| ())).await?;
+        Ok(Mailbox {
+            user: self.clone(),
+            name: n,
+        })
+    }
+
+    /// STATUS of a mailbox.
+    pub async fn status(&self, name: &str) -> Result<MailboxStatus> {
+        let n = MailboxName::new(name)?;
+        self.run(move |b, l| b.status(l, &n)).await
+    }
+
+    /// APPEND: adds a message, exactly these bytes, to `mailbox`; durable before it returns.
+    /// `internal_date` defaults to now. The message is parsed once here for the MIME index.
+    pub async fn append(
+        &self,
+        mailbox: &str,
+        data: impl Into<Bytes>,
+        flags: Flags,
+        internal_date: Option<InternalDate>,
+    ) -> Result<AppendResult> {
+        let n = MailboxName::new(mailbox)?;
+        let data = data.into();
+        let origin = self.origin;
+        self.run(move |b, l| {
+            let mime = Arc::new(MimeIndex::parse(&data));
+            b.append(
+                l,
+                &n,
+                NewMessage {
+                    data,
+                    flags,
+                    date: internal_date.unwrap_or_else(InternalDate::now),
+                    mime,
+                },
+                origin,
+            )
+        })
+        .await
+    }
+
+    /// Opens the user's POP3 maildrop (INBOX), taking the exclusive maildrop lock; a second
+    /// attempt while it is held fails with [`StoreError::MaildropInUse`].
+    pub async fn pop3(&self) -> Result<Pop3Maildrop> {
+        Pop3Maildrop::open(self.clone()).await
+    }
+}
+
+fn build_list(
+    boxes: Vec<(MailboxName, Option<SpecialUse>)>,
+    subs: &BTreeSet<String>,
+) -> Vec<ListEntry> {
+    let mut all: BTreeMap<MailboxName, (bool, Option<SpecialUse>)> = BTreeMap::new();
+    for (n, s) in &boxes {
+        all.insert(n.clone(), (true, *s));
+    }
+    for (n, _) in &boxes {
+        for a in n.ancestors() {
+            all.entry(a).or_insert((false, None));
+        }
+    }
+    let names: Vec<MailboxName> = all.keys().cloned().collect();
+    let mut out: Vec<ListEntry> = all
+        .into_iter()
+        .map(|(name, (selectable, special))| {
+            let has_children = names.iter().any(|x| x.is_under(&name));
+            let subscribed = subs.contains(name.as_str());
+            let mut attributes = Vec::new();
+            if !selectable {
+                attributes.push(ListAttribute::Noselect);
+            }
+            attributes.push(if has_children {
+                ListAttribute::HasChildren
+            } else {
+                ListAttribute::HasNoChildren
+            });
+            if subscribed {
+                attributes.push(ListAttribute::Subscribed);
+            }
+            if let Some(s) = special {
+                attributes.push(ListAttribute::SpecialUse(s));
+            }
+            ListEntry {
+                name,
+                attributes,
+                selectable,
+                special_use: special,
+                subscribed,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (!a.name.is_inbox(), &a.name).cmp(&(!b.name.is_inbox(), &b.name)));
+    out
+}
+
+/// A mailbox as seen by one session (the [`User`] handle's origin).
+///
+/// Sequence numbers are the session's business: [`messages`](Mailbox::messages) lists the
+/// messages in ascending UID order (message *n* is element *n − 1* of a fresh listing), and a
+/// session keeps its own view in step with the [`subscribe`](Mailbox::subscribe) events.
+#[derive(Clone, Debug)]
+pub struct Mailbox {
+    user: User,
+    name: MailboxName,
+}
+
+impl Mailbox {
+    /// The mailbox name.
+    pub fn name(&self) -> &MailboxName {
+        &self.name
+    }
+
+    /// The user handle it was opened through.
+    pub fn user(&self) -> &User {
+        &self.user
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Backend, &str, &MailboxName, Origin) -> Result<T> + Send + 'static,
+    {
+        let name = self.name.clone();
+        let origin = self.user.origin;
+        self.user.run(move |b, l| f(b, l, &name, origin)).await
+    }
+
+    /// SELECT/EXAMINE data: EXISTS, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, FLAGS,
+    /// PERMANENTFLAGS, unseen counts.
+    pub async fn select(&self) -> Result<MailboxStatus> {
+        self.run(|b, l, n, _| b.status(l, n)).await
+    }
+
+    /// Every message, ascending UID.
+    pub async fn messages(&self) -> Result<Vec<MessageMeta>> {
+        self.run(|b, l, n, _| b.messages(l, n, None)).await
+    }
+
+    /// The messages with these UIDs (those that exist), ascending UID.
+    pub async fn messages_by_uid(&self, uids: &[u32]) -> Result<Vec<MessageMeta>> {
+        let uids = uids.to_vec();
+        self.run(move |b, l, n, _| b.messages(l, n, Some(&uids)))
+            .await
+    }
+
+    /// One message's metadata.
+    pub async fn message(&self, uid: u32) -> Result<MessageMeta> {
+        self.messages_by_uid(&[uid])
+            .await?
+            .pop()
+            .ok_or(StoreError::NoSuchMessage(uid))
+    }
+
+    /// The raw message, exactly as stored.
+    pub async fn fetch(&self, uid: u32) -> Result<Bytes> {
+        self.run(move |b, l, n, _| b.read(l, n, uid, None)).await
+    }
+
+    /// A byte range of the raw message (clamped to its size), for partial fetches.
+    pub async fn fetch_range(&self, uid: u32, range: Range<u64>) -> Result<Bytes> {
+        self.run(move |b, l, n, _| b.read(l, n, uid, Some(range)))
+            .await
+    }
+
+    /// The MIME index (parsed at delivery, or once on first use for mail found on disk).
+    pub async fn mime(&self, uid: u32) -> Result<Arc<MimeIndex>> {
+        self.run(move |b, l, n, _| b.mime(l, n, uid)).await
+    }
+
+    /// The bytes of a FETCH section (`BODY[1.2.MIME]` is `(&[1, 2], SectionKind::Mime)`);
+    /// `None` when the message has no such part.
+    pub async fn fetch_section(
+        &self,
+        uid: u32,
+        path: &[u32],
+        kind: SectionKind,
+    ) -> Result<Option<Bytes>> {
+        let idx = self.mime(uid).await?;
+        match idx.section(path, kind) {
+            None => Ok(None),
+            Some(r) => Ok(Some(
+                self.fetch_range(uid, r.start as u64..r.end as u64).await?,
+            )),
+        }
+    }
+
+    /// STORE: changes the flags of the messages with these UIDs. With `unchanged_since`
+    /// (CONDSTORE), messages whose modseq is above it are left alone and reported in
+    /// [`StoreFlagsResult::modified`]. All changed messages get one new modseq.
+    pub async fn store_flags(
+        &self,
+        uids: &[u32],
+        op: FlagOp,
+        flags: Flags,
+        unchanged_since: Option<u64>,
+    ) -> Result<StoreFlagsResult> {
+        let uids = uids.to_vec();
+        self.run(move |b, l, n, o| b.store_flags(l, n, &uids, op, &flags, unchanged_since, o))
+            .await
+    }
+
+    /// APPEND to this mailbox (see [`User::append`]).
+    pub async fn append(
+        &self,
+        data: impl Into<Bytes>,
+        flags: Flags,
+        internal_date: Option<InternalDate>,
+    ) -> Result<AppendResult> {
+        self.user
+            .append(self.name.as_str(), data, flags, internal_date)
+            .await
+    }
+
+    /// COPY to `dest`: returns the COPYUID map.
+    pub async fn copy_to(&self, uids: &[u32], dest: &str) -> Result<CopyResult> {
+        let dest = MailboxName::new(dest)?;
+        let uids = uids.to_vec();
+        self.run(move |b, l, n, o| b.copy(l, n, &uids, &dest, o))
+            .await
+    }
+
+    /// MOVE to `dest` (RFC 6851): copies, then expunges the copied messages here. Returns the
+    /// COPYUID map; the expunged source UIDs are its first elements. Not atomic across a
+    /// crash: the messages may then be in both mailboxes, never in neither.
+    pub async fn move_to(&self, uids: &[u32], dest: &str) -> Result<CopyResult> {
+        let dest = MailboxName::new(dest)?;
+        let uids = uids.to_vec();
+        self.run(move |b, l, n, o| {
+            let r = b.copy(l, n, &uids, &dest, o)?;
+            let src: Vec<u32> = r.uids.iter().map(|p| p.0).collect();
+            b.expunge(l, n, Some(&src), false, o)?;
+            Ok(r)
+        })
+        .await
+    }
+
+    /// EXPUNGE: removes every message with `\Deleted`; returns their UIDs, ascending.
+    pub async fn expunge(&self) -> Result<Vec<u32>> {
+        self.run(|b, l, n, o| b.expunge(l, n, None, true, o)).await
+    }
+
+    /// UID EXPUNGE (RFC 4315): removes the messages with these UIDs that have `\Deleted`.
+    pub async fn expunge_uids(&self, uids: &[u32]) -> Result<Vec<u32>> {
+        let uids = uids.to_vec();
+        self.run(move |b, l, n, o| b.expunge(l, n, Some(&uids), true, o))
+            .await
+    }
+
+    /// Messages changed and UIDs expunged since `modseq` (CONDSTORE CHANGEDSINCE, QRESYNC
+    /// VANISHED).
+    pub async fn changes_since(&self, modseq: u64) -> Result<Changes> {
+        self.run(move |b, l, n, _| b.changes_since(l, n, modseq))
+            .await
+    }
+
+    /// Subscribes to this mailbox's change events (for IDLE and NOOP). Events made through a
+    /// handle carry its origin; compare with [`User::origin`] to skip your own. A receiver that
+    /// falls more than [`EVENT_CAPACITY`](crate::EVENT_CAPACITY) events behind gets `Lagged`
+    /// and should re-read the mailbox.
+    pub async fn subscribe(&self) -> Result<broadcast::Receiver<MailboxEvent>> {
+        self.run(|b, l, n, _| b.events(l, n)).await
+    }
+}
