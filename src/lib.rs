@@ -49,6 +49,8 @@
 //! ```
 
 pub mod runtime;
+pub mod serve;
+pub mod smtp;
 
 /// Sans-I/O framing shared by every protocol (`mailwire-codec`).
 pub use mailwire_codec as codec;

@@ -49,14 +49,17 @@ fn help_lists_the_contract() {
 
 #[test]
 fn serve_says_what_is_not_built() {
-    let (code, _, stderr) = mailwire(&["serve", "--smtp", "127.0.0.1:0", "--user", "alice:secret"]);
+    // IMAP is not built yet: asking for it fails plainly.
+    let (code, _, stderr) = mailwire(&["serve", "--imap", "127.0.0.1:0", "--user", "alice:secret"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("not built yet"), "{stderr}");
-    assert!(stderr.contains("smtp"), "{stderr}");
+    assert!(stderr.contains("imap"), "{stderr}");
 }
 
 #[test]
 fn unbuilt_clients_fail_plainly() {
+    // `send` is built (tests/cli_send.rs): nothing listens on port 1, so it fails to connect
+    // (status 1), it does not claim to be unbuilt.
     let (code, _, stderr) = mailwire(&[
         "send",
         "--server",
@@ -65,13 +68,52 @@ fn unbuilt_clients_fail_plainly() {
         "a@b",
         "--to",
         "c@d",
+        "/dev/null",
     ]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("not built yet"));
-    let (code, _, _) = mailwire(&["parse", "imap-command"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+    assert!(!stderr.contains("not built yet"), "{stderr}");
+    let (code, _, _) = mailwire(&["parse", "imap-response"]);
     assert_eq!(code, 2);
     // A bad flag is a usage error, not a crash.
     let (code, _, stderr) = mailwire(&["serve", "--tls-cert", "x.pem"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("--tls-key"), "{stderr}");
+}
+
+fn parse(kind: &str, input: &[u8]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailwire"))
+        .args(["parse", kind])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn parse_smtp_transcripts() {
+    let (code, out, _) = parse(
+        "smtp-command",
+        b"EHLO x\r\nMAIL FROM:<a@b.c> SIZE=10\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n",
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("encoded: \"MAIL FROM:<a@b.c> SIZE=10\\r\\n\""),
+        "{out}"
+    );
+    let (code, _, err) = parse("smtp-command", b"EHLO x\r\nRCPT TO:<a@b.c>>\r\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("byte offset 8"), "{err}");
+    let (code, out, _) = parse("smtp-reply", b"250-mx\r\n250 PIPELINING\r\n");
+    assert_eq!(code, 0);
+    assert!(out.contains("parsed:"));
 }

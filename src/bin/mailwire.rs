@@ -8,6 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+#[path = "mailwire/send.rs"]
+mod send;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "mailwire",
@@ -33,10 +36,7 @@ enum Command {
         url: String,
     },
     /// An interactive POP3 console.
-    Pop3 {
-        /// pop3://HOST:PORT or pop3s://HOST:PORT
-        url: String,
-    },
+    Pop3(Pop3Args),
     /// Parse a protocol transcript from stdin, printing each message and its re-encoding.
     Parse {
         /// Which grammar to parse with.
@@ -89,8 +89,8 @@ struct ServeArgs {
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// The store: `memory` (default) or `maildir:DIR`.
-    #[arg(long, value_name = "memory|maildir:DIR", default_value = "memory")]
-    store: String,
+    #[arg(long, value_name = "memory|maildir:DIR")]
+    store: Option<String>,
     /// Write a JSON object of the bound addresses here once every listener is up.
     #[arg(long, value_name = "PATH")]
     ready_file: Option<PathBuf>,
@@ -143,6 +143,30 @@ struct FetchArgs {
     /// Directory for the .eml files.
     #[arg(long)]
     out: PathBuf,
+    /// Remove each fetched message from the server once it is safely on disk (POP3).
+    #[arg(long)]
+    delete: bool,
+    /// STLS/STARTTLS policy for pop3:// and imap://.
+    #[arg(long, value_enum, default_value_t = TlsArg::Required)]
+    tls: TlsArg,
+}
+
+#[derive(Args, Debug)]
+struct Pop3Args {
+    /// pop3://HOST:PORT or pop3s://HOST:PORT
+    url: String,
+    /// Login name for AUTH and APOP typed at the prompt (asked for when absent).
+    #[arg(long)]
+    user: Option<String>,
+    /// Password for AUTH and APOP (asked for when absent).
+    #[arg(long, env = "MAILWIRE_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// STLS policy for pop3:// (`off` lets you type STLS yourself).
+    #[arg(long, value_enum, default_value_t = TlsArg::Required)]
+    tls: TlsArg,
+    /// An extra CA certificate (PEM) to trust.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -171,40 +195,149 @@ fn not_built(what: &str, issue: &str) -> ExitCode {
 }
 
 fn serve(args: &ServeArgs) -> ExitCode {
-    let named: Vec<&str> = [
-        ("smtp", &args.smtp),
-        ("smtps", &args.smtps),
-        ("submission", &args.submission),
-        ("lmtp", &args.lmtp),
-        ("imap", &args.imap),
-        ("imaps", &args.imaps),
-        ("pop3", &args.pop3),
-        ("pop3s", &args.pop3s),
-    ]
-    .iter()
-    .filter(|(_, addr)| addr.is_some())
-    .map(|(name, _)| *name)
-    .collect();
-    eprintln!("mailwire serve: no listener can start yet.");
-    eprintln!(
-        "  the embedded store (--store {}) is not built yet: issue 4",
-        args.store
-    );
-    eprintln!("  SMTP, SMTPS, Submission and LMTP are not built yet: issue 5");
-    eprintln!("  POP3 and POP3S are not built yet: issue 6");
-    eprintln!("  IMAP and IMAPS are not built yet: issue 7 and the IMAP server issue");
-    if !named.is_empty() {
-        eprintln!("  requested listeners not started: {}", named.join(", "));
+    use mailwire::serve::{ServeConfig, Server};
+    let mut config = ServeConfig::default();
+    if let Some(file) = &args.config {
+        match ServeConfig::from_file(file) {
+            Ok(c) => config = c,
+            Err(e) => {
+                eprintln!("mailwire serve: {e}");
+                return ExitCode::from(1);
+            }
+        }
     }
-    ExitCode::from(NOT_BUILT)
+    let flags = ServeConfig {
+        smtp: args.smtp.clone(),
+        smtps: args.smtps.clone(),
+        submission: args.submission.clone(),
+        lmtp: args.lmtp.clone(),
+        imap: args.imap.clone(),
+        imaps: args.imaps.clone(),
+        pop3: args.pop3.clone(),
+        pop3s: args.pop3s.clone(),
+        users: args.users.clone(),
+        accept_any_auth: args.accept_any_auth,
+        accept_any_recipient: args.accept_any_recipient,
+        allow_insecure_auth: args.allow_insecure_auth,
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        store: args.store.clone(),
+        ready_file: args.ready_file.clone(),
+        ..ServeConfig::default()
+    };
+    let config = config.merge(flags);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mailwire serve: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let server = match Server::start(config).await {
+            Ok(s) => s,
+            Err(e @ mailwire::serve::ServeError::NotBuilt(_)) => {
+                eprintln!("mailwire serve: {e}");
+                return ExitCode::from(NOT_BUILT);
+            }
+            Err(e) => {
+                eprintln!("mailwire serve: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        for (protocol, addr) in server.addresses() {
+            println!("mailwire serve: {protocol} listening on {addr}");
+        }
+        if let Some(ca) = server.ca() {
+            println!(
+                "mailwire serve: TLS certificate (use it as the CA) {}",
+                ca.display()
+            );
+        }
+        for p in server.skipped() {
+            println!("mailwire serve: {p} is not built yet; not started");
+        }
+        wait_for_signal().await;
+        println!("mailwire serve: shutting down");
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// `mailwire parse`: reads a transcript from stdin.
+fn parse(kind: ParseKind) -> ExitCode {
+    use mailwire_smtp::proto::transcript::{Side, parse_transcript};
+    let side = match kind {
+        ParseKind::SmtpCommand => Side::Commands,
+        ParseKind::SmtpReply => Side::Replies,
+        ParseKind::ImapCommand | ParseKind::ImapResponse => {
+            return not_built("this `mailwire parse` grammar", "issue 7");
+        }
+        ParseKind::Pop3Command | ParseKind::Pop3Response => {
+            return not_built("this `mailwire parse` grammar", "issue 6");
+        }
+    };
+    let mut input = Vec::new();
+    if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input) {
+        eprintln!("mailwire parse: cannot read stdin: {e}");
+        return ExitCode::from(1);
+    }
+    let stdout = std::io::stdout();
+    match parse_transcript(side, &input, &mut stdout.lock()) {
+        Ok(n) => {
+            eprintln!("mailwire parse: {n} messages parsed");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mailwire parse: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match &cli.command {
         Command::Serve(args) => serve(args),
-        Command::Send(_) => not_built("`mailwire send` (the SMTP client)", "issue 5"),
+        Command::Send(args) => send::run(args),
         Command::Fetch(args) if args.url.starts_with("pop3") => {
+            let _ = (
+                &args.delete,
+                &args.tls,
+                &args.out,
+                &args.ca_file,
+                &args.password,
+                &args.user,
+            );
             not_built("`mailwire fetch pop3://` (the POP3 client)", "issue 6")
         }
         Command::Fetch(_) => not_built(
@@ -215,14 +348,16 @@ fn main() -> ExitCode {
             "`mailwire imap` (the IMAP console)",
             "the IMAP client issue",
         ),
-        Command::Pop3 { .. } => not_built("`mailwire pop3` (the POP3 console)", "issue 6"),
-        Command::Parse { kind } => {
-            let issue = match kind {
-                ParseKind::ImapCommand | ParseKind::ImapResponse => "issue 7",
-                ParseKind::SmtpCommand | ParseKind::SmtpReply => "issue 5",
-                ParseKind::Pop3Command | ParseKind::Pop3Response => "issue 6",
-            };
-            not_built("this `mailwire parse` grammar", issue)
+        Command::Pop3(args) => {
+            let _ = (
+                &args.url,
+                &args.user,
+                &args.password,
+                &args.tls,
+                &args.ca_file,
+            );
+            not_built("`mailwire pop3` (the POP3 console)", "issue 6")
         }
+        Command::Parse { kind } => parse(*kind),
     }
 }

@@ -260,10 +260,13 @@ impl ImapFramer {
                                 return self.fail(FramingError::LineTooLong { limit: max });
                             }
                             (_, Some(m)) => {
+                                // Only the window is known to hold no LF: the rest of the
+                                // input is left to the discard scan.
+                                let m = m.min(window);
                                 self.buf.extend_from_slice(&data[..m]);
                                 self.line_len += m;
-                                self.start_discard(&data[m..]);
-                                *input = &[];
+                                self.start_discard(&data[m..window]);
+                                *input = &data[window..];
                                 let limit = max_message;
                                 return self.fail(FramingError::MessageTooLarge { limit });
                             }

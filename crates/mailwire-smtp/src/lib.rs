@@ -1,5 +1,7 @@
 #![forbid(unsafe_code)]
 //! SMTP, Submission and LMTP (work in progress).
+pub mod client;
 pub mod fuzzing;
 pub mod proto;
 pub mod server;
+pub mod store;

@@ -4,16 +4,19 @@
 //! xtext codec, and the server and client session state machines.
 
 mod address;
+pub mod client;
 mod command;
 mod params;
 mod reply;
 pub mod server;
+pub mod transcript;
 
 use thiserror::Error;
 
 pub use address::{
     Address, Charset, ForwardPath, MAX_DOMAIN, MAX_LOCAL_PART, MAX_PATH, ReversePath,
 };
+pub use client::{ClientConfig, ClientSession};
 pub use command::{Command, InitialResponse};
 pub use params::{Body, MailParams, Notify, RcptParams, Ret, Unknown, xtext_decode, xtext_encode};
 pub use reply::{EnhancedCode, Extensions, Reply, ReplyError, ReplyParser};

@@ -261,6 +261,12 @@ impl ServerSession {
         self.pending.is_some() || self.closed
     }
 
+    /// Whether no mail transaction is in progress (no envelope, not receiving data or an AUTH
+    /// exchange): the moment a shutting-down server may say `421` without losing mail.
+    pub fn is_between_transactions(&self) -> bool {
+        self.envelope.is_none() && self.pending.is_none() && matches!(self.phase, Phase::Command)
+    }
+
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
         self.closed

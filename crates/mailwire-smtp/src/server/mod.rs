@@ -283,6 +283,8 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
         let mut start = 0;
         let mut out = Vec::with_capacity(4096);
         let mut chunk = vec![0u8; 64 * 1024];
+        // After a shutdown signal: finish the transaction in flight, then say 421.
+        let mut draining = false;
         loop {
             // Process what is buffered, answering events as they come.
             loop {
@@ -346,6 +348,14 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
                     break;
                 }
             }
+            if draining && session.is_between_transactions() && !session.is_closed() {
+                session.close_with(
+                    421,
+                    EnhancedCode::new(4, 3, 2),
+                    "Service shutting down, closing connection",
+                );
+                continue;
+            }
             // All input is consumed (into the session's framer or receivers): flush, then read.
             session.poll_output(&mut out);
             write_all(&mut io, &mut out, o.write_timeout).await?;
@@ -353,8 +363,8 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
             start = 0;
             let read = tokio::select! {
                 r = tokio::time::timeout(o.idle_timeout, io.read(&mut chunk)) => r,
-                _ = shutdown.changed() => {
-                    session.close_with(421, EnhancedCode::new(4, 3, 2), "Service shutting down, closing connection");
+                _ = shutdown.changed(), if !draining => {
+                    draining = true;
                     continue;
                 }
             };

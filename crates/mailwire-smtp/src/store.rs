@@ -1,0 +1,130 @@
+//! The SMTP/LMTP side of the embedded store: a [`Policy`] that accepts mail for the store's
+//! users (or creates them, with `accept_any_recipient`) and a [`DeliverySink`] that appends to
+//! their INBOX durably before the `250`.
+
+use bytes::Bytes;
+use mailwire_store::Store;
+
+use crate::proto::{EnhancedCode, Envelope, ForwardPath, RcptParams, Reply};
+use crate::server::{ConnectionInfo, DeliverySink, Policy};
+
+/// Accepts recipients that are users of the store: `LOGIN@any-domain` goes to LOGIN.
+#[derive(Clone)]
+pub struct StorePolicy {
+    store: Store,
+    accept_any_recipient: bool,
+}
+
+impl StorePolicy {
+    /// A policy over `store`; with `accept_any_recipient`, unknown recipients become users
+    /// (`mailwire serve --accept-any-recipient`), otherwise they get `550 5.1.1`.
+    pub fn new(store: Store, accept_any_recipient: bool) -> Self {
+        Self {
+            store,
+            accept_any_recipient,
+        }
+    }
+}
+
+/// The store login name a forward path is for: the unquoted local part and the domain.
+fn recipient_key(to: &ForwardPath) -> String {
+    match to.address() {
+        None => "postmaster".to_owned(),
+        Some(a) => format!("{}@{}", a.local_part_unquoted(), a.domain()),
+    }
+}
+
+impl Policy for StorePolicy {
+    async fn check_rcpt(
+        &self,
+        _info: &ConnectionInfo,
+        _envelope: &Envelope,
+        to: &ForwardPath,
+        params: &RcptParams,
+    ) -> Result<(), Reply> {
+        if let Some(u) = params.unknown.first() {
+            let text = format!("Parameter {} not supported", u.keyword);
+            return Err(Reply::new(555, Some(EnhancedCode::new(5, 5, 4)), &text));
+        }
+        let key = recipient_key(to);
+        if self.store.has_user(&key) {
+            return Ok(());
+        }
+        if self.accept_any_recipient {
+            return match self.store.create_user_if_missing(&key).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(Reply::new(
+                    550,
+                    Some(EnhancedCode::new(5, 1, 1)),
+                    &format!("Cannot create mailbox: {e}"),
+                )),
+            };
+        }
+        Err(Reply::new(
+            550,
+            Some(EnhancedCode::new(5, 1, 1)),
+            &format!("{to}: no such user here"),
+        ))
+    }
+}
+
+/// Appends each message to every recipient's INBOX in the store.
+#[derive(Clone)]
+pub struct StoreSink {
+    store: Store,
+}
+
+impl StoreSink {
+    /// A sink over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+impl DeliverySink for StoreSink {
+    async fn deliver(
+        &self,
+        _info: &ConnectionInfo,
+        envelope: &Envelope,
+        message: Vec<u8>,
+    ) -> Vec<Reply> {
+        let message = Bytes::from(message);
+        let mut replies = Vec::with_capacity(envelope.recipients.len());
+        for r in &envelope.recipients {
+            let key = recipient_key(&r.path);
+            let reply = match self.store.deliver(&key, message.clone()).await {
+                Ok(done) => Reply::new(
+                    250,
+                    Some(EnhancedCode::new(2, 0, 0)),
+                    &format!("{} stored as UID {}", r.path, done.uid),
+                ),
+                Err(e) => {
+                    tracing::warn!(recipient = %r.path, error = %e, "delivery failed");
+                    Reply::new(
+                        451,
+                        Some(EnhancedCode::new(4, 3, 0)),
+                        "Delivery failed, try again later",
+                    )
+                }
+            };
+            replies.push(reply);
+        }
+        // SMTP gets one reply: success only if every recipient has the message.
+        if let Some(failed) = replies.iter().find(|r| !r.is_positive()).cloned() {
+            if envelope.recipients.len() > 1 {
+                replies.push(failed);
+                replies.rotate_right(1);
+            }
+        } else if envelope.recipients.len() > 1 {
+            replies.insert(
+                0,
+                Reply::new(
+                    250,
+                    Some(EnhancedCode::new(2, 0, 0)),
+                    "Message stored for every recipient",
+                ),
+            );
+        }
+        replies
+    }
+}

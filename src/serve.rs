@@ -1,0 +1,410 @@
+//! `mailwire serve`: SMTP, Submission, LMTP, POP3 and IMAP listeners over one embedded store,
+//! as a library so programs and tests can run a test mail server in-process.
+//!
+//! ```no_run
+//! use mailwire::serve::{ServeConfig, Server};
+//!
+//! # async fn run() -> Result<(), mailwire::serve::ServeError> {
+//! let mut config = ServeConfig::default();
+//! config.smtp = Some("127.0.0.1:0".into());
+//! config.users = vec!["alice:secret".into()];
+//! let server = Server::start(config).await?;
+//! println!("SMTP on {}", server.addresses()["smtp"]);
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailwire_smtp::server::{Listener as SmtpListener, ServerOptions as SmtpOptions};
+use mailwire_smtp::store::{StorePolicy, StoreSink};
+use mailwire_store::Store;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// The protocols `serve` knows, with their default addresses (standard port + 3000, GreenMail's
+/// convention). LMTP has no default: it starts only when named.
+pub const PROTOCOLS: [(&str, Option<&str>); 8] = [
+    ("smtp", Some("127.0.0.1:3025")),
+    ("smtps", Some("127.0.0.1:3465")),
+    ("submission", Some("127.0.0.1:3587")),
+    ("lmtp", None),
+    ("pop3", Some("127.0.0.1:3110")),
+    ("pop3s", Some("127.0.0.1:3995")),
+    ("imap", Some("127.0.0.1:3143")),
+    ("imaps", Some("127.0.0.1:3993")),
+];
+
+/// Protocols whose servers are not built yet: `serve` says so instead of pretending.
+pub const NOT_BUILT: [&str; 4] = ["pop3", "pop3s", "imap", "imaps"];
+
+/// The settings of `mailwire serve`. The same keys work in the `--config` TOML file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServeConfig {
+    /// SMTP listener address (STARTTLS).
+    pub smtp: Option<String>,
+    /// SMTPS listener address (implicit TLS).
+    pub smtps: Option<String>,
+    /// Submission listener address (AUTH required).
+    pub submission: Option<String>,
+    /// LMTP listener address.
+    pub lmtp: Option<String>,
+    /// IMAP listener address (STARTTLS).
+    pub imap: Option<String>,
+    /// IMAPS listener address.
+    pub imaps: Option<String>,
+    /// POP3 listener address (STLS).
+    pub pop3: Option<String>,
+    /// POP3S listener address.
+    pub pop3s: Option<String>,
+    /// Users as `LOGIN:PASSWORD`.
+    #[serde(rename = "user", alias = "users")]
+    pub users: Vec<String>,
+    /// Accept every password.
+    pub accept_any_auth: bool,
+    /// Create users for unknown recipients.
+    pub accept_any_recipient: bool,
+    /// Allow PLAIN/LOGIN/USER/IMAP LOGIN without TLS.
+    pub allow_insecure_auth: bool,
+    /// Certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// `memory` or `maildir:DIR`; default memory.
+    pub store: Option<String>,
+    /// Where to write the JSON of bound addresses.
+    pub ready_file: Option<PathBuf>,
+    /// Largest message accepted over SMTP, in octets (default 35 MiB).
+    pub max_message_size: Option<u64>,
+    /// Seconds allowed for transactions in flight after SIGINT/SIGTERM (default 10).
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+impl ServeConfig {
+    /// Reads a TOML file with the same settings.
+    pub fn from_file(path: &Path) -> Result<Self, ServeError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ServeError::Config(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Lays `over` (the command line) over `self` (the file): options given in `over` win,
+    /// flags that are set stay set, users are added.
+    pub fn merge(mut self, over: ServeConfig) -> Self {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
+        }
+        take!(
+            smtp,
+            smtps,
+            submission,
+            lmtp,
+            imap,
+            imaps,
+            pop3,
+            pop3s,
+            tls_cert,
+            tls_key,
+            store,
+            ready_file,
+            max_message_size,
+            shutdown_grace_secs
+        );
+        self.users.extend(over.users);
+        self.accept_any_auth |= over.accept_any_auth;
+        self.accept_any_recipient |= over.accept_any_recipient;
+        self.allow_insecure_auth |= over.allow_insecure_auth;
+        self
+    }
+
+    fn address_of(&self, protocol: &str) -> Option<&String> {
+        match protocol {
+            "smtp" => self.smtp.as_ref(),
+            "smtps" => self.smtps.as_ref(),
+            "submission" => self.submission.as_ref(),
+            "lmtp" => self.lmtp.as_ref(),
+            "imap" => self.imap.as_ref(),
+            "imaps" => self.imaps.as_ref(),
+            "pop3" => self.pop3.as_ref(),
+            "pop3s" => self.pop3s.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The listeners to start: those named, or every default when none is named. Named
+    /// protocols that are not built yet are an error; defaults that are not built are skipped
+    /// (and reported by [`Server::skipped`]).
+    fn listeners(&self) -> Result<Chosen, ServeError> {
+        let named: Vec<_> = PROTOCOLS
+            .iter()
+            .filter_map(|(p, _)| self.address_of(p).map(|a| (*p, a.clone())))
+            .collect();
+        if !named.is_empty() {
+            let missing: Vec<&str> = named
+                .iter()
+                .map(|(p, _)| *p)
+                .filter(|p| NOT_BUILT.contains(p))
+                .collect();
+            if !missing.is_empty() {
+                return Err(ServeError::NotBuilt(missing.join(", ")));
+            }
+            return Ok((named, Vec::new()));
+        }
+        let mut chosen = Vec::new();
+        let mut skipped = Vec::new();
+        for (p, default) in PROTOCOLS {
+            let Some(addr) = default else { continue };
+            if NOT_BUILT.contains(&p) {
+                skipped.push(p);
+            } else {
+                chosen.push((p, addr.to_owned()));
+            }
+        }
+        Ok((chosen, skipped))
+    }
+}
+
+/// The listeners to start (protocol, address) and the defaults skipped as not built.
+type Chosen = (Vec<(&'static str, String)>, Vec<&'static str>);
+
+/// Why `serve` could not start. Each says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// A bad setting (flag or config file).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A protocol was asked for whose server is not built yet.
+    #[error("not built yet: {0} (nothing was started)")]
+    NotBuilt(String),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr} for {protocol}: {source}")]
+    Bind {
+        /// The protocol.
+        protocol: &'static str,
+        /// The address asked for.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] mailwire_store::StoreError),
+    /// TLS set-up failed (unreadable or invalid certificate or key).
+    #[error("TLS: {0}")]
+    Tls(#[from] mailwire_tls::Error),
+    /// The ready file could not be written.
+    #[error("cannot write the ready file {}: {source}", path.display())]
+    ReadyFile {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running `serve`: its listeners and the way to stop it.
+pub struct Server {
+    addresses: BTreeMap<String, SocketAddr>,
+    ca: Option<PathBuf>,
+    skipped: Vec<&'static str>,
+    store: Store,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    grace: Duration,
+    _tls_dir: Option<TempDir>,
+}
+
+/// A directory removed on drop (the generated certificate lives there).
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Server {
+    /// Opens the store, registers the users, sets up TLS, binds every listener and starts
+    /// serving. The ready file (if asked for) is written once every listener is bound.
+    pub async fn start(config: ServeConfig) -> Result<Self, ServeError> {
+        let (listeners, skipped) = config.listeners()?;
+        let store_spec = config.store.clone().unwrap_or_else(|| "memory".to_owned());
+        let store = Store::open(&store_spec)?;
+        for user in &config.users {
+            let Some((login, password)) = user.split_once(':') else {
+                return Err(ServeError::Config(format!(
+                    "--user {user:?}: expected LOGIN:PASSWORD"
+                )));
+            };
+            if login.is_empty() {
+                return Err(ServeError::Config(format!(
+                    "--user {user:?}: the login is empty"
+                )));
+            }
+            store
+                .add_user(login, password)
+                .await
+                .map_err(|e| ServeError::Config(format!("--user {login}: {e}")))?;
+        }
+        store.set_accept_any_password(config.accept_any_auth);
+
+        // TLS: the operator's certificate, or a self-signed one for localhost and 127.0.0.1.
+        let (acceptor, ca, tls_dir) = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                let tls = mailwire_tls::server_config_from_pem_files(cert, key)?;
+                (
+                    mailwire_tls::TlsAcceptor::from(tls),
+                    Some(cert.clone()),
+                    None,
+                )
+            }
+            (None, None) => {
+                let cert = mailwire_tls::SelfSigned::localhost()?;
+                let dir =
+                    std::env::temp_dir().join(format!("mailwire-serve-{}", std::process::id()));
+                let files = cert.write_to_dir(&dir)?;
+                (cert.acceptor(), Some(files.cert), Some(TempDir(dir)))
+            }
+            _ => {
+                return Err(ServeError::Config(
+                    "--tls-cert and --tls-key go together".into(),
+                ));
+            }
+        };
+
+        // Bind everything before serving anything, so a port in use fails the whole start.
+        let mut bound = Vec::new();
+        for (protocol, addr) in &listeners {
+            let l = TcpListener::bind(addr.as_str())
+                .await
+                .map_err(|source| ServeError::Bind {
+                    protocol,
+                    addr: addr.clone(),
+                    source,
+                })?;
+            bound.push((*protocol, l));
+        }
+
+        let grace = Duration::from_secs(config.shutdown_grace_secs.unwrap_or(10));
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut addresses = BTreeMap::new();
+        let auth: Arc<dyn mailwire_sasl::Authenticator + Send + Sync> = Arc::new(store.clone());
+        let mut smtp_options = SmtpOptions::default();
+        smtp_options.session.allow_insecure_auth = config.allow_insecure_auth;
+        if let Some(max) = config.max_message_size {
+            smtp_options.session.max_message_size = max;
+        }
+        let smtp = mailwire_smtp::server::Server::new(
+            smtp_options,
+            StorePolicy::new(store.clone(), config.accept_any_recipient),
+            StoreSink::new(store.clone()),
+            Arc::clone(&auth),
+            Some(acceptor.clone()),
+        );
+        for (protocol, listener) in bound {
+            let local = listener.local_addr().map_err(|source| ServeError::Bind {
+                protocol,
+                addr: String::new(),
+                source,
+            })?;
+            addresses.insert(protocol.to_owned(), local);
+            let kind = match protocol {
+                "smtp" => SmtpListener::Smtp,
+                "smtps" => SmtpListener::Smtps,
+                "submission" => SmtpListener::Submission,
+                "lmtp" => SmtpListener::Lmtp,
+                other => return Err(ServeError::NotBuilt(other.to_owned())),
+            };
+            let server = Arc::clone(&smtp);
+            let rx = stop_rx.clone();
+            tasks.spawn(async move {
+                if let Err(e) = server.serve(listener, kind, rx, grace).await {
+                    tracing::error!(error = %e, "listener failed");
+                }
+            });
+        }
+
+        let server = Self {
+            addresses,
+            ca,
+            skipped,
+            store,
+            stop,
+            tasks,
+            grace,
+            _tls_dir: tls_dir,
+        };
+        if let Some(path) = &config.ready_file {
+            write_ready_file(path, &server.ready_json()).map_err(|source| {
+                ServeError::ReadyFile {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
+        Ok(server)
+    }
+
+    /// The bound address of each listener, by protocol name.
+    pub fn addresses(&self) -> &BTreeMap<String, SocketAddr> {
+        &self.addresses
+    }
+
+    /// The PEM file of the certificate in use (generated or given).
+    pub fn ca(&self) -> Option<&Path> {
+        self.ca.as_deref()
+    }
+
+    /// Default listeners not started because their protocol is not built yet.
+    pub fn skipped(&self) -> &[&'static str] {
+        &self.skipped
+    }
+
+    /// The store behind every listener.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The ready-file JSON: `{"smtp":"127.0.0.1:41234",...,"ca":"/path/cert.pem"}`.
+    pub fn ready_json(&self) -> String {
+        let mut map = serde_json::Map::new();
+        for (p, a) in &self.addresses {
+            map.insert(p.clone(), serde_json::Value::String(a.to_string()));
+        }
+        if let Some(ca) = &self.ca {
+            map.insert(
+                "ca".into(),
+                serde_json::Value::String(ca.display().to_string()),
+            );
+        }
+        serde_json::Value::Object(map).to_string()
+    }
+
+    /// Stops accepting, lets transactions in flight finish within the grace period, and
+    /// returns when every listener has stopped.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let grace = self.grace + Duration::from_secs(1);
+        let _ = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        self.tasks.abort_all();
+    }
+}
+
+/// Writes the ready file atomically (temporary file, then rename).
+fn write_ready_file(path: &Path, json: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{json}\n"))?;
+    std::fs::rename(&tmp, path)
+}

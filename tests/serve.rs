@@ -1,0 +1,270 @@
+//! `mailwire serve` through its command line: flags, ready file, config file, the store,
+//! errors with non-zero exits, and a graceful SIGTERM that lets a transaction finish.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Serve {
+    child: Child,
+    ready: serde_json::Value,
+    dir: tempfile::TempDir,
+}
+
+impl Serve {
+    fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ready_file = dir.path().join("ready.json");
+        let child = Command::new(env!("CARGO_BIN_EXE_mailwire"))
+            .arg("serve")
+            .args(args)
+            .arg("--ready-file")
+            .arg(&ready_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ready_file.exists() {
+            assert!(Instant::now() < deadline, "serve did not become ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let ready = serde_json::from_str(&std::fs::read_to_string(&ready_file).unwrap()).unwrap();
+        Self { child, ready, dir }
+    }
+
+    fn port(&self, protocol: &str) -> u16 {
+        let addr = self.ready[protocol]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {protocol} in {}", self.ready));
+        addr.rsplit_once(':').unwrap().1.parse().unwrap()
+    }
+
+    fn terminate(mut self) -> (i32, Duration) {
+        let t = Instant::now();
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = self.child.wait().unwrap();
+        (status.code().unwrap_or(-1), t.elapsed())
+    }
+}
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mailwire"))
+        .arg("serve")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+struct Smtp(BufReader<TcpStream>, TcpStream);
+
+impl Smtp {
+    fn connect(port: u16) -> Self {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = Self(BufReader::new(s.try_clone().unwrap()), s);
+        assert!(c.reply().starts_with("220"));
+        c
+    }
+
+    fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            if self.0.read_line(&mut l).unwrap() == 0 {
+                return all;
+            }
+            all.push_str(&l);
+            if l.as_bytes().get(3) != Some(&b'-') {
+                return all;
+            }
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> String {
+        self.1.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        self.reply()
+    }
+}
+
+fn new_files(maildir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(maildir.join("new"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn serves_smtp_and_lmtp_into_a_maildir_and_stops_on_sigterm() {
+    let store = tempfile::tempdir().unwrap();
+    let spec = format!("maildir:{}", store.path().display());
+    let s = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--lmtp",
+        "127.0.0.1:0",
+        "--user",
+        "alice:secret",
+        "--store",
+        &spec,
+    ]);
+    assert!(
+        Path::new(s.ready["ca"].as_str().unwrap()).exists(),
+        "the generated certificate is there"
+    );
+    let mut c = Smtp::connect(s.port("smtp"));
+    assert!(c.cmd("EHLO test").contains("STARTTLS"));
+    assert!(c.cmd("MAIL FROM:<a@example.com>").starts_with("250"));
+    assert!(
+        c.cmd("RCPT TO:<alice@any-domain.example>")
+            .starts_with("250"),
+        "LOGIN@any-domain"
+    );
+    assert!(
+        c.cmd("RCPT TO:<nobody@example.com>")
+            .starts_with("550 5.1.1")
+    );
+    assert!(c.cmd("DATA").starts_with("354"));
+    let r = c.cmd("Subject: hi\r\n\r\nhello\r\n.");
+    assert!(r.starts_with("250"), "{r}");
+    // 250 came after the message was durable: it is on disk now.
+    let files = new_files(&store.path().join("alice"));
+    assert_eq!(files.len(), 1);
+    let stored = std::fs::read(&files[0]).unwrap();
+    assert!(stored.starts_with(b"Received: from test"));
+    assert!(stored.ends_with(b"Subject: hi\r\n\r\nhello\r\n"));
+
+    // A transaction in flight when SIGTERM arrives still completes.
+    assert!(c.cmd("MAIL FROM:<a@example.com>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<alice@example.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    let pid = s.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = c.cmd("Subject: in flight\r\n\r\nbody\r\n.");
+    assert!(r.starts_with("250"), "in-flight transaction lost: {r}");
+    let r = c.reply();
+    assert!(r.starts_with("421 4.3.2"), "{r}");
+    assert_eq!(new_files(&store.path().join("alice")).len(), 2);
+    let (code, took) = s.terminate();
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(15));
+}
+
+#[test]
+fn config_file_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("serve.toml");
+    std::fs::write(
+        &conf,
+        "smtp = \"127.0.0.1:0\"\nuser = [\"bob:pw\"]\naccept-any-recipient = true\n",
+    )
+    .unwrap();
+    let s = Serve::start(&[
+        "--config",
+        conf.to_str().unwrap(),
+        "--submission",
+        "127.0.0.1:0",
+    ]);
+    assert!(s.ready.get("smtp").is_some() && s.ready.get("submission").is_some());
+    let mut c = Smtp::connect(s.port("smtp"));
+    c.cmd("EHLO x");
+    c.cmd("MAIL FROM:<a@example.com>");
+    assert!(
+        c.cmd("RCPT TO:<anyone@example.com>").starts_with("250"),
+        "accept-any-recipient from the file"
+    );
+    // Submission wants AUTH first.
+    let mut sub = Smtp::connect(s.port("submission"));
+    sub.cmd("EHLO x");
+    assert!(
+        sub.cmd("MAIL FROM:<a@example.com>")
+            .starts_with("530 5.7.0")
+    );
+    let _ = s.dir.path();
+    assert_eq!(s.terminate().0, 0);
+}
+
+#[test]
+fn clear_errors_and_non_zero_exits() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, err) = run(&["--smtp", &addr]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cannot listen on") && err.contains(&addr),
+        "{err}"
+    );
+
+    let (code, err) = run(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "/nonexistent/cert.pem",
+        "--tls-key",
+        "/nonexistent/key.pem",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("/nonexistent/cert.pem"), "{err}");
+
+    let (code, err) = run(&["--smtp", "127.0.0.1:0", "--user", "alice"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("LOGIN:PASSWORD"), "{err}");
+
+    let (code, err) = run(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--store",
+        "maildir:/proc/mailwire-cannot-write-here",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("store"), "{err}");
+
+    let (code, err) = run(&["--imap", "127.0.0.1:0"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("not built yet") && err.contains("imap"),
+        "{err}"
+    );
+}
+
+#[test]
+fn passwords_never_reach_the_logs() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailwire"))
+        .args([
+            "serve",
+            "--smtp",
+            "127.0.0.1:0",
+            "--user",
+            "alice:s3cr3t-pw",
+            "--ready-file",
+        ])
+        .arg(std::env::temp_dir().join(format!("mailwire-ready-{}.json", std::process::id())))
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut out).unwrap();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(!out.contains("s3cr3t-pw"), "{out}");
+}
