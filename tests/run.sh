@@ -39,6 +39,7 @@ cargo test --workspace --doc --locked
 stage "fuzz targets build (corpora were replayed above)"
 cargo check --manifest-path fuzz/Cargo.toml --bins
 stage "examples"
-timeout 60 cargo run --quiet --locked --example gui_thread
+cargo build --workspace --examples --locked
+timeout 60 ./target/debug/examples/gui_thread
 
 stage "all passed in ${SECONDS}s"

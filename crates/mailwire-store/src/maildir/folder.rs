@@ -228,7 +228,14 @@ impl Folder {
                 if !self.dir.join("cur").is_dir() {
                     return Err(StoreError::NoSuchMailbox(self.dir.display().to_string()));
                 }
-                tracing::warn!(dir = %self.dir.display(), "index missing: rebuilding it, UIDVALIDITY changes");
+                let empty = |sub: &str| {
+                    fs::read_dir(self.dir.join(sub)).map_or(true, |mut d| d.next().is_none())
+                };
+                if empty("cur") && empty("new") {
+                    tracing::debug!(dir = %self.dir.display(), "new folder: creating its index");
+                } else {
+                    tracing::warn!(dir = %self.dir.display(), "index missing: rebuilding it, UIDVALIDITY changes");
+                }
                 let old = (self.ino != 0).then_some(self.core.uidvalidity);
                 self.rebuild(old)?;
             }
