@@ -1,0 +1,138 @@
+//! SMTP server ingest, same run, same load generator: mailwire's server (memory store) vs
+//! Postfix `smtp-sink` (which accepts and discards) vs `aiosmtpd` (its Sink handler, which also
+//! discards). Postfix `smtp-source` sends `MESSAGES` messages of 10 KiB over 4 parallel
+//! sessions to each; the best of `ROUNDS` rounds counts (the machine is shared).
+//!
+//! ```text
+//! cargo bench -p mailwire-bench --bench smtp_ingest
+//! MAILWIRE_BENCH_MESSAGES=500 MAILWIRE_BENCH_ROUNDS=1 cargo bench -p mailwire-bench --bench smtp_ingest
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mailwire_smtp::server::{Listener, Server, ServerOptions};
+use mailwire_smtp::store::{StorePolicy, StoreSink};
+use mailwire_store::Store;
+use mailwire_testkit::{Aiosmtpd, AiosmtpdOptions, SmtpSink};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn smtp_source() -> &'static str {
+    ["/usr/sbin/smtp-source", "/usr/lib/postfix/sbin/smtp-source"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("smtp-source is required (Debian package postfix; tests/peers/install.sh)")
+}
+
+/// Runs smtp-source against `addr`; returns messages per second.
+fn load(addr: SocketAddr, messages: usize) -> f64 {
+    let t = Instant::now();
+    let out = std::process::Command::new(smtp_source())
+        .args(["-s", "4", "-m", &messages.to_string(), "-l", "10240"])
+        .args(["-f", "sender@example.org", "-t", "alice@example.org"])
+        .arg(addr.to_string())
+        .output()
+        .expect("smtp-source runs");
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "smtp-source failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    messages as f64 / took.as_secs_f64()
+}
+
+fn main() {
+    let messages = env_usize("MAILWIRE_BENCH_MESSAGES", 2000);
+    let rounds = env_usize("MAILWIRE_BENCH_ROUNDS", 3);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(env_usize("MAILWIRE_BENCH_WORKERS", 2))
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // mailwire's server over the memory store.
+    let store = Store::memory();
+    rt.block_on(store.add_user("alice", "secret")).unwrap();
+    let server = Server::new(
+        ServerOptions::default(),
+        StorePolicy::new(store.clone(), false),
+        StoreSink::new(store.clone()),
+        Arc::new(store.clone()),
+        None,
+    );
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let mailwire = listener.local_addr().unwrap();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    rt.spawn(server.serve(listener, Listener::Smtp, rx, Duration::from_secs(1)));
+
+    let sink = SmtpSink::start(false).expect("smtp-sink starts");
+    let aio = Aiosmtpd::start(AiosmtpdOptions {
+        discard: true,
+        ..AiosmtpdOptions::default()
+    })
+    .expect("aiosmtpd starts");
+
+    let only: Option<usize> = std::env::var("MAILWIRE_BENCH_ONLY")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let mut best = [0f64; 3];
+    for round in 0..rounds {
+        for (i, addr) in [mailwire, sink.addr(), aio.addr()].into_iter().enumerate() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
+            let rate = load(addr, messages);
+            eprintln!("round {round} target {i}: {rate:.0} msg/s");
+            best[i] = best[i].max(rate);
+        }
+    }
+    if only.is_some() {
+        return;
+    }
+    let stored = rt.block_on(async {
+        store
+            .user("alice")
+            .unwrap()
+            .mailbox("INBOX")
+            .await
+            .unwrap()
+            .select()
+            .await
+            .unwrap()
+            .exists
+    });
+    assert_eq!(
+        stored as usize,
+        messages * rounds,
+        "every message reached the store"
+    );
+    let counters = sink.counters();
+    assert_eq!(
+        counters.messages as usize,
+        messages * rounds,
+        "smtp-sink counted every message"
+    );
+
+    println!("smtp-source -s 4 -m {messages} -l 10240, best of {rounds}:");
+    println!("  mailwire (memory store)  {:>9.0} msg/s", best[0]);
+    println!(
+        "  Postfix smtp-sink        {:>9.0} msg/s   mailwire/smtp-sink = {:.2}x",
+        best[1],
+        best[0] / best[1]
+    );
+    println!(
+        "  aiosmtpd (Sink)          {:>9.0} msg/s   mailwire/aiosmtpd  = {:.2}x",
+        best[2],
+        best[0] / best[2]
+    );
+}
