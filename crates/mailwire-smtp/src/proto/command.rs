@@ -96,11 +96,10 @@ impl Command {
     pub fn parse(line: &[u8]) -> Result<Self, SyntaxError> {
         let line = std::str::from_utf8(line)
             .map_err(|_| SyntaxError::new("command is not valid UTF-8"))?;
-        if line.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(SyntaxError::new("control character in command"));
-        }
-        let (verb, rest) = match line.split_once(' ') {
-            Some((v, r)) => (v, Some(r)),
+        // Control characters: every argument grammar below refuses them (paths, parameters,
+        // domains, base64); free text (NOOP, HELP, VRFY, EXPN) is checked where it is taken.
+        let (verb, rest) = match memchr::memchr(b' ', line.as_bytes()) {
+            Some(sp) => (&line[..sp], Some(&line[sp + 1..])),
             None => (line, None),
         };
         // The verb, upper-cased without allocating (verbs are at most 8 octets).
@@ -120,7 +119,7 @@ impl Command {
         };
         let needs = |what: &str| -> Result<&str, SyntaxError> {
             match rest.map(str::trim) {
-                Some(r) if !r.is_empty() => Ok(r),
+                Some(r) if !r.is_empty() => free_text(r),
                 _ => Err(SyntaxError::new(&format!("{verb} needs {what}"))),
             }
         };
@@ -198,8 +197,12 @@ impl Command {
             "RSET" => no_args(Self::Rset),
             "QUIT" => no_args(Self::Quit),
             "STARTTLS" => no_args(Self::StartTls),
-            "NOOP" => Ok(Self::Noop(rest.map(str::to_owned))),
-            "HELP" => Ok(Self::Help(rest.map(str::to_owned))),
+            "NOOP" => Ok(Self::Noop(
+                rest.map(free_text).transpose()?.map(str::to_owned),
+            )),
+            "HELP" => Ok(Self::Help(
+                rest.map(free_text).transpose()?.map(str::to_owned),
+            )),
             "VRFY" => Ok(Self::Vrfy(needs("a string")?.to_owned())),
             "EXPN" => Ok(Self::Expn(needs("a string")?.to_owned())),
             "AUTH" => {
@@ -305,6 +308,17 @@ impl Command {
         out.extend_from_slice(b"\r\n");
         Ok(())
     }
+}
+
+/// Free text in a command: no control characters (tab aside).
+fn free_text(s: &str) -> Result<&str, SyntaxError> {
+    let bad = s.bytes().fold(false, |bad, b| {
+        bad | ((b < 0x20) & (b != b'\t')) | (b == 0x7f)
+    });
+    if bad || (!s.is_ascii() && s.chars().any(char::is_control)) {
+        return Err(SyntaxError::new("control character in command"));
+    }
+    Ok(s)
 }
 
 /// `s` without a case-insensitive ASCII `prefix`.

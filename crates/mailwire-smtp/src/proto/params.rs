@@ -104,15 +104,30 @@ pub struct RcptParams {
 /// Splits `esmtp-param *(SP esmtp-param)` into (keyword, value) pairs, checking the grammar:
 /// `esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")`,
 /// `esmtp-value = 1*(%d33-60 / %d62-126)` (UTF-8 too under SMTPUTF8, RFC 6531 §3.3).
-fn split_params(s: &str) -> Result<Vec<(&str, Option<&str>)>, SyntaxError> {
-    let mut out = Vec::new();
-    for word in s.split(' ') {
-        if word.is_empty() {
-            // Tolerate repeated spaces between parameters.
-            continue;
+fn split_params(s: &str) -> Params<'_> {
+    Params { rest: s }
+}
+
+/// An iterator over `esmtp-param`s that checks each one's grammar, without allocating.
+struct Params<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Params<'a> {
+    type Item = Result<(&'a str, Option<&'a str>), SyntaxError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Tolerate repeated spaces between parameters.
+        let s = self.rest.trim_start_matches(' ');
+        if s.is_empty() {
+            self.rest = s;
+            return None;
         }
-        let (k, v) = match word.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
+        let end = memchr::memchr(b' ', s.as_bytes()).unwrap_or(s.len());
+        let word = &s[..end];
+        self.rest = &s[end..];
+        let (k, v) = match memchr::memchr(b'=', word.as_bytes()) {
+            Some(eq) => (&word[..eq], Some(&word[eq + 1..])),
             None => (word, None),
         };
         let kb = k.as_bytes();
@@ -120,19 +135,23 @@ fn split_params(s: &str) -> Result<Vec<(&str, Option<&str>)>, SyntaxError> {
             || !kb[0].is_ascii_alphanumeric()
             || !kb.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         {
-            return Err(SyntaxError::params("bad parameter keyword"));
+            return Some(Err(SyntaxError::params("bad parameter keyword")));
         }
-        if let Some(v) = v
-            && (v.is_empty()
-                || !v.chars().all(|c| {
-                    matches!(c as u32, 33..=60 | 62..=126) || (!c.is_ascii() && !c.is_control())
-                }))
-        {
-            return Err(SyntaxError::params("bad parameter value"));
+        if let Some(v) = v {
+            let ok = !v.is_empty()
+                && if v.is_ascii() {
+                    v.bytes().all(|b| matches!(b, 33..=60 | 62..=126))
+                } else {
+                    v.chars().all(|c| {
+                        matches!(c as u32, 33..=60 | 62..=126) || (!c.is_ascii() && !c.is_control())
+                    })
+                };
+            if !ok {
+                return Some(Err(SyntaxError::params("bad parameter value")));
+            }
         }
-        out.push((k, v));
+        Some(Ok((k, v)))
     }
-    Ok(out)
 }
 
 /// A parameter keyword upper-cased on the stack (known keywords are short; longer ones are
@@ -173,7 +192,8 @@ impl MailParams {
     /// Parses the text after the reverse path.
     pub fn parse(s: &str) -> Result<Self, SyntaxError> {
         let mut p = Self::default();
-        for (k, v) in split_params(s)? {
+        for param in split_params(s) {
+            let (k, v) = param?;
             let key = Keyword::new(k);
             match (key.as_str(), v) {
                 ("SIZE", Some(v)) => {
@@ -299,26 +319,31 @@ impl RcptParams {
     /// Parses the text after the forward path.
     pub fn parse(s: &str) -> Result<Self, SyntaxError> {
         let mut p = Self::default();
-        for (k, v) in split_params(s)? {
+        for param in split_params(s) {
+            let (k, v) = param?;
             let key = Keyword::new(k);
             match (key.as_str(), v) {
                 ("NOTIFY", Some(v)) => {
                     once(&p.notify, "NOTIFY")?;
                     let mut n = Notify::default();
-                    let words: Vec<String> = v.split(',').map(str::to_ascii_uppercase).collect();
-                    if words.iter().any(|w| w == "NEVER") {
-                        if words.len() != 1 {
-                            return Err(SyntaxError::params("NOTIFY=NEVER stands alone"));
+                    let mut never = false;
+                    let mut words = 0;
+                    for w in v.split(',') {
+                        words += 1;
+                        if w.eq_ignore_ascii_case("NEVER") {
+                            never = true;
+                        } else if w.eq_ignore_ascii_case("SUCCESS") {
+                            n.success = true;
+                        } else if w.eq_ignore_ascii_case("FAILURE") {
+                            n.failure = true;
+                        } else if w.eq_ignore_ascii_case("DELAY") {
+                            n.delay = true;
+                        } else {
+                            return Err(SyntaxError::params("bad NOTIFY value"));
                         }
-                    } else {
-                        for w in &words {
-                            match w.as_str() {
-                                "SUCCESS" => n.success = true,
-                                "FAILURE" => n.failure = true,
-                                "DELAY" => n.delay = true,
-                                _ => return Err(SyntaxError::params("bad NOTIFY value")),
-                            }
-                        }
+                    }
+                    if never && words != 1 {
+                        return Err(SyntaxError::params("NOTIFY=NEVER stands alone"));
                     }
                     p.notify = Some(n);
                 }
