@@ -42,7 +42,7 @@ pub const PROTOCOLS: [(&str, Option<&str>); 8] = [
 ];
 
 /// Protocols whose servers are not built yet: `serve` says so instead of pretending.
-pub const NOT_BUILT: [&str; 4] = ["pop3", "pop3s", "imap", "imaps"];
+pub const NOT_BUILT: [&str; 2] = ["imap", "imaps"];
 
 /// The settings of `mailwire serve`. The same keys work in the `--config` TOML file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -310,6 +310,14 @@ impl Server {
             Arc::clone(&auth),
             Some(acceptor.clone()),
         );
+        let mut pop3_options = mailwire_pop3::server::ServerOptions::default();
+        pop3_options.session.allow_insecure_auth = config.allow_insecure_auth;
+        let pop3 = mailwire_pop3::server::Server::new(
+            pop3_options,
+            mailwire_pop3::server::StoreMaildrops::new(store.clone()),
+            Arc::clone(&auth),
+            Some(acceptor.clone()),
+        );
         for (protocol, listener) in bound {
             let local = listener.local_addr().map_err(|source| ServeError::Bind {
                 protocol,
@@ -317,20 +325,36 @@ impl Server {
                 source,
             })?;
             addresses.insert(protocol.to_owned(), local);
-            let kind = match protocol {
-                "smtp" => SmtpListener::Smtp,
-                "smtps" => SmtpListener::Smtps,
-                "submission" => SmtpListener::Submission,
-                "lmtp" => SmtpListener::Lmtp,
-                other => return Err(ServeError::NotBuilt(other.to_owned())),
-            };
-            let server = Arc::clone(&smtp);
             let rx = stop_rx.clone();
-            tasks.spawn(async move {
-                if let Err(e) = server.serve(listener, kind, rx, grace).await {
-                    tracing::error!(error = %e, "listener failed");
-                }
-            });
+            let smtp_kind = match protocol {
+                "smtp" => Some(SmtpListener::Smtp),
+                "smtps" => Some(SmtpListener::Smtps),
+                "submission" => Some(SmtpListener::Submission),
+                "lmtp" => Some(SmtpListener::Lmtp),
+                _ => None,
+            };
+            let pop3_kind = match protocol {
+                "pop3" => Some(mailwire_pop3::server::Listener::Pop3),
+                "pop3s" => Some(mailwire_pop3::server::Listener::Pop3s),
+                _ => None,
+            };
+            if let Some(kind) = smtp_kind {
+                let server = Arc::clone(&smtp);
+                tasks.spawn(async move {
+                    if let Err(e) = server.serve(listener, kind, rx, grace).await {
+                        tracing::error!(error = %e, "SMTP listener failed");
+                    }
+                });
+            } else if let Some(kind) = pop3_kind {
+                let server = Arc::clone(&pop3);
+                tasks.spawn(async move {
+                    if let Err(e) = server.serve(listener, kind, rx, grace).await {
+                        tracing::error!(error = %e, "POP3 listener failed");
+                    }
+                });
+            } else {
+                return Err(ServeError::NotBuilt(protocol.to_owned()));
+            }
         }
 
         let server = Self {

@@ -268,3 +268,109 @@ fn passwords_never_reach_the_logs() {
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
     assert!(!out.contains("s3cr3t-pw"), "{out}");
 }
+
+fn python(code: &str) -> String {
+    let out = Command::new("python3")
+        .args(["-c", code])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python failed:\n{code}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn mail_sent_over_smtp_is_read_over_pop3() {
+    let s = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--pop3",
+        "127.0.0.1:0",
+        "--pop3s",
+        "127.0.0.1:0",
+        "--user",
+        "alice:secret",
+    ]);
+    let ca = s.ready["ca"].as_str().unwrap().to_owned();
+    let (smtp, pop3, pop3s) = (s.port("smtp"), s.port("pop3"), s.port("pop3s"));
+    let out = python(&format!(
+        r#"
+import smtplib, poplib, ssl
+s = smtplib.SMTP('127.0.0.1', {smtp})
+s.sendmail('a@example.com', ['alice@example.com'], b'Subject: over pop3\r\n\r\n.dot line\r\nbody\r\n')
+s.quit()
+ctx = ssl.create_default_context(cafile='{ca}')
+p = poplib.POP3('localhost', {pop3})
+p.stls(ctx)
+p.user('alice'); p.pass_('secret')
+resp, lines, octets = p.retr(1)
+assert b'.dot line' in lines and b'Subject: over pop3' in lines, lines
+p.dele(1)
+p.quit()
+p = poplib.POP3_SSL('localhost', {pop3s}, context=ctx)
+p.user('alice'); p.pass_('secret')
+assert p.stat()[0] == 0, p.stat()
+p.quit()
+print('ok')
+"#
+    ));
+    assert!(out.contains("ok"));
+    assert_eq!(s.terminate().0, 0);
+}
+
+#[test]
+fn accept_any_auth_and_recipient_make_users_on_demand() {
+    let s = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--pop3",
+        "127.0.0.1:0",
+        "--accept-any-auth",
+        "--accept-any-recipient",
+        "--allow-insecure-auth",
+    ]);
+    let (smtp, pop3) = (s.port("smtp"), s.port("pop3"));
+    let out = python(&format!(
+        r#"
+import smtplib, poplib
+s = smtplib.SMTP('127.0.0.1', {smtp})
+s.sendmail('a@example.com', ['newcomer@example.com'], b'Subject: hi\r\n\r\nwelcome\r\n')
+s.quit()
+p = poplib.POP3('127.0.0.1', {pop3})
+p.user('newcomer'); p.pass_('any password at all')
+assert p.stat()[0] == 1
+p.quit()
+p = poplib.POP3('127.0.0.1', {pop3})
+p.user('stranger'); p.pass_('whatever')
+assert p.stat()[0] == 0
+p.quit()
+print('ok')
+"#
+    ));
+    assert!(out.contains("ok"));
+    assert_eq!(s.terminate().0, 0);
+}
+
+#[test]
+fn default_listeners_are_greenmail_ports() {
+    let s = Serve::start(&["--user", "alice:secret"]);
+    for (protocol, port) in [
+        ("smtp", 3025),
+        ("smtps", 3465),
+        ("submission", 3587),
+        ("pop3", 3110),
+        ("pop3s", 3995),
+    ] {
+        assert_eq!(s.port(protocol), port, "{protocol}");
+    }
+    assert!(s.ready.get("lmtp").is_none(), "LMTP is off unless named");
+    assert!(
+        s.ready.get("imap").is_none(),
+        "IMAP is not built yet and not pretended"
+    );
+    assert_eq!(s.terminate().0, 0);
+}

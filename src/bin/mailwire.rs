@@ -8,6 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+#[path = "mailwire/pop3_console.rs"]
+mod pop3_console;
+#[path = "mailwire/pop3_fetch.rs"]
+mod pop3_fetch;
 #[path = "mailwire/send.rs"]
 mod send;
 
@@ -276,9 +280,8 @@ fn parse(kind: ParseKind) -> ExitCode {
         ParseKind::ImapCommand | ParseKind::ImapResponse => {
             return not_built("this `mailwire parse` grammar", "issue 7");
         }
-        ParseKind::Pop3Command | ParseKind::Pop3Response => {
-            return not_built("this `mailwire parse` grammar", "issue 6");
-        }
+        ParseKind::Pop3Command => return pop3_console::parse(true),
+        ParseKind::Pop3Response => return pop3_console::parse(false),
     };
     let mut input = Vec::new();
     if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input) {
@@ -329,17 +332,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Serve(args) => serve(args),
         Command::Send(args) => send::run(args),
-        Command::Fetch(args) if args.url.starts_with("pop3") => {
-            let _ = (
-                &args.delete,
-                &args.tls,
-                &args.out,
-                &args.ca_file,
-                &args.password,
-                &args.user,
-            );
-            not_built("`mailwire fetch pop3://` (the POP3 client)", "issue 6")
-        }
+        Command::Fetch(args) if args.url.starts_with("pop3") => pop3_fetch::run(args),
         Command::Fetch(_) => not_built(
             "`mailwire fetch imap://` (the IMAP client)",
             "the IMAP client issue",
@@ -348,16 +341,7 @@ fn main() -> ExitCode {
             "`mailwire imap` (the IMAP console)",
             "the IMAP client issue",
         ),
-        Command::Pop3(args) => {
-            let _ = (
-                &args.url,
-                &args.user,
-                &args.password,
-                &args.tls,
-                &args.ca_file,
-            );
-            not_built("`mailwire pop3` (the POP3 console)", "issue 6")
-        }
+        Command::Pop3(args) => pop3_console::run(args),
         Command::Parse { kind } => parse(*kind),
     }
 }
