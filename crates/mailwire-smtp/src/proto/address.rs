@@ -341,7 +341,7 @@ pub(crate) fn domain(s: &str, charset: Charset) -> Result<(), SyntaxError> {
         return Err(SyntaxError::new("bad domain length"));
     }
     let ascii = s.is_ascii();
-    for label in s.split(|c| c == '.') {
+    for label in s.split('.') {
         let l = label.as_bytes();
         let ok = !l.is_empty()
             && l.len() <= 63
