@@ -71,6 +71,17 @@ enum State {
     Finished,
 }
 
+/// The first CR or LF: a plain loop for a few octets (no call through memchr's dispatch,
+/// which dominates when a peer sends one octet at a time), memchr beyond.
+#[inline]
+fn find_line_end(rest: &[u8]) -> Option<usize> {
+    if rest.len() < 16 {
+        rest.iter().position(|&b| b == b'\r' || b == b'\n')
+    } else {
+        memchr::memchr2(b'\r', b'\n', rest)
+    }
+}
+
 /// Inputs shorter than this go through the octet-wise state machine only.
 const FAST_MIN: usize = 32;
 
@@ -168,7 +179,7 @@ impl DataReceiver {
                         self.state = State::Text;
                     }
                 }
-                State::Text => match memchr::memchr2(b'\r', b'\n', &input[i..]) {
+                State::Text => match find_line_end(&input[i..]) {
                     None => {
                         self.emit_text(&input[i..], out);
                         i = input.len();
@@ -280,6 +291,7 @@ impl DataReceiver {
         }
     }
 
+    #[inline]
     fn emit_text(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         if let Some(max) = self.config.max_line_len {
             // Which limit this run crosses first, octet by octet, decides the error, so the
@@ -298,12 +310,14 @@ impl DataReceiver {
         self.emit(bytes, out);
     }
 
+    #[inline]
     fn end_line(&mut self, out: &mut Vec<u8>) {
         self.state = State::LineStart;
         self.line_len = 0;
         self.emit(b"\r\n", out);
     }
 
+    #[inline]
     fn emit(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         if self.error.is_some() {
             return;

@@ -39,6 +39,17 @@ impl Default for LineConfig {
     }
 }
 
+/// The first LF: a plain loop for a few octets (a peer sending one octet at a time would
+/// otherwise pay memchr's dispatch per octet), memchr beyond.
+#[inline]
+fn find_lf(s: &[u8]) -> Option<usize> {
+    if s.len() < 16 {
+        s.iter().position(|&b| b == b'\n')
+    } else {
+        memchr::memchr(b'\n', s)
+    }
+}
+
 /// A resumable, single-pass `CRLF` line framer.
 ///
 /// Feed it the bytes read from the socket; it hands back complete lines (without their line
@@ -139,7 +150,7 @@ impl LineFramer {
                 return None;
             }
             if self.discarding {
-                match memchr::memchr(b'\n', input) {
+                match find_lf(input) {
                     None => {
                         *input = &[];
                         return None;
@@ -157,7 +168,7 @@ impl LineFramer {
             // dropped by the discard scan, so no byte is examined twice.
             let window = max.saturating_sub(already).min(input.len());
             let data: &'i [u8] = input;
-            let Some(pos) = memchr::memchr(b'\n', &data[..window]) else {
+            let Some(pos) = find_lf(&data[..window]) else {
                 if already + data.len() >= max {
                     // The line, with its terminator still to come, cannot fit.
                     self.partial.clear();
