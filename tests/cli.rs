@@ -73,8 +73,6 @@ fn unbuilt_clients_fail_plainly() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("cannot connect"), "{stderr}");
     assert!(!stderr.contains("not built yet"), "{stderr}");
-    let (code, _, _) = mailwire(&["parse", "imap-response"]);
-    assert_eq!(code, 2);
     // A bad flag is a usage error, not a crash.
     let (code, _, stderr) = mailwire(&["serve", "--tls-cert", "x.pem"]);
     assert_eq!(code, 2);
@@ -116,4 +114,30 @@ fn parse_smtp_transcripts() {
     let (code, out, _) = parse("smtp-reply", b"250-mx\r\n250 PIPELINING\r\n");
     assert_eq!(code, 0);
     assert!(out.contains("parsed:"));
+}
+
+#[test]
+fn parse_imap_transcripts() {
+    let (code, out, err) = parse(
+        "imap-command",
+        b"a1 LOGIN {5}\r\nalice secret\r\na2 UID FETCH 1:* (FLAGS BODY.PEEK[HEADER])\r\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("=> a1 LOGIN alice secret\\r\\n"), "{out}");
+    assert!(
+        out.contains("@28 "),
+        "the second message starts at octet 28: {out}"
+    );
+    let (code, out, err) = parse(
+        "imap-response",
+        b"* OK [CAPABILITY IMAP4rev1] hi\r\n* 1 FETCH (BODY[] {3}\r\nabc)\r\na2 OK done\r\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("=> * 1 FETCH (BODY[] \\\"abc\\\")\\r\\n"),
+        "{out}"
+    );
+    let (code, _, err) = parse("imap-command", b"a1 NOOP\r\na2 FROB\r\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("byte offset 9"), "{err}");
 }

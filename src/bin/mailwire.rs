@@ -271,15 +271,41 @@ fn serve(args: &ServeArgs) -> ExitCode {
     })
 }
 
+/// `mailwire parse imap-command|imap-response`: frames stdin into IMAP messages (literals
+/// included), prints each and its re-encoding; exit 1 at the first failure, naming its offset.
+fn imap_parse(commands: bool) -> ExitCode {
+    use mailwire_imap::proto::transcript::{TranscriptKind, parse_transcript};
+    let kind = if commands {
+        TranscriptKind::Command
+    } else {
+        TranscriptKind::Response
+    };
+    let mut input = Vec::new();
+    if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input) {
+        eprintln!("mailwire parse: cannot read stdin: {e}");
+        return ExitCode::from(1);
+    }
+    let stdout = std::io::stdout();
+    match parse_transcript(kind, &input, &mut stdout.lock()) {
+        Ok(n) => {
+            eprintln!("mailwire parse: {n} messages parsed");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mailwire parse: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// `mailwire parse`: reads a transcript from stdin.
 fn parse(kind: ParseKind) -> ExitCode {
     use mailwire_smtp::proto::transcript::{Side, parse_transcript};
     let side = match kind {
         ParseKind::SmtpCommand => Side::Commands,
         ParseKind::SmtpReply => Side::Replies,
-        ParseKind::ImapCommand | ParseKind::ImapResponse => {
-            return not_built("this `mailwire parse` grammar", "issue 7");
-        }
+        ParseKind::ImapCommand => return imap_parse(true),
+        ParseKind::ImapResponse => return imap_parse(false),
         ParseKind::Pop3Command => return pop3_console::parse(true),
         ParseKind::Pop3Response => return pop3_console::parse(false),
     };

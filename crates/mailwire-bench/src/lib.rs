@@ -7,6 +7,7 @@
 //! | bench | what | peer |
 //! |---|---|---|
 //! | `codec` | SMTP DATA receiver, line framer (MB/s, 1460- and 1-byte chunks) | smtp-proto `DataReceiver` |
+//! | `imap_codec` | IMAP response and command decoding, command encoding (MB/s); response decoding through `ImapFramer` in 1-, 16- and 1460-byte chunks | imap-codec, imap-proto |
 //!
 //! Run them with `cargo bench -p mailwire-bench`. This library only builds the inputs:
 //!
@@ -59,6 +60,12 @@ pub fn command_stream(size: usize) -> Vec<u8> {
     }
     out
 }
+
+mod imap;
+pub use imap::{
+    imap_command_mix, imap_fetch_envelope, imap_fetch_literal, imap_list, imap_message_text,
+    imap_response_mix,
+};
 
 #[cfg(test)]
 mod tests {

@@ -131,6 +131,17 @@ pub struct ImapFramer {
     tail: Vec<u8>,
 }
 
+/// The first LF: a plain loop for a few octets (no call through memchr's dispatch per octet
+/// when a peer sends one at a time), memchr beyond.
+#[inline]
+fn find_lf(s: &[u8]) -> Option<usize> {
+    if s.len() < 16 {
+        s.iter().position(|&b| b == b'\n')
+    } else {
+        memchr::memchr(b'\n', s)
+    }
+}
+
 /// Octets of a discarded line kept to recognise `~{number64+}` at its end.
 const TAIL: usize = 32;
 
@@ -224,7 +235,7 @@ impl ImapFramer {
                         Phase::Literal { remaining }
                     };
                 }
-                Phase::DiscardLine => match memchr::memchr(b'\n', data) {
+                Phase::DiscardLine => match find_lf(data) {
                     None => {
                         self.keep_tail(data);
                         *input = &[];
@@ -243,7 +254,7 @@ impl ImapFramer {
                     let max = self.config.max_line_len;
                     let max_message = self.config.max_message_len;
                     let window = max.saturating_sub(self.line_len).min(data.len());
-                    let Some(pos) = memchr::memchr(b'\n', &data[..window]) else {
+                    let Some(pos) = find_lf(&data[..window]) else {
                         // The octet at which each limit is crossed: the earlier one is the
                         // error, whatever the chunking (a tie goes to the line limit).
                         let line_at = (self.line_len + data.len() >= max)

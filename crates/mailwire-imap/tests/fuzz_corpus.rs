@@ -1,0 +1,77 @@
+//! Replays the committed cargo-fuzz corpora of the IMAP targets (`fuzz/corpus/imap_*/`)
+//! through the target bodies in `mailwire_imap::fuzzing`.
+
+use std::path::PathBuf;
+
+fn replay(target: &str, run: fn(&[u8])) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let data = std::fs::read(entry.expect("corpus entry").path()).expect("corpus file");
+        run(&data);
+        n += 1;
+    }
+    assert!(n > 0, "the corpus {} is empty", dir.display());
+}
+
+#[test]
+fn command() {
+    replay("imap_command", mailwire_imap::fuzzing::command);
+}
+
+#[test]
+fn response() {
+    replay("imap_response", mailwire_imap::fuzzing::response);
+}
+
+#[test]
+fn greeting() {
+    replay("imap_greeting", mailwire_imap::fuzzing::greeting);
+}
+
+#[test]
+fn authenticate_data() {
+    replay(
+        "imap_authenticate_data",
+        mailwire_imap::fuzzing::authenticate_data,
+    );
+}
+
+#[test]
+fn idle_done() {
+    replay("imap_idle_done", mailwire_imap::fuzzing::idle_done);
+}
+
+#[test]
+fn command_round_trip() {
+    replay(
+        "imap_command_round_trip",
+        mailwire_imap::fuzzing::command_round_trip,
+    );
+}
+
+#[test]
+fn response_round_trip() {
+    replay(
+        "imap_response_round_trip",
+        mailwire_imap::fuzzing::response_round_trip,
+    );
+}
+
+#[test]
+fn framed_commands() {
+    replay(
+        "imap_framed_commands",
+        mailwire_imap::fuzzing::framed_commands,
+    );
+}
+
+#[test]
+fn client_session() {
+    replay(
+        "imap_client_session",
+        mailwire_imap::fuzzing::client_session,
+    );
+}
