@@ -9,6 +9,22 @@ use crate::{
     LineConfig, LineFramer, MultiLineReceiver, normalise_line_endings,
 };
 
+/// Runs `run` over every file of a committed corpus directory (`fuzz/corpus/<target>/`), as
+/// the crates' `fuzz_corpus` tests do; returns how many inputs it replayed. Panics (failing the
+/// test) if the directory is missing, unreadable or empty.
+pub fn replay_corpus(dir: &std::path::Path, run: fn(&[u8])) -> usize {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut n = 0;
+    for entry in entries {
+        let path = entry.expect("readable corpus entry").path();
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        run(&data);
+        n += 1;
+    }
+    assert!(n > 0, "the corpus {} is empty", dir.display());
+    n
+}
+
 /// Splits `data` into chunks whose sizes cycle through a pattern chosen by `seed`.
 pub fn chunks(data: &[u8], seed: u8) -> Vec<&[u8]> {
     let sizes: &[usize] = match seed % 5 {

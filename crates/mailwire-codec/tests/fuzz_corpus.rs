@@ -1,20 +1,11 @@
 //! Replays the committed cargo-fuzz corpora (`fuzz/corpus/<target>/`) through the same
 //! functions the fuzz targets call, so every CI run re-checks every input found so far.
 
-use std::path::PathBuf;
-
 fn replay(target: &str, run: fn(&[u8])) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fuzz/corpus")
         .join(target);
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.expect("readable corpus entry").path();
-        let data = std::fs::read(&path).expect("readable corpus file");
-        run(&data);
-        n += 1;
-    }
-    assert!(n > 0, "the corpus {} is empty", dir.display());
+    mailwire_codec::fuzzing::replay_corpus(&dir, run);
 }
 
 #[test]
