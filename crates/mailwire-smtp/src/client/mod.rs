@@ -29,7 +29,6 @@
 //! buffers.
 
 mod options;
-mod transport;
 
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -52,7 +51,8 @@ pub use crate::proto::client::{MessageError, SendReport, Timeouts};
 pub use mailwire_codec::Secret;
 pub use mailwire_tls::{Security, TlsPolicy};
 pub use options::ClientOptions;
-use transport::Transport;
+/// The connection: the shared cleartext-or-TLS stream of `mailwire-tls`.
+type Transport = mailwire_tls::Transport<tokio::net::TcpStream>;
 
 /// Why a connection or a send failed.
 #[derive(Debug, Error)]
@@ -178,10 +178,17 @@ impl Client {
         };
         let implicit = matches!(options.security, Security::Implicit);
         let stream = match (&tls, implicit) {
-            (Some((connector, name)), true) => Transport::Tls(Box::new(
-                mailwire_tls::connect(tcp, connector, name.clone(), options.tls_handshake_timeout)
+            (Some((connector, name)), true) => {
+                Transport::Tls(Box::new(mailwire_tls::tokio_rustls::TlsStream::Client(
+                    mailwire_tls::connect(
+                        tcp,
+                        connector,
+                        name.clone(),
+                        options.tls_handshake_timeout,
+                    )
                     .await?,
-            )),
+                )))
+            }
             _ => Transport::Plain(tcp),
         };
         let session = ClientSession::new(options.session_config(hello), implicit);
@@ -414,7 +421,7 @@ impl Client {
         let Some((connector, name)) = self.tls.clone() else {
             return Err(Error::Closed);
         };
-        let Transport::Plain(tcp) = std::mem::replace(&mut self.stream, Transport::Gone) else {
+        let Transport::Plain(tcp) = std::mem::replace(&mut self.stream, Transport::Closed) else {
             return Err(Error::Closed);
         };
         // The driver hands every byte it reads to the session at once, and the session has
@@ -425,7 +432,8 @@ impl Client {
                 .await;
         match tls {
             Ok(tls) => {
-                self.stream = Transport::Tls(Box::new(tls));
+                self.stream =
+                    Transport::Tls(Box::new(mailwire_tls::tokio_rustls::TlsStream::Client(tls)));
                 self.session.handle_tls_established();
                 Ok(())
             }
