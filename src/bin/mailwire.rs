@@ -271,51 +271,42 @@ fn serve(args: &ServeArgs) -> ExitCode {
     })
 }
 
-/// `mailwire parse imap-command|imap-response`: frames stdin into IMAP messages (literals
-/// included), prints each and its re-encoding; exit 1 at the first failure, naming its offset.
-fn imap_parse(commands: bool) -> ExitCode {
-    use mailwire_imap::proto::transcript::{TranscriptKind, parse_transcript};
-    let kind = if commands {
-        TranscriptKind::Command
-    } else {
-        TranscriptKind::Response
-    };
-    let mut input = Vec::new();
-    if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input) {
-        eprintln!("mailwire parse: cannot read stdin: {e}");
-        return ExitCode::from(1);
-    }
-    let stdout = std::io::stdout();
-    match parse_transcript(kind, &input, &mut stdout.lock()) {
-        Ok(n) => {
-            eprintln!("mailwire parse: {n} messages parsed");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("mailwire parse: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-/// `mailwire parse`: reads a transcript from stdin.
+/// `mailwire parse`: reads a transcript from stdin, prints each message and its re-encoding,
+/// and exits 1 at the first failure, naming its byte offset.
 fn parse(kind: ParseKind) -> ExitCode {
-    use mailwire_smtp::proto::transcript::{Side, parse_transcript};
-    let side = match kind {
-        ParseKind::SmtpCommand => Side::Commands,
-        ParseKind::SmtpReply => Side::Replies,
-        ParseKind::ImapCommand => return imap_parse(true),
-        ParseKind::ImapResponse => return imap_parse(false),
-        ParseKind::Pop3Command => return pop3_console::parse(true),
-        ParseKind::Pop3Response => return pop3_console::parse(false),
-    };
+    use mailwire::pop3::proto::transcript as pop3;
+    use mailwire_imap::proto::transcript as imap;
+    use mailwire_smtp::proto::transcript as smtp;
     let mut input = Vec::new();
     if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input) {
         eprintln!("mailwire parse: cannot read stdin: {e}");
         return ExitCode::from(1);
     }
     let stdout = std::io::stdout();
-    match parse_transcript(side, &input, &mut stdout.lock()) {
+    let out = &mut stdout.lock();
+    let result = match kind {
+        ParseKind::SmtpCommand => {
+            smtp::parse_transcript(smtp::Side::Commands, &input, out).map_err(|e| e.to_string())
+        }
+        ParseKind::SmtpReply => {
+            smtp::parse_transcript(smtp::Side::Replies, &input, out).map_err(|e| e.to_string())
+        }
+        ParseKind::ImapCommand => {
+            imap::parse_transcript(imap::TranscriptKind::Command, &input, out)
+                .map_err(|e| e.to_string())
+        }
+        ParseKind::ImapResponse => {
+            imap::parse_transcript(imap::TranscriptKind::Response, &input, out)
+                .map_err(|e| e.to_string())
+        }
+        ParseKind::Pop3Command => {
+            pop3::parse_transcript(pop3::Side::Commands, &input, out).map_err(|e| e.to_string())
+        }
+        ParseKind::Pop3Response => {
+            pop3::parse_transcript(pop3::Side::Responses, &input, out).map_err(|e| e.to_string())
+        }
+    };
+    match result {
         Ok(n) => {
             eprintln!("mailwire parse: {n} messages parsed");
             ExitCode::SUCCESS

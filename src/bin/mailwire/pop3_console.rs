@@ -224,29 +224,3 @@ pub(crate) fn run(args: &Pop3Args) -> ExitCode {
 fn ask(editor: &mut DefaultEditor, prompt: &str) -> Option<String> {
     editor.readline(prompt).ok().filter(|s| !s.is_empty())
 }
-
-/// `mailwire parse pop3-command|pop3-response`: reads a transcript from stdin.
-pub(crate) fn parse(commands: bool) -> ExitCode {
-    use mailwire::pop3::proto::transcript::{Side, parse_transcript};
-    let side = if commands {
-        Side::Commands
-    } else {
-        Side::Responses
-    };
-    let mut input = Vec::new();
-    if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input) {
-        eprintln!("mailwire parse: cannot read stdin: {e}");
-        return ExitCode::from(1);
-    }
-    let stdout = std::io::stdout();
-    match parse_transcript(side, &input, &mut stdout.lock()) {
-        Ok(n) => {
-            eprintln!("mailwire parse: {n} messages parsed");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("mailwire parse: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
