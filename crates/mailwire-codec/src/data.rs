@@ -159,7 +159,29 @@ impl DataReceiver {
     }
 
     /// Consumes message octets from `input`, appending the unstuffed data to `out`.
+    #[inline]
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> DataStatus {
+        // One ordinary octet inside a line, the whole of the input: what a peer sending one
+        // octet at a time makes of almost every call. Only the size limit applies.
+        if let [b] = *input
+            && self.state == State::Text
+            && b != b'\r'
+            && b != b'\n'
+            && self.config.max_line_len.is_none()
+            && self.error.is_none()
+            && self.size < self.config.max_message_size
+        {
+            self.size += 1;
+            out.push(b);
+            return DataStatus::NeedMore;
+        }
+        self.feed_general(input, out)
+    }
+
+    /// Everything but the one-octet case of [`DataReceiver::feed`], kept out of line so that
+    /// case inlines into the caller's read loop.
+    #[inline(never)]
+    fn feed_general(&mut self, input: &[u8], out: &mut Vec<u8>) -> DataStatus {
         let accept_bare = self.config.bare_line_endings == BareLineEndings::Accept;
         let mut i = 0;
         while i < input.len() {
@@ -329,7 +351,7 @@ impl DataReceiver {
             });
             return;
         }
-        out.extend_from_slice(bytes);
+        crate::append(out, bytes);
     }
 }
 

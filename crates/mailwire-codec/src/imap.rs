@@ -206,7 +206,47 @@ impl ImapFramer {
 
     /// Frames from `input`, advancing it past what was consumed. `None` means more input is
     /// needed. Call it in a loop until it returns `None`.
+    #[inline]
     pub fn next_frame<'s, 'i: 's>(&'s mut self, input: &mut &'i [u8]) -> Option<ImapFrame<'s>> {
+        // One octet inside a line or a literal, the whole of the input: what a peer sending one
+        // octet at a time makes of almost every call. It can end nothing and cross no limit
+        // here (limits on literals were checked when they were announced).
+        if let [b] = **input
+            && !self.handed_out
+            && !self.poisoned
+        {
+            match self.phase {
+                Phase::Line
+                    if b != b'\n'
+                        && self.line_len + 1 < self.config.max_line_len
+                        && self.buf.len() < self.config.max_message_len =>
+                {
+                    self.pending = None;
+                    self.buf.push(b);
+                    self.line_len += 1;
+                    *input = &[];
+                    return None;
+                }
+                Phase::Literal { remaining } if remaining > 0 => {
+                    self.pending = None;
+                    self.buf.push(b);
+                    self.phase = match remaining - 1 {
+                        0 => Phase::Line,
+                        remaining => Phase::Literal { remaining },
+                    };
+                    *input = &[];
+                    return None;
+                }
+                _ => {}
+            }
+        }
+        self.next_frame_general(input)
+    }
+
+    /// Everything but the one-octet case of [`ImapFramer::next_frame`], out of line so that
+    /// case inlines into the caller's read loop.
+    #[inline(never)]
+    fn next_frame_general<'s, 'i: 's>(&'s mut self, input: &mut &'i [u8]) -> Option<ImapFrame<'s>> {
         if self.handed_out {
             self.buf.clear();
             self.handed_out = false;
@@ -224,7 +264,7 @@ impl ImapFramer {
                         .unwrap_or(usize::MAX)
                         .min(data.len());
                     if !self.poisoned {
-                        self.buf.extend_from_slice(&data[..take]);
+                        crate::append(&mut self.buf, &data[..take]);
                     }
                     *input = &data[take..];
                     // `take` fits in u64 as it is at most `remaining`.
@@ -284,7 +324,7 @@ impl ImapFramer {
                             _ => {}
                         }
                         *input = &[];
-                        self.buf.extend_from_slice(data);
+                        crate::append(&mut self.buf, data);
                         self.line_len += data.len();
                         continue;
                     };

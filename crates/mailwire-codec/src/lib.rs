@@ -56,3 +56,17 @@ pub use imap::{ImapFrame, ImapFramer, ImapFramerConfig, LiteralAnnouncement, Lit
 pub use line::{BareLf, LineConfig, LineFramer};
 pub use secret::Secret;
 pub use stuff::{DotStuffer, dot_stuff, normalise_line_endings};
+
+/// Appends `bytes` to `buf`. A peer that sends one octet at a time makes this the hottest call
+/// of every receiver: a few octets are pushed one by one (no call into `memcpy`), more are
+/// copied in one piece.
+#[inline(always)]
+pub(crate) fn append(buf: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.len() <= 4 {
+        for &b in bytes {
+            buf.push(b);
+        }
+    } else {
+        buf.extend_from_slice(bytes);
+    }
+}

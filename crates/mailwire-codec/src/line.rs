@@ -137,7 +137,30 @@ impl LineFramer {
     /// Returns `None` when `input` is exhausted without completing a line (the tail is kept for
     /// the next call), `Some(Ok(line))` for a line without its line ending, and `Some(Err(_))`
     /// for a line that was refused. Call it in a loop until it returns `None`.
+    #[inline]
     pub fn next_line<'s, 'i: 's>(
+        &'s mut self,
+        input: &mut &'i [u8],
+    ) -> Option<Result<&'s [u8], LineError>> {
+        // One octet inside a line, the whole of the input: what a peer sending one octet at a
+        // time makes of almost every call. It can end nothing and cross no limit here.
+        if let [b] = **input
+            && b != b'\n'
+            && !self.handed_out
+            && !self.discarding
+            && self.partial.len() + 1 < self.config.max_line_len
+        {
+            self.partial.push(b);
+            *input = &[];
+            return None;
+        }
+        self.next_line_general(input)
+    }
+
+    /// Everything but the one-octet case of [`LineFramer::next_line`], out of line so that
+    /// case inlines into the caller's read loop.
+    #[inline(never)]
+    fn next_line_general<'s, 'i: 's>(
         &'s mut self,
         input: &mut &'i [u8],
     ) -> Option<Result<&'s [u8], LineError>> {
@@ -176,7 +199,7 @@ impl LineFramer {
                     *input = &data[window..];
                     return Some(Err(LineError::TooLong { limit: max }));
                 }
-                self.partial.extend_from_slice(data);
+                crate::append(&mut self.partial, data);
                 *input = &[];
                 return None;
             };
