@@ -403,6 +403,50 @@ fn client_refuses_missing_stls_and_injected_responses() {
 }
 
 #[test]
+fn the_password_follows_only_an_accepted_user_even_with_pipelining() {
+    // PIPELINING is advertised, yet PASS waits for USER's answer: a refused USER gets no
+    // password (and Dovecot's login process delays a pipelined PASS by about 40 ms).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let port = fake_server(move |mut s| {
+        s.write_all(b"+OK hi\r\n").unwrap();
+        read_line(&mut s); // CAPA
+        s.write_all(b"+OK\r\nUSER\r\nPIPELINING\r\n.\r\n").unwrap();
+        let user = read_line(&mut s);
+        // Anything sent with USER, before its answer, is already here.
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut early = [0u8; 64];
+        let n = s.read(&mut early).unwrap_or(0);
+        s.write_all(b"-ERR no such user\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let after = read_line(&mut s);
+        tx.send((user, early[..n].to_vec(), after)).unwrap();
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = rt
+        .block_on(async {
+            let config =
+                ClientConfig::new("127.0.0.1", port, Security::StartTls(TlsPolicy::Disabled));
+            let mut c = Client::connect(config).await?;
+            c.login(
+                &Login::password("mallory", "secret")
+                    .with_method(AuthMethod::UserPass)
+                    .allow_plaintext_without_tls(true),
+            )
+            .await
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Server(_)), "{err}");
+    let (user, early, after) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(user, "USER mallory\r\n");
+    assert!(early.is_empty(), "sent before USER was answered: {early:?}");
+    assert!(
+        !after.contains("PASS"),
+        "PASS sent after a refused USER: {after:?}"
+    );
+}
+
+#[test]
 fn a_server_that_stalls_mid_retr_never_hangs_the_client() {
     let port = fake_server(|mut s| {
         s.write_all(b"+OK hi\r\n").unwrap();
@@ -485,4 +529,68 @@ fn graceful_shutdown_tells_idle_sessions_and_deletes_nothing() {
         assert!(Instant::now() < deadline, "still accepting after shutdown");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Reads message `index` through a maildrop view, whole.
+async fn read_all(
+    view: &mut Box<dyn mailwire_pop3::server::MaildropView>,
+    index: usize,
+) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut r = view.read(index).await.unwrap();
+    let mut v = Vec::new();
+    r.read_to_end(&mut v).await.unwrap();
+    v
+}
+
+#[test]
+fn the_store_adapter_reads_ahead_in_order_and_answers_any_order() {
+    use mailwire_pop3::server::MaildropProvider;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = mailwire_store::Store::maildir(dir.path()).unwrap();
+        store.add_user("alice", "secret").await.unwrap();
+        // 150 messages of different sizes, some larger than the read-ahead byte budget, so
+        // batches end on both limits.
+        let body = |i: usize| {
+            let fill = if i % 50 == 7 { 1_100_000 } else { 100 + i * 37 };
+            format!("Subject: {i}\r\n\r\n{}\r\n", "x".repeat(fill)).into_bytes()
+        };
+        for i in 0..150 {
+            store.deliver("alice@example.com", body(i)).await.unwrap();
+        }
+        let drops = StoreMaildrops::new(store.clone());
+        let mut view = drops.lock("alice").await.unwrap();
+        // In order (read ahead in batches), then backwards, repeated and skipping.
+        for i in 0..150 {
+            assert_eq!(read_all(&mut view, i).await, body(i), "in order, {i}");
+        }
+        for i in [149, 3, 3, 4, 90, 2, 120, 121, 0] {
+            assert_eq!(read_all(&mut view, i).await, body(i), "any order, {i}");
+        }
+        // A message that vanished from disk fails alone; the batch around it still serves.
+        drop(view);
+        let mut view = drops.lock("alice").await.unwrap();
+        assert_eq!(read_all(&mut view, 0).await, body(0));
+        let cur = dir.path().join("alice").join("cur");
+        let new = dir.path().join("alice").join("new");
+        let mut files: Vec<_> = [cur, new]
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flatten()
+            .map(|e| e.unwrap().path())
+            .filter(|p| std::fs::read(p).is_ok_and(|b| b == body(40)))
+            .collect();
+        assert_eq!(files.len(), 1, "message 40 on disk");
+        std::fs::remove_file(files.pop().unwrap()).unwrap();
+        for i in 1..150 {
+            if i == 40 {
+                assert!(view.read(i).await.is_err());
+            } else {
+                assert_eq!(read_all(&mut view, i).await, body(i), "after the loss, {i}");
+            }
+        }
+        view.commit_deletions(vec![]).await.unwrap();
+    });
 }

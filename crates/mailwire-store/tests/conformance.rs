@@ -654,7 +654,14 @@ async fn pop3_view(store: Store) {
     assert_eq!(drop1.stat(), (3, msg(1).len() as u64 * 3));
     let ids: Vec<String> = drop1.all().iter().map(|m| m.unique_id.clone()).collect();
     assert_eq!(drop1.retrieve(2).await.unwrap(), msg(2));
+    assert_eq!(
+        drop1.retrieve_many(&[3, 1, 2]).await.unwrap(),
+        [msg(3), msg(1), msg(2)]
+    );
+    assert!(drop1.retrieve_many(&[1, 4]).await.is_err());
+    assert!(drop1.retrieve_many(&[]).await.unwrap().is_empty());
     assert!(drop1.delete(2));
+    assert!(drop1.retrieve_many(&[1, 2]).await.is_err());
     assert!(!drop1.delete(2));
     assert!(drop1.message(2).is_none());
     assert!(drop1.retrieve(2).await.is_err());

@@ -1,6 +1,7 @@
 //! The adapter to mailwire's embedded store: its POP3 view ([`mailwire_store::Pop3Maildrop`])
 //! as a [`MaildropProvider`].
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
@@ -82,27 +83,62 @@ impl MaildropProvider for StoreMaildrops {
             let view: Box<dyn MaildropView> = Box::new(StoreView {
                 maildrop: Arc::new(maildrop),
                 list,
-                prefetch: None,
+                ready: VecDeque::new(),
+                inflight: None,
+                last: None,
             });
             Ok(view)
         })
     }
 }
 
-/// A message being read ahead: POP3 clients fetch in order, so while message `n` is sent,
-/// `n + 1` is read from the store (one message of memory, disk and network overlapped).
-type Prefetch = (usize, JoinHandle<Result<Bytes, StoreError>>);
+/// Read-ahead limits. POP3 clients fetch in order (poplib, fetchmail, `mailwire fetch`): while
+/// one message is sent, the next ones are read from the store in one batch (one trip to the
+/// blocking pool for many files). At most two batches are held: the one being served and the
+/// one being read.
+const AHEAD_MESSAGES: usize = 64;
+/// See [`AHEAD_MESSAGES`]; a single larger message is still read alone.
+const AHEAD_BYTES: u64 = 1 << 20;
+
+type Batch = (Vec<usize>, JoinHandle<Result<Vec<Bytes>, StoreError>>);
 
 struct StoreView {
     maildrop: Arc<Pop3Maildrop>,
     list: Vec<MessageInfo>,
-    prefetch: Option<Prefetch>,
+    /// Messages read ahead, in index order.
+    ready: VecDeque<(usize, Bytes)>,
+    /// The batch being read.
+    inflight: Option<Batch>,
+    /// The last message asked for, to see whether the client reads in order.
+    last: Option<usize>,
 }
 
 impl StoreView {
-    fn fetch(&self, index: usize) -> JoinHandle<Result<Bytes, StoreError>> {
+    /// Starts reading `count` messages from `from` on, within [`AHEAD_BYTES`] (at least one).
+    fn spawn(&self, from: usize, count: usize) -> Batch {
+        let mut indexes = Vec::new();
+        let mut bytes = 0;
+        for (i, m) in self.list.iter().enumerate().skip(from) {
+            if !indexes.is_empty() && (indexes.len() >= count || bytes + m.size > AHEAD_BYTES) {
+                break;
+            }
+            bytes += m.size;
+            indexes.push(i);
+        }
+        let numbers: Vec<usize> = indexes.iter().map(|i| i + 1).collect();
         let maildrop = Arc::clone(&self.maildrop);
-        tokio::spawn(async move { maildrop.retrieve(index + 1).await })
+        let task = tokio::spawn(async move { maildrop.retrieve_many(&numbers).await });
+        (indexes, task)
+    }
+}
+
+impl StoreView {
+    /// Hands out message `index`, which is at the front of what is ready.
+    fn take(&mut self, index: usize) -> io::Result<MessageReader> {
+        match self.ready.pop_front() {
+            Some((i, bytes)) if i == index => Ok(Box::new(io::Cursor::new(bytes))),
+            _ => Err(io::Error::other("read-ahead lost a message")),
+        }
     }
 }
 
@@ -113,23 +149,43 @@ impl MaildropView for StoreView {
 
     fn read(&mut self, index: usize) -> BoxFuture<'_, io::Result<MessageReader>> {
         Box::pin(async move {
-            let task = match self.prefetch.take() {
-                Some((i, task)) if i == index => task,
-                Some((_, task)) => {
-                    task.abort();
-                    self.fetch(index)
-                }
-                None => self.fetch(index),
-            };
-            if index + 1 < self.list.len() {
-                self.prefetch = Some((index + 1, self.fetch(index + 1)));
+            let in_order = self.last.is_none_or(|l| l + 1 == index);
+            self.last = Some(index);
+            while self.ready.front().is_some_and(|(i, _)| *i < index) {
+                self.ready.pop_front();
             }
-            let bytes = task
-                .await
-                .map_err(io::Error::other)?
-                .map_err(io::Error::other)?;
-            let reader: MessageReader = Box::new(io::Cursor::new(bytes));
-            Ok(reader)
+            if self.ready.front().is_none_or(|(i, _)| *i != index) {
+                self.ready.clear();
+                let (indexes, task) = match self.inflight.take() {
+                    Some(batch) if batch.0.contains(&index) => batch,
+                    Some((_, task)) => {
+                        task.abort();
+                        self.spawn(index, 1)
+                    }
+                    None => self.spawn(index, 1),
+                };
+                let bytes = match task.await.map_err(io::Error::other)? {
+                    Ok(bytes) => bytes,
+                    // A batch fails as a whole: another message of it may be the bad one.
+                    Err(_) if indexes.len() > 1 => {
+                        let numbers = [index + 1];
+                        let one = self.maildrop.retrieve_many(&numbers).await;
+                        let bytes = one.map_err(io::Error::other)?;
+                        self.ready.extend(std::iter::once(index).zip(bytes));
+                        return self.take(index);
+                    }
+                    Err(e) => return Err(io::Error::other(e)),
+                };
+                self.ready
+                    .extend(indexes.into_iter().zip(bytes).filter(|(i, _)| *i >= index));
+            }
+            // Read on: a batch when the client goes in order, the next message otherwise.
+            let next = self.ready.back().map_or(index + 1, |(i, _)| i + 1);
+            if self.inflight.is_none() && next < self.list.len() {
+                let count = if in_order { AHEAD_MESSAGES } else { 1 };
+                self.inflight = Some(self.spawn(next, count));
+            }
+            self.take(index)
         })
     }
 
@@ -138,7 +194,7 @@ impl MaildropView for StoreView {
         indexes: Vec<usize>,
     ) -> BoxFuture<'static, Result<(), CommitError>> {
         let mut this = *self;
-        let prefetch = this.prefetch.take();
+        let prefetch = this.inflight.take();
         let maildrop = Arc::clone(&this.maildrop);
         drop(this);
         Box::pin(async move {
@@ -162,7 +218,7 @@ impl MaildropView for StoreView {
 
 impl Drop for StoreView {
     fn drop(&mut self) {
-        if let Some((_, task)) = self.prefetch.take() {
+        if let Some((_, task)) = self.inflight.take() {
             task.abort();
         }
     }
