@@ -488,3 +488,45 @@ fn constructors_refuse_what_the_grammar_forbids() {
     assert!(QuotedChar::new('\n').is_err());
     assert!(Vec1::<u8>::try_from(vec![]).is_err());
 }
+
+/// RFC 3516 §4.2: `BINARY[part]<origin>` in a FETCH response (a partial binary fetch), with a
+/// `literal8` that holds a NUL; the origin lands in place and the value re-encodes to the
+/// same bytes.
+#[test]
+fn binary_response_with_origin() {
+    let wire = b"* 3 FETCH (BINARY[1.2]<1024> ~{4}\r\na\0bc BINARY[] NIL BINARY[3]<0> \"xy\")\r\n";
+    let r = resp(wire);
+    let Response::Data(Data::Fetch { seq, items }) = &r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(*seq, nz(3));
+    let items: Vec<&MessageData> = items.iter().collect();
+    assert_eq!(
+        items,
+        [
+            &MessageData::Binary {
+                part: vec![nz(1), nz(2)],
+                origin: Some(1024),
+                data: Some(b"a\0bc".to_vec()),
+            },
+            &MessageData::Binary {
+                part: vec![],
+                origin: None,
+                data: None,
+            },
+            &MessageData::Binary {
+                part: vec![nz(3)],
+                origin: Some(0),
+                data: Some(b"xy".to_vec()),
+            },
+        ]
+    );
+    assert_eq!(r.to_bytes(), wire.to_vec());
+    // An origin that is not a number, or not closed, is an error, not a guess.
+    for bad in [
+        &b"* 3 FETCH (BINARY[1]<x> \"a\")\r\n"[..],
+        b"* 3 FETCH (BINARY[1]<5 \"a\")\r\n",
+    ] {
+        assert!(Response::decode(bad).is_err(), "{}", bad.escape_ascii());
+    }
+}

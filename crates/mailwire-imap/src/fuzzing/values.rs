@@ -745,6 +745,7 @@ fn message_data(s: &mut Source<'_>) -> MessageData {
         },
         10 => MessageData::Binary {
             part: part(s),
+            origin: s.bool().then(|| s.u32()),
             data: s.bool().then(|| vec(s, 20, |s| s.byte())),
         },
         11 => MessageData::BinarySize {

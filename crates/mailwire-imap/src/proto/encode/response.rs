@@ -530,10 +530,20 @@ fn message_data(e: &mut Enc, m: &MessageData) {
             e.sp();
             e.nstring(data);
         }
-        MessageData::Binary { part: p, data } => {
+        MessageData::Binary {
+            part: p,
+            origin,
+            data,
+        } => {
             e.raw(b"BINARY[");
             part(e, p);
-            e.raw(b"] ");
+            e.byte(b']');
+            if let Some(o) = origin {
+                e.byte(b'<');
+                e.num(u64::from(*o));
+                e.byte(b'>');
+            }
+            e.sp();
             match data {
                 None => e.raw(b"NIL"),
                 Some(d) if d.contains(&0) => e.literal(d, true),

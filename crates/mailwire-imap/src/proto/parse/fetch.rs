@@ -226,24 +226,28 @@ pub(crate) fn msg_atts(i: &[u8], depth: usize) -> PResult<'_, Vec1<MessageData>>
     }
 }
 
+/// `["<" number ">"]` after `BODY[section]` or `BINARY[part]` in a FETCH response.
+fn origin(i: &[u8]) -> PResult<'_, Option<u32>> {
+    if peek(i)? != b'<' {
+        return Ok((i, None));
+    }
+    let (i, n) = number(&i[1..])?;
+    // Quirk: Twisted echoes the request's `<origin.count>`; the count is dropped.
+    let i = if peek(i)? == b'.' {
+        number(&i[1..])?.0
+    } else {
+        i
+    };
+    let (i, ()) = byte(i, b'>', ">")?;
+    Ok((i, Some(n)))
+}
+
 fn msg_att(i: &[u8], depth: usize) -> PResult<'_, MessageData> {
     let start = i;
     let (i, name) = att_name(i)?;
     if is(name, "BODY") && peek(i)? == b'[' {
         let (i, section) = section(i)?;
-        let (i, origin) = if peek(i)? == b'<' {
-            let (i, n) = number(&i[1..])?;
-            // Quirk: Twisted echoes the request's `<origin.count>`; the count is dropped.
-            let i = if peek(i)? == b'.' {
-                number(&i[1..])?.0
-            } else {
-                i
-            };
-            let (i, ()) = byte(i, b'>', ">")?;
-            (i, Some(n))
-        } else {
-            (i, None)
-        };
+        let (i, origin) = origin(i)?;
         let (i, ()) = sp(i)?;
         let (i, data) = nstring(i)?;
         return Ok((
@@ -257,6 +261,7 @@ fn msg_att(i: &[u8], depth: usize) -> PResult<'_, MessageData> {
     }
     if is(name, "BINARY") {
         let (i, part) = section_binary(i)?;
+        let (i, origin) = origin(i)?;
         let (i, ()) = sp(i)?;
         let (i, data) = match peek(i)? {
             b'~' => {
@@ -268,7 +273,7 @@ fn msg_att(i: &[u8], depth: usize) -> PResult<'_, MessageData> {
                 (i, d.map(IString::into_bytes))
             }
         };
-        return Ok((i, MessageData::Binary { part, data }));
+        return Ok((i, MessageData::Binary { part, origin, data }));
     }
     if is(name, "BINARY.SIZE") {
         let (i, part) = section_binary(i)?;

@@ -165,10 +165,12 @@ pub enum MessageData {
         /// The data.
         data: NString,
     },
-    /// `BINARY[part] (nstring / literal8)` (RFC 3516); `None` is `NIL`.
+    /// `BINARY[part]<origin> (nstring / literal8)` (RFC 3516 §4.2); `None` is `NIL`.
     Binary {
         /// The part.
         part: Vec<NonZeroU32>,
+        /// The origin octet of a partial fetch (`BINARY[1]<0>`).
+        origin: Option<u32>,
         /// The decoded octets (may hold NUL: sent as `~{n}`).
         data: Option<Vec<u8>>,
     },
