@@ -12,6 +12,7 @@
 use std::fmt;
 
 use crate::proto::SyntaxError;
+use crate::proto::ascii::{self, ATEXT, LDH};
 
 /// The longest local part (RFC 5321 §4.5.3.1.1).
 pub const MAX_LOCAL_PART: usize = 64;
@@ -250,6 +251,67 @@ pub(crate) fn path(s: &str) -> Result<(Option<&str>, &str), SyntaxError> {
     Ok((Some(mailbox), rest))
 }
 
+/// The fast path of [`path`] followed by [`Address::parse`] with [`Charset::Utf8`], for the
+/// common shape: `<>` or `<Dot-string@Domain>` in ASCII, without a quoted local part, a source
+/// route or an address literal. `s` starts at the `<`. Returns the mailbox (`None` for `<>`)
+/// and what follows the `>`.
+///
+/// It never rejects: anything else gives `None`, and the caller hands the input to the general
+/// parser, which decides (and words the error). Whatever this accepts, the general parser
+/// accepts with the same result.
+///
+/// ```text
+/// Dot-string = Atom *("."  Atom)
+/// Domain     = sub-domain *("." sub-domain)
+/// sub-domain = Let-dig [Ldh-str]
+/// ```
+#[inline(always)]
+pub(crate) fn simple_path(s: &[u8]) -> Option<(Option<Address>, &[u8])> {
+    let rest = s.strip_prefix(b"<")?;
+    if let Some(after) = rest.strip_prefix(b">") {
+        return Some((None, after));
+    }
+    // Dot-string: atoms of `atext` joined by single dots, up to the `@`.
+    let mut i = 0;
+    let at = loop {
+        let atom = ascii::count(ATEXT, &rest[i..]);
+        if atom == 0 {
+            return None;
+        }
+        i += atom;
+        match rest.get(i) {
+            Some(b'.') => i += 1,
+            Some(b'@') => break i,
+            _ => return None,
+        }
+    };
+    if at > MAX_LOCAL_PART {
+        return None;
+    }
+    // Domain: sub-domains of `Let-dig [Ldh-str]` (1 to 63 octets, no `-` at either end)
+    // joined by single dots, up to the `>`.
+    i = at + 1;
+    let close = loop {
+        let label = ascii::count(LDH, &rest[i..]);
+        if label == 0 || label > 63 || rest[i] == b'-' || rest[i + label - 1] == b'-' {
+            return None;
+        }
+        i += label;
+        match rest.get(i) {
+            Some(b'.') => i += 1,
+            Some(b'>') => break i,
+            _ => return None,
+        }
+    };
+    // `close` is the index of the `>` in `rest`: the path, brackets included, is
+    // `close + 2` octets.
+    if close - (at + 1) > MAX_DOMAIN || close + 2 > MAX_PATH {
+        return None;
+    }
+    let text = ascii::to_string(&rest[..close])?;
+    Some((Some(Address { text, at }), &rest[close + 1..]))
+}
+
 /// `Local-part = Dot-string / Quoted-string`; returns it and the rest of the input.
 fn local_part(s: &str, charset: Charset) -> Result<(&str, &str), SyntaxError> {
     let end = if s.starts_with('"') {
@@ -277,7 +339,7 @@ fn local_part(s: &str, charset: Charset) -> Result<(&str, &str), SyntaxError> {
                 !std::mem::replace(&mut prev_dot, true)
             } else {
                 prev_dot = false;
-                ATEXT[usize::from(b)] || (b >= 0x80 && charset == Charset::Utf8)
+                ascii::is(ATEXT, b) || (b >= 0x80 && charset == Charset::Utf8)
             };
             if !ok {
                 return Err(SyntaxError::new("bad local part"));
@@ -296,39 +358,6 @@ fn local_part(s: &str, charset: Charset) -> Result<(&str, &str), SyntaxError> {
     }
     Ok(s.split_at(end))
 }
-
-/// RFC 5322 `atext` for ASCII octets.
-const ATEXT: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'/'
-                    | b'='
-                    | b'?'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'{'
-                    | b'|'
-                    | b'}'
-                    | b'~'
-            );
-        i += 1;
-    }
-    t
-};
 
 /// Under SMTPUTF8, non-ASCII text must not hold control characters (RFC 6531 `UTF8-non-ascii`).
 fn b_non_ascii_invalid(s: &str, charset: Charset) -> bool {

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::proto::address::{self, Address, Charset, ForwardPath, ReversePath};
+use crate::proto::ascii::{self, DIGIT, HELO};
 use crate::proto::params::{MailParams, RcptParams};
 use crate::proto::{EncodeError, SyntaxError};
 
@@ -94,6 +95,140 @@ impl Command {
     /// assert!(Command::parse(b"MAIL FROM:<a@b.c> junk!").is_err());
     /// ```
     pub fn parse(line: &[u8]) -> Result<Self, SyntaxError> {
+        Self::parse_fast(line, Self::parse_general)
+    }
+
+    /// The fast path of [`Command::parse`]: the common shapes of the frequent commands, in
+    /// ASCII, checked in one pass with the tables of [`ascii`]. It never rejects: whatever it
+    /// does not take (UTF-8, quoted local parts, source routes, free text, and every error) it
+    /// hands whole to `general`, the general parser, which accepts or words the error. Whatever
+    /// it accepts, the general parser accepts with the same result; the tests check this octet
+    /// by octet.
+    ///
+    /// (The result is built in place, rather than returned as an `Option` and then wrapped:
+    /// a `Command` is large, and those copies cost more than the parsing.)
+    #[inline(always)]
+    fn parse_fast(
+        line: &[u8],
+        general: impl FnOnce(&[u8]) -> Result<Self, SyntaxError>,
+    ) -> Result<Self, SyntaxError> {
+        /// Unwraps a step of the fast path, or hands the line to the general parser.
+        macro_rules! fast {
+            ($step:expr) => {
+                match $step {
+                    Some(v) => v,
+                    None => return general(line),
+                }
+            };
+        }
+        /// A verb as [`verb_bits`] packs it.
+        const fn verb(v: &[u8; 4]) -> u32 {
+            u32::from_le_bytes(*v)
+        }
+        let (head, after) = fast!(line.split_first_chunk::<4>());
+        let args = match after {
+            [] => None,
+            [b' ', args @ ..] => Some(args),
+            // STARTTLS is the one verb longer than four letters.
+            _ => match line.first_chunk::<8>() {
+                Some(long)
+                    if line.len() == 8
+                        && u64::from_le_bytes(*long) & 0xdfdf_dfdf_dfdf_dfdf
+                            == u64::from_le_bytes(*b"STARTTLS") =>
+                {
+                    return Ok(Self::StartTls);
+                }
+                _ => return general(line),
+            },
+        };
+        match (verb_bits(head), args) {
+            (v, None) if v == verb(b"DATA") => Ok(Self::Data),
+            (v, None) if v == verb(b"RSET") => Ok(Self::Rset),
+            (v, None) if v == verb(b"QUIT") => Ok(Self::Quit),
+            (v, None) if v == verb(b"NOOP") => Ok(Self::Noop(None)),
+            (v, None) if v == verb(b"HELP") => Ok(Self::Help(None)),
+            (v, Some(args)) if v == verb(b"MAIL") => Self::mail_fast(line, args, general),
+            (v, Some(args)) if v == verb(b"RCPT") => Self::rcpt_fast(line, args, general),
+            (v, Some(args)) if v == verb(b"EHLO") => Ok(Self::Ehlo(fast!(helo_domain_ascii(args)))),
+            (v, Some(args)) if v == verb(b"HELO") => Ok(Self::Helo(fast!(helo_domain_ascii(args)))),
+            (v, Some(args)) if v == verb(b"LHLO") => Ok(Self::Lhlo(fast!(helo_domain_ascii(args)))),
+            (v, Some(args)) if v == verb(b"BDAT") => {
+                // size [SP "LAST"], exactly.
+                let (size, last) = args.split_at(ascii::count(DIGIT, args));
+                let last = match last {
+                    [] => false,
+                    [b' ', last @ ..] if ascii::is_word(last, b"LAST") => true,
+                    _ => return general(line),
+                };
+                Ok(Self::Bdat {
+                    size: fast!(ascii::decimal(size)),
+                    last,
+                })
+            }
+            _ => general(line),
+        }
+    }
+
+    /// The fast path of `MAIL` (see [`Command::parse_fast`]); `args` follows "MAIL ".
+    ///
+    /// (`MAIL` and `RCPT` fill in the value they return in place: a `Command` is large, and
+    /// copying one built elsewhere costs more than parsing it.)
+    fn mail_fast(
+        line: &[u8],
+        args: &[u8],
+        general: impl FnOnce(&[u8]) -> Result<Self, SyntaxError>,
+    ) -> Result<Self, SyntaxError> {
+        let mut out = Ok(Self::Mail {
+            from: ReversePath::Null,
+            params: MailParams::default(),
+        });
+        if let Ok(Self::Mail { from, params }) = &mut out {
+            let parsed = (|| {
+                let path = args.strip_prefix_ci(b"FROM:")?;
+                let path = path.strip_prefix(b" ").unwrap_or(path);
+                let (mailbox, after) = address::simple_path(path)?;
+                MailParams::parse_ascii(params, params_ascii(after)?)?;
+                if let Some(a) = mailbox {
+                    *from = ReversePath::Address(a);
+                }
+                Some(())
+            })();
+            if parsed.is_some() {
+                return out;
+            }
+        }
+        general(line)
+    }
+
+    /// The fast path of `RCPT` (see [`Command::parse_fast`]); `args` follows "RCPT ".
+    fn rcpt_fast(
+        line: &[u8],
+        args: &[u8],
+        general: impl FnOnce(&[u8]) -> Result<Self, SyntaxError>,
+    ) -> Result<Self, SyntaxError> {
+        let mut out = Ok(Self::Rcpt {
+            to: ForwardPath::Postmaster,
+            params: RcptParams::default(),
+        });
+        if let Ok(Self::Rcpt { to, params }) = &mut out {
+            let parsed = (|| {
+                let path = args.strip_prefix_ci(b"TO:")?;
+                let path = path.strip_prefix(b" ").unwrap_or(path);
+                // The null path and <Postmaster> are left to the general parser.
+                let (mailbox, after) = address::simple_path(path)?;
+                RcptParams::parse_ascii(params, params_ascii(after)?)?;
+                *to = ForwardPath::Address(mailbox?);
+                Some(())
+            })();
+            if parsed.is_some() {
+                return out;
+            }
+        }
+        general(line)
+    }
+
+    /// The general parser: every command, every form, every error.
+    fn parse_general(line: &[u8]) -> Result<Self, SyntaxError> {
         let line = std::str::from_utf8(line)
             .map_err(|_| SyntaxError::new("command is not valid UTF-8"))?;
         // Control characters: every argument grammar below refuses them (paths, parameters,
@@ -310,6 +445,49 @@ impl Command {
     }
 }
 
+/// The first four octets of a line, upper-cased, as one number to compare with a verb's. Each
+/// octet loses bit 5 (`0x20`): that upper-cases a letter, and no octet but a letter's two cases
+/// becomes an upper-case letter, so for the verbs (all letters) this is an exact
+/// case-insensitive comparison.
+#[inline]
+fn verb_bits(head: &[u8; 4]) -> u32 {
+    u32::from_le_bytes(*head) & 0xdfdf_dfdf
+}
+
+/// A case-insensitive ASCII `strip_prefix` on octets.
+trait StripPrefixCi {
+    fn strip_prefix_ci(&self, prefix: &[u8]) -> Option<&Self>;
+}
+
+impl StripPrefixCi for [u8] {
+    /// `prefix` is upper-case ASCII (see [`ascii::is_word`]).
+    #[inline(always)]
+    fn strip_prefix_ci(&self, prefix: &[u8]) -> Option<&[u8]> {
+        let (head, rest) = self.split_at_checked(prefix.len())?;
+        ascii::is_word(head, prefix).then_some(rest)
+    }
+}
+
+/// The fast path of the `EHLO`/`HELO`/`LHLO` argument: only a domain of the octets
+/// [`address::client_domain`] takes, nothing around it.
+#[inline(always)]
+fn helo_domain_ascii(s: &[u8]) -> Option<String> {
+    if s.is_empty() || s.len() > address::MAX_DOMAIN || !ascii::all(HELO, s) {
+        return None;
+    }
+    ascii::to_string(s)
+}
+
+/// The fast path of [`params_text`].
+#[inline]
+fn params_ascii(after: &[u8]) -> Option<&[u8]> {
+    match after {
+        [] => Some(after),
+        [b' ', params @ ..] => Some(params),
+        _ => None,
+    }
+}
+
 /// Free text in a command: no control characters (tab aside).
 fn free_text(s: &str) -> Result<&str, SyntaxError> {
     let bad = s.bytes().fold(false, |bad, b| {
@@ -478,5 +656,250 @@ mod tests {
         assert!(Command::Ehlo("a\r\nb".into()).encode(&mut out).is_err());
         assert!(Command::Noop(Some("\n".into())).encode(&mut out).is_err());
         assert!(out.is_empty());
+    }
+
+    /// The fast path alone: `Some` where it took the line, `None` where it handed it on.
+    fn fast(line: &[u8]) -> Option<Command> {
+        Command::parse_fast(line, |_| {
+            Err(SyntaxError::new("handed to the general parser"))
+        })
+        .ok()
+    }
+
+    /// The fast path's contract: whatever it takes, the general parser takes with the same
+    /// result; and `parse` answers exactly as the general parser does, errors included.
+    fn agrees(line: &[u8]) {
+        let general = Command::parse_general(line);
+        if let Some(cmd) = fast(line) {
+            assert_eq!(
+                general.as_ref(),
+                Ok(&cmd),
+                "fast path took {:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        assert_eq!(
+            Command::parse(line),
+            general,
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+
+    /// Lines of every shape the fast path takes.
+    const FAST: &[&str] = &[
+        "EHLO client.example.com",
+        "ehlo under_score-host.x",
+        "HELO a",
+        "LHLO lmtp.example.org",
+        "MAIL FROM:<sender.name@example.com> SIZE=10240 BODY=8BITMIME",
+        "mail from: <a@b.c>",
+        "MAIL FROM:<>",
+        "MAIL FROM:<> BODY=7bit RET=HDRS ENVID=QQ+2B AUTH=<> SMTPUTF8",
+        "MAIL FROM:<x@y.z> REQUIRETLS RET=full AUTH=e+2Bf BODY=BINARYMIME X-FOO=bar X-FLAG",
+        "MAIL FROM:<a.b!#$%&'*+/=?^_`{|}~-@x-1.y2.z3>  SIZE=0 ",
+        "RCPT TO:<recipient.number.one@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;r1+40example.org",
+        "RCPT TO:<two@example.net>",
+        "rcpt to:<a@b> notify=never orcpt=x-y;",
+        "RCPT TO:<a@b> NOTIFY=delay,success,DELAY X-Y=1 ORCPT=rfc822;a+2Bb",
+        "DATA",
+        "data",
+        "RSET",
+        "QUIT",
+        "NOOP",
+        "HELP",
+        "STARTTLS",
+        "starttls",
+        "BDAT 100",
+        "BDAT 0 LAST",
+        "bdat 18446744073709551615 last",
+    ];
+
+    #[test]
+    fn fast_path_takes_the_common_shapes() {
+        for line in FAST {
+            assert!(fast(line.as_bytes()).is_some(), "{line} was handed on");
+            agrees(line.as_bytes());
+        }
+        // The result is the general parser's, field by field.
+        let Some(Command::Rcpt { to, params }) = fast(
+            b"RCPT TO:<recipient.number.one@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;r1+40example.org",
+        ) else {
+            panic!()
+        };
+        let a = to.address().unwrap();
+        assert_eq!(
+            (a.local_part(), a.domain()),
+            ("recipient.number.one", "example.org")
+        );
+        assert_eq!(
+            params.orcpt,
+            Some(("rfc822".to_owned(), "r1@example.org".to_owned()))
+        );
+        assert!(
+            params
+                .notify
+                .is_some_and(|n| n.success && n.failure && !n.delay)
+        );
+    }
+
+    #[test]
+    fn fast_path_hands_on_what_it_does_not_take() {
+        for line in [
+            // UTF-8, valid or not.
+            "MAIL FROM:<用户@例子.广告> SMTPUTF8",
+            "EHLO bücher.example",
+            "RCPT TO:<a@b> ORCPT=utf-8;caf\u{e9}",
+            "RCPT TO:<a@b> ORCPT=rfc822;+C3+A9",
+            // Shapes left to the general parser.
+            "RCPT TO:<Postmaster>",
+            "RCPT TO:<@relay.org:bob@c.org>",
+            "MAIL FROM:<\"quoted\"@x.y>",
+            "MAIL FROM:<a@[192.0.2.1]>",
+            "EHLO [127.0.0.1]",
+            "EHLO client.example.com some text",
+            "NOOP hi",
+            "VRFY alice",
+            "AUTH PLAIN",
+            // Errors.
+            "MAIL FROM:<a@b.c> junk!",
+            "MAIL FROM:<a@b.c>junk",
+            "MAIL FROM:<a@b.c> SIZE=1 SIZE=2",
+            "MAIL FROM:<a@b.c> SIZE=",
+            "MAIL FROM:<a@b.c> ENVID=",
+            "MAIL FROM:<a@b.c> AUTH=",
+            "MAIL FROM:<a@b.c> SMTPUTF8=yes",
+            "MAIL FROM:<a@b.c> BODY",
+            "MAIL FROM:<a@b.c> X==1",
+            "RCPT TO:<a@b> NOTIFY=NEVER,SUCCESS",
+            "RCPT TO:<a@b> NOTIFY=SUCCESS,",
+            "RCPT TO:<a@b> ORCPT=;x",
+            "RCPT TO:<a@b> ORCPT=rfc822",
+            "RCPT TO:<a@b> ORCPT=rfc822;a+2b",
+            "RCPT TO:<>",
+            "BDAT 18446744073709551616",
+            "BDAT 1  LAST",
+            "DATA ",
+            "FROB",
+        ] {
+            assert!(fast(line.as_bytes()).is_none(), "{line} was taken");
+            agrees(line.as_bytes());
+        }
+        assert!(fast(&[0xff, 0xfe]).is_none());
+        assert!(Command::parse(b"MAIL FROM:<a@b.c> SIZE=1 \xff").is_err());
+        assert!(Command::parse("MAIL FROM:<用户@例子.广告>".as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn fast_path_limits() {
+        let label = |n: usize| "d".repeat(n);
+        // Local part: 64 octets, not 65.
+        for (local, ok) in [(64, true), (65, false)] {
+            let line = format!("MAIL FROM:<{}@x.y>", "a".repeat(local));
+            assert_eq!(fast(line.as_bytes()).is_some(), ok, "{local}");
+            assert_eq!(Command::parse(line.as_bytes()).is_ok(), ok, "{local}");
+            agrees(line.as_bytes());
+        }
+        // Domain labels: 63 octets, not 64.
+        for (n, ok) in [(63, true), (64, false)] {
+            let line = format!("RCPT TO:<a@{}.y>", label(n));
+            assert_eq!(fast(line.as_bytes()).is_some(), ok, "{n}");
+            assert_eq!(Command::parse(line.as_bytes()).is_ok(), ok, "{n}");
+            agrees(line.as_bytes());
+        }
+        // The path, brackets included: 256 octets, not 257.
+        for (last, ok) in [(61, true), (62, false)] {
+            let domain = format!("{}.{}.{}", label(63), label(63), label(last));
+            let path = format!("<{}@{domain}>", "a".repeat(64));
+            assert_eq!(path.len(), if ok { 256 } else { 257 });
+            let line = format!("RCPT TO:{path}");
+            assert_eq!(fast(line.as_bytes()).is_some(), ok, "{}", path.len());
+            assert_eq!(
+                Command::parse(line.as_bytes()).is_ok(),
+                ok,
+                "{}",
+                path.len()
+            );
+            agrees(line.as_bytes());
+        }
+        // The domain: 255 octets, not 256 (through EHLO, where no path limit comes first).
+        for (n, ok) in [(255, true), (256, false)] {
+            let line = format!("EHLO {}", label(n));
+            assert_eq!(fast(line.as_bytes()).is_some(), ok, "{n}");
+            assert_eq!(Command::parse(line.as_bytes()).is_ok(), ok, "{n}");
+            agrees(line.as_bytes());
+        }
+    }
+
+    /// Every octet value, at every position of every fast shape, replacing or inserted, and
+    /// some UTF-8 sequences: the fast path never disagrees with the general parser. A class
+    /// table that took one octet too many fails here.
+    #[test]
+    fn fast_path_agrees_octet_by_octet() {
+        const SEQUENCES: &[&[u8]] = &[
+            "é".as_bytes(),
+            "用".as_bytes(),
+            "\u{85}".as_bytes(), // NEL: a control character, and white space to `trim`
+            "\u{a0}".as_bytes(), // NO-BREAK SPACE
+            "\u{2028}".as_bytes(), // LINE SEPARATOR
+            &[0xc3],             // truncated
+            &[0xc0, 0x80],       // overlong
+            &[0xed, 0xa0, 0x80], // a surrogate
+            &[0xf4, 0x90, 0x80, 0x80],
+            b"\r\n",
+            b"  ",
+            b"..",
+            b"+4",
+            b"=",
+        ];
+        for template in FAST {
+            let t = template.as_bytes();
+            for i in 0..=t.len() {
+                let (head, tail) = t.split_at(i);
+                for b in 0..=255u8 {
+                    if let Some((_, after)) = tail.split_first() {
+                        agrees(&[head, &[b], after].concat());
+                    }
+                    agrees(&[head, &[b], tail].concat());
+                }
+                for seq in SEQUENCES {
+                    agrees(&[head, seq, tail].concat());
+                }
+                if let Some((_, after)) = tail.split_first() {
+                    agrees(&[head, after].concat());
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Lines put together from pieces of the grammar: the fast path agrees with the
+        /// general parser.
+        #[test]
+        fn fast_path_agrees_on_assembled_lines(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "MAIL ", "RCPT ", "EHLO ", "BDAT ", "FROM:", "TO:", "from:", " ", "  ", "<", ">",
+                "@", ".", "a", "Z", "9", "-", "_", "=", "+", "+4", "0", "+C3+A9", ";", ",",
+                "SIZE=", "BODY=", "8BITMIME", "NOTIFY=", "NEVER", "SUCCESS", "ORCPT=",
+                "rfc822;", "AUTH=", "<>", "ENVID=", "SMTPUTF8", "RET=", "HDRS", "LAST", "X-",
+                "é", "\u{85}", "\"", "\\", "[", "]", ":", "\t", "\0", "\u{7f}",
+            ]), 0..24),
+        ) {
+            agrees(pieces.concat().as_bytes());
+        }
+
+        /// Arbitrary octets after a verb the fast path knows.
+        #[test]
+        fn fast_path_agrees_on_arbitrary_octets(
+            verb in proptest::sample::select(vec![
+                "MAIL FROM:<a@b.c> ", "RCPT TO:<a@b.c> ", "MAIL FROM:<", "RCPT TO:<", "EHLO ",
+                "BDAT ", "DATA",
+            ]),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            agrees(&[verb.as_bytes(), &tail].concat());
+        }
     }
 }

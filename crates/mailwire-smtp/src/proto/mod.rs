@@ -4,6 +4,7 @@
 //! xtext codec, and the server and client session state machines.
 
 mod address;
+mod ascii;
 pub mod client;
 mod command;
 mod params;

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::proto::SyntaxError;
+use crate::proto::ascii::{self, DIGIT, LDH, LET_DIG, VALUE, XCHAR};
 
 /// `BODY=` (RFC 6152, RFC 3030).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +155,213 @@ impl<'a> Iterator for Params<'a> {
     }
 }
 
+// The ASCII fast path of `MailParams::parse` and `RcptParams::parse`: one pass over the text.
+// A known parameter's value is parsed as it is scanned, by a grammar narrower than
+// `esmtp-value` (digits, a word, xtext), and must end at a space or at the end of the text.
+// Anything else makes the whole parse `None`, for the general parser to decide.
+
+/// Whether a value ends here: at the end of the text, or at the space before the next parameter.
+#[inline(always)]
+fn at_value_end(rest: &[u8]) -> bool {
+    matches!(rest, [] | [b' ', ..])
+}
+
+/// What comes next in the parameters.
+enum Next<'a> {
+    /// A keyword (`esmtp-keyword`), and what follows it.
+    Param(&'a [u8], &'a [u8]),
+    /// No more parameters.
+    End,
+    /// Not a keyword: the general parser must decide.
+    Fallback,
+}
+
+/// The next keyword, after the spaces before it (repeated spaces are tolerated, as by
+/// [`split_params`]).
+#[inline(always)]
+fn next_keyword(mut s: &[u8]) -> Next<'_> {
+    while let [b' ', rest @ ..] = s {
+        s = rest;
+    }
+    match s.first() {
+        None => Next::End,
+        // esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+        Some(&b) if ascii::is(LET_DIG, b) => {
+            let (keyword, rest) = s.split_at(1 + ascii::count(LDH, &s[1..]));
+            Next::Param(keyword, rest)
+        }
+        Some(_) => Next::Fallback,
+    }
+}
+
+/// A value that is one word of letters and digits, and what follows it.
+#[inline(always)]
+fn word_value(v: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (word, rest) = v.split_at(ascii::count(LET_DIG, v));
+    at_value_end(rest).then_some((word, rest))
+}
+
+/// The `MAIL` parameters the fast path knows.
+#[derive(Clone, Copy)]
+enum MailKey {
+    Size,
+    Body,
+    SmtpUtf8,
+    RequireTls,
+    Ret,
+    EnvId,
+    Auth,
+}
+
+impl MailKey {
+    /// Told apart by length and first letter, then compared in full.
+    #[inline(always)]
+    fn of(k: &[u8]) -> Option<Self> {
+        let (key, name): (_, &[u8]) = match (k.len(), k.first()? | 0x20) {
+            (4, b's') => (Self::Size, b"SIZE"),
+            (4, b'b') => (Self::Body, b"BODY"),
+            (4, b'a') => (Self::Auth, b"AUTH"),
+            (8, b's') => (Self::SmtpUtf8, b"SMTPUTF8"),
+            (10, b'r') => (Self::RequireTls, b"REQUIRETLS"),
+            (3, b'r') => (Self::Ret, b"RET"),
+            (5, b'e') => (Self::EnvId, b"ENVID"),
+            _ => return None,
+        };
+        ascii::is_word(k, name).then_some(key)
+    }
+}
+
+/// The `RCPT` parameters the fast path knows.
+#[derive(Clone, Copy)]
+enum RcptKey {
+    Notify,
+    Orcpt,
+}
+
+impl RcptKey {
+    /// Told apart by length and first letter, then compared in full.
+    #[inline(always)]
+    fn of(k: &[u8]) -> Option<Self> {
+        let (key, name): (_, &[u8]) = match (k.len(), k.first()? | 0x20) {
+            (6, b'n') => (Self::Notify, b"NOTIFY"),
+            (5, b'o') => (Self::Orcpt, b"ORCPT"),
+            _ => return None,
+        };
+        ascii::is_word(k, name).then_some(key)
+    }
+}
+
+/// The fast path of [`xtext_decode`], for ASCII xtext that decodes to ASCII; `None` for
+/// anything else.
+#[inline(always)]
+fn xtext_decode_ascii(v: &str) -> Option<String> {
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    loop {
+        let run = ascii::count(XCHAR, rest.as_bytes());
+        out.push_str(rest.get(..run)?);
+        rest = match rest.as_bytes()[run..] {
+            [] => return Some(out),
+            [b'+', hi, lo, ..] => {
+                let c = hex_digit(hi)? << 4 | hex_digit(lo)?;
+                if !c.is_ascii() {
+                    return None;
+                }
+                out.push(char::from(c));
+                rest.get(run + 3..)?
+            }
+            _ => return None,
+        };
+    }
+}
+
+/// An xtext `hexchar` digit: `0-9` or upper-case `A-F`.
+#[inline]
+fn hex_digit(h: u8) -> Option<u8> {
+    match h {
+        b'0'..=b'9' => Some(h - b'0'),
+        b'A'..=b'F' => Some(h - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A non-empty xtext value, decoded, and what follows it.
+#[inline]
+fn xtext_value(v: &[u8]) -> Option<(String, &[u8])> {
+    let (x, rest) = v.split_at(ascii::count(VALUE, v));
+    if x.is_empty() || !at_value_end(rest) {
+        return None;
+    }
+    Some((xtext_decode_ascii(std::str::from_utf8(x).ok()?)?, rest))
+}
+
+/// The value of `NOTIFY=`, and what follows it.
+#[inline(always)]
+fn notify_value(v: &[u8]) -> Option<(Notify, &[u8])> {
+    let mut n = Notify::default();
+    let mut rest = v;
+    loop {
+        let (w, after) = rest.split_at(ascii::count(LET_DIG, rest));
+        match (w.len(), w.first()? | 0x20) {
+            (7, b's') if ascii::is_word(w, b"SUCCESS") => n.success = true,
+            (7, b'f') if ascii::is_word(w, b"FAILURE") => n.failure = true,
+            (5, b'd') if ascii::is_word(w, b"DELAY") => n.delay = true,
+            // NEVER stands alone.
+            (5, b'n')
+                if rest.len() == v.len() && at_value_end(after) && ascii::is_word(w, b"NEVER") => {}
+            _ => return None,
+        }
+        match after {
+            [b',', more @ ..] => rest = more,
+            _ if at_value_end(after) => return Some((n, after)),
+            _ => return None,
+        }
+    }
+}
+
+/// The value of `ORCPT=`, `addr-type ";" xtext`, decoded, and what follows it.
+#[inline(always)]
+fn orcpt_value(v: &[u8]) -> Option<((String, String), &[u8])> {
+    let ty = ascii::count(LDH, v);
+    let [b';', x @ ..] = &v[ty..] else {
+        return None;
+    };
+    let (x, rest) = x.split_at(ascii::count(VALUE, x));
+    if ty == 0 || !at_value_end(rest) {
+        return None;
+    }
+    // One UTF-8 check for both parts.
+    let text = std::str::from_utf8(&v[..ty + 1 + x.len()]).ok()?;
+    let (ty, x) = (text.get(..ty)?, text.get(ty + 1..)?);
+    Some(((ty.to_owned(), xtext_decode_ascii(x)?), rest))
+}
+
+/// An unknown parameter, and what follows it; `rest` follows its keyword `k`.
+#[inline]
+fn unknown_param<'a>(k: &[u8], rest: &'a [u8]) -> Option<(Unknown, &'a [u8])> {
+    let (value, rest) = match rest {
+        [b'=', v @ ..] => {
+            let (value, rest) = v.split_at(ascii::count(VALUE, v));
+            if value.is_empty() {
+                return None;
+            }
+            (Some(value), rest)
+        }
+        _ => (None, rest),
+    };
+    if !at_value_end(rest) {
+        return None;
+    }
+    let unknown = Unknown {
+        keyword: ascii::to_string(&k.to_ascii_uppercase())?,
+        value: match value {
+            Some(v) => Some(ascii::to_string(v)?),
+            None => None,
+        },
+    };
+    Some((unknown, rest))
+}
+
 /// A parameter keyword upper-cased on the stack (known keywords are short; longer ones are
 /// kept as an impossible value and end up as unknown parameters).
 struct Keyword {
@@ -266,6 +474,90 @@ impl MailParams {
         Ok(p)
     }
 
+    /// The fast path of [`MailParams::parse`] for ASCII text, filling `p` (a default value) in
+    /// place: `None` for anything the general parser must decide (errors included); otherwise
+    /// the same result. (In place: the struct is large, and moving it costs more than parsing.)
+    #[inline(always)]
+    pub(crate) fn parse_ascii(p: &mut Self, mut s: &[u8]) -> Option<()> {
+        loop {
+            let (k, rest) = match next_keyword(s) {
+                Next::Param(k, rest) => (k, rest),
+                Next::End => return Some(()),
+                Next::Fallback => return None,
+            };
+            s = match (MailKey::of(k), rest) {
+                (Some(MailKey::Size), [b'=', v @ ..]) if p.size.is_none() => {
+                    let (digits, rest) = v.split_at(ascii::count(DIGIT, v));
+                    if !at_value_end(rest) {
+                        return None;
+                    }
+                    p.size = Some(ascii::decimal(digits)?);
+                    rest
+                }
+                (Some(MailKey::Body), [b'=', v @ ..]) if p.body.is_none() => {
+                    let (w, rest) = word_value(v)?;
+                    p.body = Some(if ascii::is_word(w, b"8BITMIME") {
+                        Body::EightBitMime
+                    } else if ascii::is_word(w, b"7BIT") {
+                        Body::SevenBit
+                    } else if ascii::is_word(w, b"BINARYMIME") {
+                        Body::BinaryMime
+                    } else {
+                        return None;
+                    });
+                    rest
+                }
+                (Some(MailKey::SmtpUtf8), rest) if at_value_end(rest) => {
+                    p.smtputf8 = true;
+                    rest
+                }
+                (Some(MailKey::RequireTls), rest) if at_value_end(rest) => {
+                    p.requiretls = true;
+                    rest
+                }
+                (Some(MailKey::Ret), [b'=', v @ ..]) if p.ret.is_none() => {
+                    let (w, rest) = word_value(v)?;
+                    p.ret = Some(if ascii::is_word(w, b"FULL") {
+                        Ret::Full
+                    } else if ascii::is_word(w, b"HDRS") {
+                        Ret::Headers
+                    } else {
+                        return None;
+                    });
+                    rest
+                }
+                (Some(MailKey::EnvId), [b'=', v @ ..]) if p.envid.is_none() => {
+                    let (id, rest) = xtext_value(v)?;
+                    if id.len() > 100 {
+                        return None;
+                    }
+                    p.envid = Some(id);
+                    rest
+                }
+                (Some(MailKey::Auth), [b'=', v @ ..]) if p.auth.is_none() => {
+                    match v.strip_prefix(b"<>").filter(|rest| at_value_end(rest)) {
+                        Some(rest) => {
+                            p.auth = Some(None);
+                            rest
+                        }
+                        None => {
+                            let (auth, rest) = xtext_value(v)?;
+                            p.auth = Some(Some(auth));
+                            rest
+                        }
+                    }
+                }
+                // A known keyword repeated, or with a value where it takes none or the reverse.
+                (Some(_), _) => return None,
+                (None, rest) => {
+                    let (unknown, rest) = unknown_param(k, rest)?;
+                    p.unknown.push(unknown);
+                    rest
+                }
+            };
+        }
+    }
+
     /// Whether no parameter is set.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
@@ -371,6 +663,39 @@ impl RcptParams {
             }
         }
         Ok(p)
+    }
+
+    /// The fast path of [`RcptParams::parse`] for ASCII text, filling `p` (a default value) in
+    /// place: `None` for anything the general parser must decide (errors included); otherwise
+    /// the same result. (In place: the struct is large, and moving it costs more than parsing.)
+    #[inline(always)]
+    pub(crate) fn parse_ascii(p: &mut Self, mut s: &[u8]) -> Option<()> {
+        loop {
+            let (k, rest) = match next_keyword(s) {
+                Next::Param(k, rest) => (k, rest),
+                Next::End => return Some(()),
+                Next::Fallback => return None,
+            };
+            s = match (RcptKey::of(k), rest) {
+                (Some(RcptKey::Notify), [b'=', v @ ..]) if p.notify.is_none() => {
+                    let (notify, rest) = notify_value(v)?;
+                    p.notify = Some(notify);
+                    rest
+                }
+                (Some(RcptKey::Orcpt), [b'=', v @ ..]) if p.orcpt.is_none() => {
+                    let (orcpt, rest) = orcpt_value(v)?;
+                    p.orcpt = Some(orcpt);
+                    rest
+                }
+                // A known keyword repeated, or without its value.
+                (Some(_), _) => return None,
+                (None, rest) => {
+                    let (unknown, rest) = unknown_param(k, rest)?;
+                    p.unknown.push(unknown);
+                    rest
+                }
+            };
+        }
     }
 
     /// Whether no parameter is set.

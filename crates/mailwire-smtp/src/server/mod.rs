@@ -335,7 +335,10 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
                         Event::Close => {
                             session.poll_output(&mut out);
                             write_all(&mut io, &mut out, o.write_timeout).await?;
-                            let _ = tokio::time::timeout(o.write_timeout, io.shutdown()).await;
+                            // TLS says close_notify; plain TCP's FIN comes with the close.
+                            if io.is_tls() {
+                                let _ = tokio::time::timeout(o.write_timeout, io.shutdown()).await;
+                            }
                             return Ok(());
                         }
                     }
