@@ -27,7 +27,9 @@ pub(crate) struct NewMessage {
     pub data: Bytes,
     pub flags: Flags,
     pub date: InternalDate,
-    pub mime: Arc<MimeIndex>,
+    /// The MIME index when the caller already has one (a copy); otherwise it is made on the
+    /// first FETCH that needs it and kept.
+    pub mime: Option<Arc<MimeIndex>>,
 }
 
 /// A held maildrop lock; released on drop.

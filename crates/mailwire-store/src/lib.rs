@@ -19,7 +19,8 @@
 //!   modseq), tagged with the [`Origin`] (session) that made them, for IDLE and NOOP.
 //! - A **POP3 view** ([`Pop3Maildrop`]): an exclusive maildrop lock, a snapshot of INBOX with
 //!   stable UIDL ids, deletions applied all together and durably at commit.
-//! - A **MIME index** ([`MimeIndex`]) made once per message at delivery: the part tree with
+//! - A **MIME index** ([`MimeIndex`]) made once per message, on the first FETCH that needs it
+//!   (delivery does no parsing), and kept: the part tree with
 //!   byte offsets, BODYSTRUCTURE fields and the ENVELOPE, so FETCH of `BODY[1.2.MIME]`,
 //!   `HEADER.FIELDS` or partial ranges needs no reparsing. Malformed MIME never fails a
 //!   delivery.

@@ -91,7 +91,7 @@ impl MemoryBackend {
             flags: m.flags,
             date: m.date,
             size: m.data.len() as u64,
-            mime: Some(m.mime),
+            mime: m.mime,
             extra: m.data,
         }
     }
@@ -293,12 +293,21 @@ impl Backend for MemoryBackend {
 
     fn mime(&self, login: &str, name: &MailboxName, uid: u32) -> Result<Arc<MimeIndex>> {
         let b = self.mailbox(login, name)?;
-        let g = lock(&b);
-        let m = g.get(uid).ok_or(StoreError::NoSuchMessage(uid))?;
-        Ok(match &m.mime {
-            Some(x) => x.clone(),
-            None => Arc::new(MimeIndex::parse(&m.extra)),
-        })
+        let data = {
+            let g = lock(&b);
+            let m = g.get(uid).ok_or(StoreError::NoSuchMessage(uid))?;
+            if let Some(x) = &m.mime {
+                return Ok(x.clone());
+            }
+            m.extra.clone()
+        };
+        // Parsed outside the lock (a large message must not stall the mailbox), then kept.
+        let idx = Arc::new(MimeIndex::parse(&data));
+        let mut g = lock(&b);
+        if let Some(i) = g.find(uid) {
+            g.msgs[i].mime.get_or_insert_with(|| idx.clone());
+        }
+        Ok(idx)
     }
 
     fn store_flags(
@@ -384,10 +393,7 @@ impl Backend for MemoryBackend {
                             data: m.extra.clone(),
                             flags: m.flags.clone(),
                             date: m.date,
-                            mime: m
-                                .mime
-                                .clone()
-                                .unwrap_or_else(|| Arc::new(MimeIndex::parse(&m.extra))),
+                            mime: m.mime.clone(),
                         },
                     )
                 })

@@ -542,7 +542,8 @@ impl User {
     }
 
     /// APPEND: adds a message, exactly these bytes, to `mailbox`; durable before it returns.
-    /// `internal_date` defaults to now. The message is parsed once here for the MIME index.
+    /// `internal_date` defaults to now. The MIME index is made on the first FETCH that needs
+    /// it, not here: delivery does no parsing.
     pub async fn append(
         &self,
         mailbox: &str,
@@ -554,7 +555,6 @@ impl User {
         let data = data.into();
         let origin = self.origin;
         self.run(move |b, l| {
-            let mime = Arc::new(MimeIndex::parse(&data));
             b.append(
                 l,
                 &n,
@@ -562,7 +562,7 @@ impl User {
                     data,
                     flags,
                     date: internal_date.unwrap_or_else(InternalDate::now),
-                    mime,
+                    mime: None,
                 },
                 origin,
             )
@@ -693,7 +693,7 @@ impl Mailbox {
             .await
     }
 
-    /// The MIME index (parsed at delivery, or once on first use for mail found on disk).
+    /// The MIME index, made on the first call for each message and kept.
     pub async fn mime(&self, uid: u32) -> Result<Arc<MimeIndex>> {
         self.run(move |b, l, n, _| b.mime(l, n, uid)).await
     }

@@ -742,6 +742,12 @@ Content-Transfer-Encoding: quoted-printable\r\n\r\n<b>two</b>\r\n--b1--\r\n";
         .unwrap();
     let inbox = u.mailbox("INBOX").await.unwrap();
     let idx = inbox.mime(r.uid).await.unwrap();
+    // Made on the first call and kept: the second call hands out the same index.
+    let again = inbox.mime(r.uid).await.unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&idx, &again),
+        "the MIME index is parsed once"
+    );
     assert_eq!(idx.envelope.subject.as_deref(), Some("parts"));
     assert_eq!(idx.envelope.from[0].name.as_deref(), Some("Joe"));
     assert_eq!(idx.root.children.len(), 2);

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::BufMut;
 use mailwire_sasl::Authenticator;
 use mailwire_tls::{TlsAcceptor, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,6 +19,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
+
+/// The most octets one read takes from the socket.
+const READ_CHUNK: usize = 64 * 1024;
 
 use crate::proto::{
     EnhancedCode, Envelope, Event, ForwardPath, MailParams, Mode, RcptParams, Reply, ReversePath,
@@ -282,7 +286,6 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
         let mut input: Vec<u8> = Vec::with_capacity(16 * 1024);
         let mut start = 0;
         let mut out = Vec::with_capacity(4096);
-        let mut chunk = vec![0u8; 64 * 1024];
         // After a shutdown signal: finish the transaction in flight, then say 421.
         let mut draining = false;
         loop {
@@ -364,8 +367,12 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
             write_all(&mut io, &mut out, o.write_timeout).await?;
             input.drain(..start);
             start = 0;
+            // Read straight into the input buffer (no bounce through a second one), up to
+            // READ_CHUNK octets at a time.
+            input.reserve(READ_CHUNK);
+            let mut room = (&mut input).limit(READ_CHUNK);
             let read = tokio::select! {
-                r = tokio::time::timeout(o.idle_timeout, io.read(&mut chunk)) => r,
+                r = tokio::time::timeout(o.idle_timeout, io.read_buf(&mut room)) => r,
                 _ = shutdown.changed(), if !draining => {
                     draining = true;
                     continue;
@@ -380,7 +387,7 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
                     );
                 }
                 Ok(Ok(0)) => return Ok(()),
-                Ok(Ok(n)) => input.extend_from_slice(&chunk[..n]),
+                Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(e.into()),
             }
         }

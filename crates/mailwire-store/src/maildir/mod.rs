@@ -213,7 +213,7 @@ impl MaildirBackend {
             size,
             flags: msg.flags,
             date: msg.date,
-            mime: Some(msg.mime),
+            mime: msg.mime,
         })
     }
 
