@@ -45,6 +45,30 @@ fn parse(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // Each command alone (1000 times), to see where either parser spends its time.
+    let mut group = c.benchmark_group("smtp_command_parse_each");
+    for (i, cmd) in COMMANDS.iter().enumerate() {
+        let verb = String::from_utf8_lossy(&cmd[..4]).to_string();
+        group.throughput(Throughput::Bytes(cmd.len() as u64 * 1000));
+        group.bench_function(format!("mailwire/{i}-{verb}"), |b| {
+            b.iter(|| {
+                for _ in 0..1000 {
+                    let _ = black_box(mailwire_smtp::proto::Command::parse(black_box(
+                        &cmd[..cmd.len() - 2],
+                    )));
+                }
+            })
+        });
+        group.bench_function(format!("smtp-proto/{i}-{verb}"), |b| {
+            b.iter(|| {
+                for _ in 0..1000 {
+                    let _ = black_box(smtp_proto::Request::parse(&mut black_box(*cmd).iter()));
+                }
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, parse);

@@ -81,8 +81,8 @@
 //!   from a file's mtime is UTC.
 //! - Renaming a folder with children renames one directory at a time: a crash in the middle
 //!   leaves some children under the old name.
-//! - The MIME index of mail found on disk (not delivered through this process) is parsed on
-//!   first use and kept in memory, not persisted.
+//! - The MIME index is parsed on first use and kept in memory, not persisted: after a
+//!   restart, mail on disk is parsed again when first fetched.
 //!
 //! # Example
 //! ```
