@@ -194,6 +194,23 @@ fn next_keyword(mut s: &[u8]) -> Next<'_> {
     }
 }
 
+/// Runs `one` on each parameter of `s` (its keyword, and what follows the keyword), which
+/// returns what follows the parameter; `None` from `one`, or text that is not a parameter,
+/// makes the whole parse `None`.
+#[inline(always)]
+fn each_param_ascii<'a>(
+    mut s: &'a [u8],
+    mut one: impl FnMut(&'a [u8], &'a [u8]) -> Option<&'a [u8]>,
+) -> Option<()> {
+    loop {
+        s = match next_keyword(s) {
+            Next::Param(k, rest) => one(k, rest)?,
+            Next::End => return Some(()),
+            Next::Fallback => return None,
+        };
+    }
+}
+
 /// A value that is one word of letters and digits, and what follows it.
 #[inline(always)]
 fn word_value(v: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -478,14 +495,9 @@ impl MailParams {
     /// place: `None` for anything the general parser must decide (errors included); otherwise
     /// the same result. (In place: the struct is large, and moving it costs more than parsing.)
     #[inline(always)]
-    pub(crate) fn parse_ascii(p: &mut Self, mut s: &[u8]) -> Option<()> {
-        loop {
-            let (k, rest) = match next_keyword(s) {
-                Next::Param(k, rest) => (k, rest),
-                Next::End => return Some(()),
-                Next::Fallback => return None,
-            };
-            s = match (MailKey::of(k), rest) {
+    pub(crate) fn parse_ascii(p: &mut Self, s: &[u8]) -> Option<()> {
+        each_param_ascii(s, |k, rest| {
+            Some(match (MailKey::of(k), rest) {
                 (Some(MailKey::Size), [b'=', v @ ..]) if p.size.is_none() => {
                     let (digits, rest) = v.split_at(ascii::count(DIGIT, v));
                     if !at_value_end(rest) {
@@ -554,8 +566,8 @@ impl MailParams {
                     p.unknown.push(unknown);
                     rest
                 }
-            };
-        }
+            })
+        })
     }
 
     /// Whether no parameter is set.
@@ -669,14 +681,9 @@ impl RcptParams {
     /// place: `None` for anything the general parser must decide (errors included); otherwise
     /// the same result. (In place: the struct is large, and moving it costs more than parsing.)
     #[inline(always)]
-    pub(crate) fn parse_ascii(p: &mut Self, mut s: &[u8]) -> Option<()> {
-        loop {
-            let (k, rest) = match next_keyword(s) {
-                Next::Param(k, rest) => (k, rest),
-                Next::End => return Some(()),
-                Next::Fallback => return None,
-            };
-            s = match (RcptKey::of(k), rest) {
+    pub(crate) fn parse_ascii(p: &mut Self, s: &[u8]) -> Option<()> {
+        each_param_ascii(s, |k, rest| {
+            Some(match (RcptKey::of(k), rest) {
                 (Some(RcptKey::Notify), [b'=', v @ ..]) if p.notify.is_none() => {
                     let (notify, rest) = notify_value(v)?;
                     p.notify = Some(notify);
@@ -694,8 +701,8 @@ impl RcptParams {
                     p.unknown.push(unknown);
                     rest
                 }
-            };
-        }
+            })
+        })
     }
 
     /// Whether no parameter is set.
