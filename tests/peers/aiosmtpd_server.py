@@ -7,9 +7,12 @@ envelope: {"mail_from", "rcpt_tos", "mail_options", "rcpt_options", "helo", "aut
 arrival order. STARTTLS is offered with --cert/--key (not required unless --require-starttls).
 AUTH PLAIN and LOGIN for alice/secret and bob/secret with --auth; by default only after STARTTLS
 (aiosmtpd's auth_require_tls), anywhere with --auth-cleartext; --auth-required refuses MAIL before AUTH.
+--max-recipients N refuses every recipient past the Nth of a transaction with "452 4.5.3", as Postfix's
+smtpd_recipient_limit does (RFC 5321 4.5.3.1.10).
 
 Usage: aiosmtpd_server.py --port PORT --dir DIR [--cert PEM --key PEM] [--discard] [--auth]
-       [--auth-cleartext] [--auth-required] [--require-starttls] [--smtputf8] [--host 127.0.0.1]
+       [--auth-cleartext] [--auth-required] [--require-starttls] [--smtputf8] [--max-recipients N]
+       [--host 127.0.0.1]
 """
 import argparse
 import asyncio
@@ -73,6 +76,24 @@ class Discard:
         return "250 OK discarded"
 
 
+class RecipientLimit:
+    """Wraps a handler: at most `limit` recipients per transaction, the rest refused with 452 4.5.3."""
+
+    def __init__(self, inner, limit):
+        self.inner = inner
+        self.limit = limit
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if len(envelope.rcpt_tos) >= self.limit:
+            return "452 4.5.3 Error: too many recipients"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        return await self.inner.handle_DATA(server, session, envelope)
+
+
 class NoAuthSMTP(SMTP):
     """aiosmtpd always has AUTH: with no authenticator it offers LOGIN and PLAIN that always fail, and with
     every mechanism excluded it still sends an empty "250-AUTH " line. Without --auth, drop that line."""
@@ -90,6 +111,8 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 async def serve(args):
     handler = Discard() if args.discard else MaildirStore(args.dir)
+    if args.max_recipients:
+        handler = RecipientLimit(handler, args.max_recipients)
     tls = None
     if args.cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -114,7 +137,7 @@ async def serve(args):
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(f"aiosmtpd_server: pid {os.getpid()} smtp={args.host}:{args.port} store="
-          f"{'discard' if args.discard else handler.maildir} tls={'starttls' if tls else 'off'}"
+          f"{'discard' if args.discard else getattr(handler, 'inner', handler).maildir} tls={'starttls' if tls else 'off'}"
           f" auth={'on' if args.auth else 'off'}", flush=True)
     await stop.wait()
     server.close()
@@ -134,6 +157,7 @@ def main():
     ap.add_argument("--auth-required", action="store_true", help="refuse MAIL before AUTH")
     ap.add_argument("--require-starttls", action="store_true", help="refuse everything but EHLO/NOOP/QUIT before STARTTLS")
     ap.add_argument("--smtputf8", action="store_true", help="advertise SMTPUTF8")
+    ap.add_argument("--max-recipients", type=int, help="refuse recipients past the Nth with 452 4.5.3")
     args = ap.parse_args()
     if bool(args.cert) != bool(args.key):
         ap.error("--cert and --key go together")

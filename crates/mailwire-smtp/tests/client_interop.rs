@@ -402,3 +402,45 @@ async fn dovecot_lmtp_per_recipient_replies_and_maildirs() {
         }
     }
 }
+
+/// aiosmtpd limited to 3 recipients per transaction (`452 4.5.3` past them, as Postfix's
+/// `smtpd_recipient_limit` answers): the client sends the message again to the refused ones
+/// (RFC 5321 §4.5.3.1.10) until all 7 have it, and one report covers the 3 transactions.
+#[tokio::test]
+async fn aiosmtpd_recipient_limit_is_met_with_more_transactions() {
+    let aio = Aiosmtpd::start(AiosmtpdOptions {
+        max_recipients: Some(3),
+        ..Default::default()
+    })
+    .expect("aiosmtpd");
+    let mut c = Client::connect_with(plaintext(aio.addr())).await.unwrap();
+    let to: Vec<String> = (1..=7).map(|i| format!("r{i}@example.org")).collect();
+    let to: Vec<&str> = to.iter().map(String::as_str).collect();
+    let message = b"Subject: many\r\n\r\nto seven\r\n".to_vec();
+    let r = c
+        .send(env("alice@example.org", &to), message.clone())
+        .await
+        .unwrap();
+    assert!(r.is_delivered_to_all(), "{r:?}");
+    assert_eq!(r.transactions, 3);
+    assert_eq!(r.recipients.len(), 7);
+    // The connection goes on: a second message to one recipient is one transaction.
+    let r = c
+        .send(
+            env("alice@example.org", &["one@example.org"]),
+            message.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.transactions, r.is_delivered_to_all()), (1, true));
+    c.quit().await.unwrap();
+    aio.wait_for_messages(4, WAIT).unwrap();
+    let stored = aio.envelopes().unwrap();
+    let rcpts: Vec<Vec<String>> = stored.iter().map(|e| e.rcpt_to.clone()).collect();
+    assert_eq!(
+        rcpts,
+        [&to[0..3], &to[3..6], &to[6..7], &["one@example.org"][..],]
+            .map(|s| s.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    );
+    assert!(stored.iter().all(|e| e.data == message));
+}

@@ -506,3 +506,44 @@ l.quit()
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].0.recipients.len(), 2);
 }
+
+/// mailwire's client against mailwire's server with PIPELINING and its default limit of 100
+/// recipients per message: 250 recipients take 3 pipelined transactions (100, 100, 50), the
+/// `452 4.5.3` replies are never the final word, and the sink sees each envelope whole.
+#[test]
+fn recipient_limit_over_the_wire_with_the_client() {
+    use mailwire_smtp::client::{Client, ClientOptions};
+    let s = TestServer::start(ServerOptions::default());
+    let addr = s.addr(Listener::Smtp);
+    let to: Vec<String> = (0..250).map(|i| format!("r{i}@example.com")).collect();
+    let report = s.rt.block_on(async {
+        let options = ClientOptions::new("127.0.0.1", addr.port())
+            .tls_policy(mailwire_tls::TlsPolicy::Disabled);
+        let mut c = Client::connect_with(options).await.unwrap();
+        let envelope = Envelope::new(
+            "a@example.com".parse().unwrap(),
+            to.iter().map(|t| t.parse().unwrap()),
+        );
+        let r = c
+            .send(envelope, b"Subject: 250\r\n\r\nhi\r\n".to_vec())
+            .await
+            .unwrap();
+        c.quit().await.unwrap();
+        r
+    });
+    assert!(report.is_delivered_to_all(), "{report:?}");
+    assert_eq!(report.transactions, 3);
+    let got: Vec<usize> = s
+        .messages()
+        .iter()
+        .map(|(e, _)| e.recipients.len())
+        .collect();
+    assert_eq!(got, [100, 100, 50]);
+    let delivered: Vec<String> = s
+        .messages()
+        .iter()
+        .flat_map(|(e, _)| e.recipients.iter().map(|r| r.path.to_string()))
+        .collect();
+    let wanted: Vec<String> = to.iter().map(|t| format!("<{t}>")).collect();
+    assert_eq!(delivered, wanted);
+}

@@ -30,6 +30,9 @@ pub struct AiosmtpdOptions {
     pub require_starttls: bool,
     /// Advertise SMTPUTF8.
     pub smtputf8: bool,
+    /// Refuse every recipient past this many in one transaction with `452 4.5.3` (as
+    /// Postfix's `smtpd_recipient_limit` does).
+    pub max_recipients: Option<usize>,
 }
 
 impl AiosmtpdOptions {
@@ -45,6 +48,7 @@ impl AiosmtpdOptions {
         .into_iter()
         .filter(|(on, _)| *on)
         .map(|(_, flag)| flag.to_owned())
+        .chain(self.max_recipients.map(|n| format!("--max-recipients={n}")))
         .collect()
     }
 }

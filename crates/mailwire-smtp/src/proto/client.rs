@@ -52,7 +52,7 @@ mod message;
 mod tests;
 mod transaction;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
@@ -159,6 +159,12 @@ pub struct ClientConfig {
     /// says 512; servers exceed it with long EHLO keywords). Memory cost: this much per
     /// connection; a reply has at most 1000 lines.
     pub max_reply_line: usize,
+    /// When the server refuses some recipients with `452` (too many recipients, RFC 5321
+    /// §4.5.3.1.10) but takes the message for others, send it again to the refused ones in a
+    /// new transaction, as many times as the server keeps making progress. Default `true`.
+    /// The [`SendReport`] then covers every transaction
+    /// ([`transactions`](SendReport::transactions)).
+    pub retry_too_many_recipients: bool,
 }
 
 impl Default for ClientConfig {
@@ -174,6 +180,7 @@ impl Default for ClientConfig {
             bdat_chunk_size: None,
             timeouts: Timeouts::default(),
             max_reply_line: 8192,
+            retry_too_many_recipients: true,
         }
     }
 }
@@ -391,6 +398,9 @@ pub struct ClientSession {
     deadline: Option<Instant>,
     /// A flight was handed out and no later call has anchored its reply timer yet.
     unanchored: bool,
+    /// Messages sent again to recipients refused with `452`: the report so far, and where in
+    /// its recipients each recipient of the new transaction belongs.
+    partial: HashMap<MessageHandle, (SendReport, Vec<usize>)>,
 }
 
 impl ClientSession {
@@ -423,6 +433,7 @@ impl ClientSession {
             events: VecDeque::new(),
             deadline: None,
             unanchored: true,
+            partial: HashMap::new(),
         }
     }
 
@@ -657,9 +668,14 @@ impl ClientSession {
             .map(|t| t.handle)
             .chain(self.queue.drain(..).map(|q| q.handle))
         {
-            self.events.push_back(Event::MessageFailed {
-                handle,
-                error: MessageError::Aborted,
+            // A message that was delivered to some recipients and was being sent again to
+            // those refused with 452 is reported as far as it got: those keep their 452.
+            self.events.push_back(match self.partial.remove(&handle) {
+                Some((report, _)) => Event::TransactionCompleted { handle, report },
+                None => Event::MessageFailed {
+                    handle,
+                    error: MessageError::Aborted,
+                },
             });
         }
         self.events.push_back(Event::Failed(error));

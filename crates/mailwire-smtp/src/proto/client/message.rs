@@ -138,6 +138,11 @@ pub struct SendReport {
     /// DSN parameters (`NOTIFY`, `ORCPT`, `RET`, `ENVID`) were asked for but left out because
     /// the server does not announce `DSN` (RFC 3461 §4).
     pub dsn_dropped: bool,
+    /// How many mail transactions the message took: more than one when the server refused
+    /// recipients with `452` (too many recipients) and the client sent the message again to
+    /// them ([`ClientConfig::retry_too_many_recipients`](crate::proto::ClientConfig)). `mail`
+    /// is then the first transaction's reply and `final_reply` the last one's.
+    pub transactions: u32,
 }
 
 impl SendReport {
@@ -430,6 +435,7 @@ mod tests {
             recipients: vec![(a.clone(), ok.clone()), (b.clone(), no.clone())],
             final_reply: Some(ok),
             dsn_dropped: false,
+            transactions: 1,
         };
         assert!(!r.is_delivered_to_all());
         assert_eq!(r.delivered().collect::<Vec<_>>(), [&a]);

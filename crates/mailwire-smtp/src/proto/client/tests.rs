@@ -949,3 +949,155 @@ fn empty_recipient_list_is_refused() {
         }]
     ));
 }
+
+/// RFC 5321 §4.5.3.1.10: recipients refused with `452` (too many recipients) while others were
+/// delivered get the message in a further transaction; one report covers both.
+#[test]
+fn too_many_recipients_are_sent_again() {
+    let mut h = H::ready(EHLO_PIPE);
+    let m = h.s.enqueue_message(
+        env("a@x.org", &["b@y.org", "c@y.org", "d@y.org", "e@y.org"]),
+        MSG.to_vec(),
+    );
+    h.s.enqueue_message(env("a@x.org", &["z@y.org"]), b"next\r\n".to_vec());
+    assert_eq!(
+        h.flight(),
+        "MAIL FROM:<a@x.org> SIZE=22\r\nRCPT TO:<b@y.org>\r\nRCPT TO:<c@y.org>\r\n\
+         RCPT TO:<d@y.org>\r\nRCPT TO:<e@y.org>\r\nDATA\r\n"
+    );
+    h.input("250 ok\r\n250 ok\r\n550 5.1.1 unknown\r\n452 4.5.3 too many\r\n452 4.5.3 too many\r\n354 go\r\n");
+    // The data, with the second queued message's commands behind it (RFC 2920).
+    assert_eq!(
+        h.flight(),
+        "Subject: hi\r\n\r\nhello\r\n.\r\nMAIL FROM:<a@x.org> SIZE=6\r\nRCPT TO:<z@y.org>\r\nDATA\r\n"
+    );
+    h.input("250 queued 1\r\n");
+    let events = h.events();
+    assert!(events.is_empty(), "no report before the retry: {events:?}");
+    h.input("250 ok\r\n250 ok\r\n354 go\r\n");
+    // The second message's data, then the retry of the first: the two 452 recipients only.
+    assert_eq!(
+        h.flight(),
+        "next\r\n.\r\nMAIL FROM:<a@x.org> SIZE=22\r\nRCPT TO:<d@y.org>\r\nRCPT TO:<e@y.org>\r\nDATA\r\n"
+    );
+    h.input("250 queued 2\r\n");
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::TransactionCompleted { .. }]
+    ));
+    h.input("250 ok\r\n250 ok\r\n452 4.5.3 still too many\r\n354 go\r\n");
+    assert_eq!(h.flight(), "Subject: hi\r\n\r\nhello\r\n.\r\n");
+    h.input("250 queued 3\r\n");
+    // Progress again (d delivered): e is tried a third time.
+    assert_eq!(
+        h.flight(),
+        "MAIL FROM:<a@x.org> SIZE=22\r\nRCPT TO:<e@y.org>\r\nDATA\r\n"
+    );
+    h.input("250 ok\r\n250 ok\r\n354 go\r\n");
+    assert_eq!(h.flight(), "Subject: hi\r\n\r\nhello\r\n.\r\n");
+    h.input("250 queued 4\r\n");
+    let events = h.events();
+    let [Event::TransactionCompleted { handle, report }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*handle, m);
+    assert_eq!(report.transactions, 3);
+    let decided: Vec<(String, u16, String)> = report
+        .recipients
+        .iter()
+        .map(|(p, r)| (p.to_string(), r.code(), r.text()))
+        .collect();
+    assert_eq!(
+        decided,
+        [
+            ("<b@y.org>".to_owned(), 250, "queued 1".to_owned()),
+            ("<c@y.org>".to_owned(), 550, "5.1.1 unknown".to_owned()),
+            ("<d@y.org>".to_owned(), 250, "queued 3".to_owned()),
+            ("<e@y.org>".to_owned(), 250, "queued 4".to_owned()),
+        ]
+    );
+    assert_eq!(
+        report.final_reply.as_ref().map(Reply::text),
+        Some("queued 4".to_owned())
+    );
+    assert!(h.s.is_idle());
+}
+
+/// No retry without progress (every recipient 452, or the data refused), nor when disabled.
+#[test]
+fn too_many_recipients_without_progress_is_reported() {
+    // Every recipient refused: RSET, report, nothing sent again.
+    let mut h = H::ready(EHLO_PIPE);
+    h.s.enqueue_message(env("a@x.org", &["b@y.org", "c@y.org"]), MSG.to_vec());
+    h.flight();
+    h.input("250 ok\r\n452 4.5.3 too many\r\n452 4.5.3 too many\r\n554 no valid recipients\r\n");
+    let r = h.report();
+    assert_eq!(r.transactions, 1);
+    assert!(r.recipients.iter().all(|(_, r)| r.code() == 452));
+    assert_eq!(h.flights(), Vec::<String>::new());
+    // The next message starts with RSET and goes to its own recipients only.
+    h.s.enqueue_message(env("a@x.org", &["z@y.org"]), b"n\r\n".to_vec());
+    assert_eq!(
+        h.flights().concat(),
+        "RSET\r\nMAIL FROM:<a@x.org> SIZE=3\r\nRCPT TO:<z@y.org>\r\nDATA\r\n"
+    );
+    // The data refused after the end: nothing was delivered, nothing is sent again.
+    let mut h = H::ready(EHLO_PIPE);
+    h.s.enqueue_message(env("a@x.org", &["b@y.org", "c@y.org"]), MSG.to_vec());
+    h.flight();
+    h.input("250 ok\r\n250 ok\r\n452 4.5.3 too many\r\n354 go\r\n");
+    h.flight();
+    h.input("451 4.3.0 try later\r\n");
+    let r = h.report();
+    assert_eq!(r.transactions, 1);
+    assert_eq!(r.recipients[1].1.code(), 452);
+    assert_eq!(h.flights(), Vec::<String>::new());
+    // Disabled: one transaction, the 452 reported.
+    let mut h = H::ready_with(
+        ClientConfig {
+            retry_too_many_recipients: false,
+            ..plain_config()
+        },
+        EHLO_PIPE,
+    );
+    h.s.enqueue_message(env("a@x.org", &["b@y.org", "c@y.org"]), MSG.to_vec());
+    h.flight();
+    h.input("250 ok\r\n250 ok\r\n452 4.5.3 too many\r\n354 go\r\n");
+    h.flight();
+    h.input("250 queued\r\n");
+    let r = h.report();
+    assert_eq!((r.transactions, r.recipients[1].1.code()), (1, 452));
+    assert_eq!(h.flights(), Vec::<String>::new());
+}
+
+/// Without PIPELINING the retry goes one command at a time; a connection lost during it
+/// reports what was delivered, the retried recipients keeping their 452.
+#[test]
+fn too_many_recipients_retry_one_at_a_time_and_lost_connection() {
+    let mut h = H::ready(EHLO_PLAIN);
+    h.s.enqueue_message(env("a@x.org", &["b@y.org", "c@y.org"]), MSG.to_vec());
+    assert_eq!(h.flight(), "MAIL FROM:<a@x.org> SIZE=22\r\n");
+    h.input("250 ok\r\n");
+    assert_eq!(h.flight(), "RCPT TO:<b@y.org>\r\n");
+    h.input("250 ok\r\n");
+    assert_eq!(h.flight(), "RCPT TO:<c@y.org>\r\n");
+    h.input("452 4.5.3 too many\r\n");
+    assert_eq!(h.flight(), "DATA\r\n");
+    h.input("354 go\r\n");
+    h.flight();
+    h.input("250 queued\r\n");
+    assert_eq!(h.flight(), "MAIL FROM:<a@x.org> SIZE=22\r\n");
+    h.input("250 ok\r\n");
+    assert_eq!(h.flight(), "RCPT TO:<c@y.org>\r\n");
+    h.s.handle_eof();
+    let events = h.events();
+    let Some(report) = events.iter().find_map(|e| match e {
+        Event::TransactionCompleted { report, .. } => Some(report),
+        _ => None,
+    }) else {
+        panic!("{events:?}")
+    };
+    assert_eq!(report.recipients[0].1.code(), 250);
+    assert_eq!(report.recipients[1].1.code(), 452);
+    assert!(events.iter().any(|e| matches!(e, Event::Failed(_))));
+}

@@ -82,7 +82,30 @@ impl Txn {
                 final_reply.or(data_refusal)
             },
             dsn_dropped: self.plan.dsn_dropped,
+            transactions: 1,
         }
+    }
+
+    /// The recipients (by position) to send the message to again in a new transaction: those
+    /// refused with `452` (too many recipients, RFC 5321 §4.5.3.1.10), when this transaction
+    /// delivered to someone — so every retry makes progress and the retries end.
+    fn too_many_recipients(&self, lmtp: bool) -> Vec<usize> {
+        let delivered = self.delivering()
+            && !self.emptied
+            && if lmtp {
+                self.lmtp.iter().any(Reply::is_positive)
+            } else {
+                self.final_reply.as_ref().is_some_and(Reply::is_positive)
+            };
+        if !delivered {
+            return Vec::new();
+        }
+        self.rcpt
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.as_ref().is_some_and(|r| r.code() == 452))
+            .map(|(i, _)| i)
+            .collect()
     }
 }
 
@@ -364,15 +387,70 @@ impl ClientSession {
         }
     }
 
-    /// The transaction is over: report it and start what can start.
+    /// The transaction is over: report it (or send the message again to the recipients the
+    /// server had too many of) and start what can start.
     fn complete(&mut self, idx: usize) {
-        let Some(txn) = self.active.remove(idx) else {
+        let Some(mut txn) = self.active.remove(idx) else {
             return;
         };
         let handle = txn.handle;
-        let report = txn.into_report(self.config.lmtp);
-        self.events
-            .push_back(Event::TransactionCompleted { handle, report });
+        let lmtp = self.config.lmtp;
+        let again = if self.config.retry_too_many_recipients {
+            txn.too_many_recipients(lmtp)
+        } else {
+            Vec::new()
+        };
+        // What the retry needs, taken before the report consumes the transaction.
+        let retry = (!again.is_empty()).then(|| {
+            let envelope = Envelope {
+                from: txn.envelope.from.clone(),
+                params: txn.envelope.params.clone(),
+                recipients: again
+                    .iter()
+                    .filter_map(|&i| txn.envelope.recipients.get(i).cloned())
+                    .collect(),
+            };
+            (envelope, std::mem::take(&mut txn.message))
+        });
+        let report = txn.into_report(lmtp);
+        // Fold this transaction into the message's report so far, if it was a retry.
+        let (report, positions) = match self.partial.remove(&handle) {
+            Some((mut so_far, positions)) => {
+                for (k, &at) in positions.iter().enumerate() {
+                    if let (Some(slot), Some(decided)) =
+                        (so_far.recipients.get_mut(at), report.recipients.get(k))
+                    {
+                        *slot = decided.clone();
+                    }
+                }
+                so_far.transactions += 1;
+                so_far.final_reply = report.final_reply.or(so_far.final_reply);
+                so_far.dsn_dropped |= report.dsn_dropped;
+                (so_far, positions)
+            }
+            None => {
+                let n = report.recipients.len();
+                (report, (0..n).collect())
+            }
+        };
+        match retry {
+            Some((envelope, message)) => {
+                let positions = again
+                    .iter()
+                    .filter_map(|&i| positions.get(i).copied())
+                    .collect();
+                self.partial.insert(handle, (report, positions));
+                // Next, before messages queued after it.
+                self.queue.push_front(Queued {
+                    handle,
+                    envelope,
+                    message,
+                });
+            }
+            None => self
+                .events
+                .push_back(Event::TransactionCompleted { handle, report }),
+        }
         self.pump();
     }
 }
