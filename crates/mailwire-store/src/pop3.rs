@@ -1,6 +1,7 @@
 //! The POP3 view of a user's INBOX.
 
 use std::fmt;
+use std::future::Future;
 
 use bytes::Bytes;
 
@@ -120,21 +121,37 @@ impl Pop3Maildrop {
     /// for the disk backend): what a server reading ahead of a client's RETRs asks for. A
     /// number that does not exist or is marked deleted fails the whole call.
     pub async fn retrieve_many(&self, numbers: &[usize]) -> Result<Vec<Bytes>> {
-        let mut uids = Vec::with_capacity(numbers.len());
-        for &number in numbers {
-            let m = self.message(number).ok_or(StoreError::NoSuchMessage(
-                u32::try_from(number).unwrap_or(u32::MAX),
-            ))?;
-            uids.push(m.uid);
-        }
-        self.user
-            .run_pub(move |b, l| {
+        self.retrieve_many_detached(numbers).await
+    }
+
+    /// [`retrieve_many`](Self::retrieve_many) as a future that owns what it needs and does
+    /// not borrow the maildrop: a read-ahead task running it never keeps the maildrop (and
+    /// so its lock) alive after the session that started it has dropped the maildrop.
+    pub fn retrieve_many_detached(
+        &self,
+        numbers: &[usize],
+    ) -> impl Future<Output = Result<Vec<Bytes>>> + Send + 'static {
+        let uids: Result<Vec<u32>> = numbers
+            .iter()
+            .map(|&number| {
+                self.message(number)
+                    .map(|m| m.uid)
+                    .ok_or(StoreError::NoSuchMessage(
+                        u32::try_from(number).unwrap_or(u32::MAX),
+                    ))
+            })
+            .collect();
+        let user = self.user.clone();
+        async move {
+            let uids = uids?;
+            user.run_pub(move |b, l| {
                 let inbox = MailboxName::inbox();
                 uids.into_iter()
                     .map(|uid| b.read(l, &inbox, uid, None))
                     .collect()
             })
             .await
+        }
     }
 
     /// DELE: marks message `number`; false if it does not exist or is already marked.

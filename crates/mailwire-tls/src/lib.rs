@@ -21,6 +21,8 @@
 //!   ([`Error::BufferedAfterStartTls`], the CVE-2011-0411 class). All run the
 //!   handshake under a time limit and work on any
 //!   `AsyncRead + AsyncWrite + Unpin` stream.
+//! * **Accepting.** [`serve_connections`]: the accept loop of every mailwire server
+//!   (connection limit with a busy reply, a task per connection, graceful shutdown).
 //! * **Test certificates.** [`SelfSigned::localhost`] generates a
 //!   certificate for `localhost` and `127.0.0.1` with matching server and
 //!   client configurations.
@@ -88,6 +90,7 @@
 //! # drop(tls); Ok(()) }
 //! ```
 
+mod accept;
 mod config;
 mod error;
 mod policy;
@@ -95,6 +98,7 @@ mod selfsigned;
 mod transport;
 mod upgrade;
 
+pub use accept::{AcceptLimits, serve_connections};
 pub use config::{
     ClientConfigBuilder, Roots, certs_from_pem, certs_from_pem_file, client_config,
     crypto_provider, private_key_from_pem, private_key_from_pem_file, server_config,

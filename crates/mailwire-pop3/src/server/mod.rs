@@ -29,11 +29,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mailwire_sasl::Authenticator;
-use mailwire_tls::{TlsAcceptor, Transport};
+use mailwire_tls::{AcceptLimits, TlsAcceptor, Transport, serve_connections};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::proto::{Event, ResponseCode, ServerConfig, ServerSession, Status};
@@ -134,7 +133,7 @@ impl<M: MaildropProvider> Server<M> {
         self: Arc<Self>,
         listener: TcpListener,
         kind: Listener,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
         grace: Duration,
     ) -> std::io::Result<()> {
         if kind == Listener::Pop3s && self.tls.is_none() {
@@ -142,52 +141,20 @@ impl<M: MaildropProvider> Server<M> {
                 "an implicit-TLS listener needs a TLS configuration",
             ));
         }
-        let limit = Arc::new(Semaphore::new(self.options.max_connections));
-        let mut tasks = JoinSet::new();
-        loop {
-            tokio::select! {
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        break;
-                    }
+        let limits = AcceptLimits {
+            max_connections: self.options.max_connections,
+            busy_reply: b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+            grace,
+        };
+        serve_connections(listener, limits, shutdown, |stream, peer, shutdown| {
+            let server = Arc::clone(&self);
+            async move {
+                if let Err(e) = server.connection(stream, peer, kind, shutdown).await {
+                    debug!(%peer, error = %e, "connection ended with an error");
                 }
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(x) => x,
-                        Err(e) => {
-                            warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let server = Arc::clone(&self);
-                    let permit = Arc::clone(&limit).try_acquire_owned();
-                    let shutdown = shutdown.clone();
-                    tasks.spawn(async move {
-                        match permit {
-                            Ok(_permit) => {
-                                if let Err(e) = server.connection(stream, peer, kind, shutdown).await {
-                                    debug!(%peer, error = %e, "connection ended with an error");
-                                }
-                            }
-                            Err(_) => {
-                                let mut stream = stream;
-                                let _ = stream
-                                    .write_all(b"-ERR [SYS/TEMP] Too many connections, try again later\r\n")
-                                    .await;
-                            }
-                        }
-                    });
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
-        }
-        drop(listener);
-        let _ =
-            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
-        tasks.abort_all();
-        Ok(())
+        })
+        .await
     }
 
     /// A fresh APOP timestamp, `<pid.clock.counter@host>` (RFC 1939 §7: different for every

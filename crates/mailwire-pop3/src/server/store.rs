@@ -126,8 +126,9 @@ impl StoreView {
             indexes.push(i);
         }
         let numbers: Vec<usize> = indexes.iter().map(|i| i + 1).collect();
-        let maildrop = Arc::clone(&self.maildrop);
-        let task = tokio::spawn(async move { maildrop.retrieve_many(&numbers).await });
+        // Detached: the task holds no reference to the maildrop, so dropping the view (a
+        // client gone mid-fetch) releases the maildrop lock at once.
+        let task = tokio::spawn(self.maildrop.retrieve_many_detached(&numbers));
         (indexes, task)
     }
 }
@@ -193,15 +194,10 @@ impl MaildropView for StoreView {
         self: Box<Self>,
         indexes: Vec<usize>,
     ) -> BoxFuture<'static, Result<(), CommitError>> {
-        let mut this = *self;
-        let prefetch = this.inflight.take();
-        let maildrop = Arc::clone(&this.maildrop);
-        drop(this);
+        let maildrop = Arc::clone(&self.maildrop);
+        // Dropping the view stops its read-ahead, which holds no reference to the maildrop.
+        drop(self);
         Box::pin(async move {
-            if let Some((_, task)) = prefetch {
-                // Let it finish: it holds a reference to the maildrop.
-                let _ = task.await;
-            }
             let mut maildrop = Arc::try_unwrap(maildrop)
                 .map_err(|_| CommitError("the maildrop is still in use".to_owned()))?;
             for i in indexes {

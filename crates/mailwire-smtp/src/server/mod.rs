@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use bytes::BufMut;
 use mailwire_sasl::Authenticator;
-use mailwire_tls::{TlsAcceptor, Transport};
+use mailwire_tls::{AcceptLimits, TlsAcceptor, Transport, serve_connections};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
-use tracing::{debug, info, warn};
+use tokio::sync::watch;
+use tracing::{debug, info};
 
 /// The most octets one read takes from the socket.
 const READ_CHUNK: usize = 64 * 1024;
@@ -205,7 +204,7 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
         self: Arc<Self>,
         listener: TcpListener,
         kind: Listener,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
         grace: Duration,
     ) -> std::io::Result<()> {
         if kind.implicit_tls() && self.tls.is_none() {
@@ -213,51 +212,21 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
                 "an implicit-TLS listener needs a TLS configuration",
             ));
         }
-        let limit = Arc::new(Semaphore::new(self.options.max_connections));
-        let mut tasks = JoinSet::new();
         let local = listener.local_addr()?;
-        loop {
-            tokio::select! {
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        break;
-                    }
+        let limits = AcceptLimits {
+            max_connections: self.options.max_connections,
+            busy_reply: b"421 4.3.2 Too many connections, try again later\r\n",
+            grace,
+        };
+        serve_connections(listener, limits, shutdown, |stream, peer, shutdown| {
+            let server = Arc::clone(&self);
+            async move {
+                if let Err(e) = server.connection(stream, peer, local, kind, shutdown).await {
+                    debug!(%peer, error = %e, "connection ended with an error");
                 }
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(x) => x,
-                        Err(e) => {
-                            warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let server = Arc::clone(&self);
-                    let permit = Arc::clone(&limit).try_acquire_owned();
-                    let shutdown = shutdown.clone();
-                    tasks.spawn(async move {
-                        match permit {
-                            Ok(_permit) => {
-                                if let Err(e) = server.connection(stream, peer, local, kind, shutdown).await {
-                                    debug!(%peer, error = %e, "connection ended with an error");
-                                }
-                            }
-                            Err(_) => {
-                                let mut stream = stream;
-                                let _ = stream.write_all(b"421 4.3.2 Too many connections, try again later\r\n").await;
-                            }
-                        }
-                    });
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
-        }
-        drop(listener);
-        let _ =
-            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
-        tasks.abort_all();
-        Ok(())
+        })
+        .await
     }
 
     /// Serves one accepted connection to its end.
