@@ -6,9 +6,17 @@ use std::sync::Arc;
 
 use crate::proto::{Command, Event, Extensions, Reply, ReplyParser, ServerConfig, ServerSession};
 
-/// Command parser: never panics; what parses re-encodes and parses back to the same command.
+/// Command parser: never panics; it answers exactly as the general parser does (the ASCII fast
+/// path never changes a result, errors included); what parses re-encodes and parses back to
+/// the same command.
 pub fn command(data: &[u8]) {
-    if let Ok(cmd) = Command::parse(data) {
+    let parsed = Command::parse(data);
+    assert_eq!(
+        parsed,
+        Command::parse_general(data),
+        "the fast path disagrees with the general parser"
+    );
+    if let Ok(cmd) = parsed {
         let mut out = Vec::new();
         if cmd.encode(&mut out).is_ok() {
             let line = out

@@ -228,7 +228,7 @@ impl Command {
     }
 
     /// The general parser: every command, every form, every error.
-    fn parse_general(line: &[u8]) -> Result<Self, SyntaxError> {
+    pub(crate) fn parse_general(line: &[u8]) -> Result<Self, SyntaxError> {
         let line = std::str::from_utf8(line)
             .map_err(|_| SyntaxError::new("command is not valid UTF-8"))?;
         // Control characters: every argument grammar below refuses them (paths, parameters,
