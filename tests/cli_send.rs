@@ -191,3 +191,42 @@ fn usage_errors_exit_2() {
         assert_eq!(code, 2, "{args:?}: {stderr}");
     }
 }
+
+/// aiosmtpd that takes 2 recipients per transaction (`452 4.5.3` past them): `mailwire send`
+/// to 5 recipients sends 3 transactions, reports every recipient accepted, says why on stderr,
+/// and exits 0.
+#[test]
+fn a_recipient_limit_is_met_with_more_transactions() {
+    let aio = mailwire_testkit::Aiosmtpd::start(mailwire_testkit::AiosmtpdOptions {
+        max_recipients: Some(2),
+        ..Default::default()
+    })
+    .expect("aiosmtpd (tests/peers/install.sh)");
+    let url = format!("smtp://127.0.0.1:{}", aio.addr().port());
+    let to: Vec<String> = (1..=5).map(|i| format!("r{i}@example.org")).collect();
+    let mut args = vec![
+        "--server",
+        &url,
+        "--tls",
+        "off",
+        "--from",
+        "a@example.org",
+        "--to",
+    ];
+    args.extend(to.iter().map(String::as_str));
+    let (code, stdout, stderr) = send(&args, b"Subject: five\r\n\r\nhello\r\n");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for t in &to {
+        assert!(stdout.contains(&format!("accepted <{t}>: 250")), "{stdout}");
+    }
+    assert!(stderr.contains("sent in 3 transactions"), "{stderr}");
+    aio.wait_for_messages(3, std::time::Duration::from_secs(20))
+        .unwrap();
+    let rcpts: Vec<usize> = aio
+        .envelopes()
+        .unwrap()
+        .iter()
+        .map(|e| e.rcpt_to.len())
+        .collect();
+    assert_eq!(rcpts, [2, 2, 1]);
+}

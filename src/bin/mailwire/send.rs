@@ -85,6 +85,12 @@ pub(crate) fn run(args: &SendArgs) -> ExitCode {
             if report.dsn_dropped {
                 eprintln!("mailwire send: the server does not support DSN; none requested");
             }
+            if report.transactions > 1 {
+                eprintln!(
+                    "mailwire send: the server limits recipients per message; sent in {} transactions",
+                    report.transactions
+                );
+            }
             if report.is_delivered_to_all() {
                 ExitCode::SUCCESS
             } else {
