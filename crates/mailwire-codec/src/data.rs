@@ -1,6 +1,10 @@
 //! Receivers for message bodies: SMTP `DATA` (dot-unstuffing, `CRLF.CRLF`), `BDAT` chunks
 //! (exact octet counts) and POP3 multi-line responses (client side).
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
 use crate::DataError;
 
 /// What a bare `CR` or bare `LF` inside message data means.
@@ -81,6 +85,12 @@ fn find_line_end(rest: &[u8]) -> Option<usize> {
         memchr::memchr2(b'\r', b'\n', rest)
     }
 }
+
+/// The searchers for the start of a dot line, built once: `memmem::find` builds its searcher on
+/// every call, which cost more than the search itself on a 1460-octet segment.
+static LF_DOT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n."));
+/// See [`LF_DOT`]; with bare line endings accepted only `CRLF.` starts a dot line.
+static CRLF_DOT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n."));
 
 /// Inputs shorter than this go through the octet-wise state machine only.
 const FAST_MIN: usize = 32;
@@ -280,9 +290,9 @@ impl DataReceiver {
         }
         let accept_bare = self.config.bare_line_endings == BareLineEndings::Accept;
         let mut end = if accept_bare {
-            memchr::memmem::find(rest, b"\r\n.").map_or(rest.len(), |p| p + 2)
+            CRLF_DOT.find(rest).map_or(rest.len(), |p| p + 2)
         } else {
-            memchr::memmem::find(rest, b"\n.").map_or(rest.len(), |p| p + 1)
+            LF_DOT.find(rest).map_or(rest.len(), |p| p + 1)
         };
         if rest[..end].last() == Some(&b'\r') {
             // Its LF is in the next input: let the state machine pair them.
