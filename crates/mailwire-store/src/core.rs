@@ -76,6 +76,15 @@ impl<X> Core<X> {
         self.msgs.binary_search_by_key(&uid, |m| m.uid).ok()
     }
 
+    /// Keeps `idx` as the MIME index of `uid` (parsed outside the lock) unless one was kept
+    /// meanwhile; returns the one kept.
+    pub fn keep_mime(&mut self, uid: u32, idx: Arc<MimeIndex>) -> Arc<MimeIndex> {
+        match self.find(uid) {
+            Some(i) => self.msgs[i].mime.get_or_insert(idx).clone(),
+            None => idx,
+        }
+    }
+
     pub fn get(&self, uid: u32) -> Option<&Msg<X>> {
         self.find(uid).map(|i| &self.msgs[i])
     }

@@ -303,11 +303,7 @@ impl Backend for MemoryBackend {
         };
         // Parsed outside the lock (a large message must not stall the mailbox), then kept.
         let idx = Arc::new(MimeIndex::parse(&data));
-        let mut g = lock(&b);
-        if let Some(i) = g.find(uid) {
-            g.msgs[i].mime.get_or_insert_with(|| idx.clone());
-        }
-        Ok(idx)
+        Ok(lock(&b).keep_mime(uid, idx))
     }
 
     fn store_flags(

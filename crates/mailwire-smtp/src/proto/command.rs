@@ -184,7 +184,7 @@ impl Command {
         });
         if let Ok(Self::Mail { from, params }) = &mut out {
             let parsed = (|| {
-                let path = args.strip_prefix_ci(b"FROM:")?;
+                let path = strip_prefix_ci_bytes(args, b"FROM:")?;
                 let path = path.strip_prefix(b" ").unwrap_or(path);
                 let (mailbox, after) = address::simple_path(path)?;
                 MailParams::parse_ascii(params, params_ascii(after)?)?;
@@ -212,7 +212,7 @@ impl Command {
         });
         if let Ok(Self::Rcpt { to, params }) = &mut out {
             let parsed = (|| {
-                let path = args.strip_prefix_ci(b"TO:")?;
+                let path = strip_prefix_ci_bytes(args, b"TO:")?;
                 let path = path.strip_prefix(b" ").unwrap_or(path);
                 // The null path and <Postmaster> are left to the general parser.
                 let (mailbox, after) = address::simple_path(path)?;
@@ -454,18 +454,12 @@ fn verb_bits(head: &[u8; 4]) -> u32 {
     u32::from_le_bytes(*head) & 0xdfdf_dfdf
 }
 
-/// A case-insensitive ASCII `strip_prefix` on octets.
-trait StripPrefixCi {
-    fn strip_prefix_ci(&self, prefix: &[u8]) -> Option<&Self>;
-}
-
-impl StripPrefixCi for [u8] {
-    /// `prefix` is upper-case ASCII (see [`ascii::is_word`]).
-    #[inline(always)]
-    fn strip_prefix_ci(&self, prefix: &[u8]) -> Option<&[u8]> {
-        let (head, rest) = self.split_at_checked(prefix.len())?;
-        ascii::is_word(head, prefix).then_some(rest)
-    }
+/// A case-insensitive ASCII `strip_prefix` on octets; `prefix` is upper-case ASCII (see
+/// [`ascii::is_word`]). The general parser's [`strip_prefix_ci`] on text uses it too.
+#[inline(always)]
+fn strip_prefix_ci_bytes<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    let (head, rest) = s.split_at_checked(prefix.len())?;
+    ascii::is_word(head, prefix).then_some(rest)
 }
 
 /// The fast path of the `EHLO`/`HELO`/`LHLO` argument: only a domain of the octets
@@ -501,9 +495,8 @@ fn free_text(s: &str) -> Result<&str, SyntaxError> {
 
 /// `s` without a case-insensitive ASCII `prefix`.
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
+    strip_prefix_ci_bytes(s.as_bytes(), prefix.as_bytes())?;
+    s.get(prefix.len()..)
 }
 
 /// What follows a path: nothing, or SP and parameters. Anything else is a syntax error

@@ -610,11 +610,7 @@ impl Backend for MaildirBackend {
         }
         let data = self.read(login, name, uid, None)?;
         let idx = Arc::new(MimeIndex::parse(&data));
-        let mut g = lock(&f);
-        if let Some(i) = g.core.find(uid) {
-            g.core.msgs[i].mime = Some(idx.clone());
-        }
-        Ok(idx)
+        Ok(lock(&f).core.keep_mime(uid, idx))
     }
 
     fn store_flags(
