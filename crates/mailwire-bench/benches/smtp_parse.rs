@@ -1,6 +1,10 @@
 //! SMTP command parsing: mailwire's `Command::parse` beside smtp-proto's `Request::parse` on
 //! the same pipelined command stream (the framing cost is excluded from both: each gets whole
 //! CRLF-terminated lines). Run: `cargo bench -p mailwire-bench --bench smtp_parse`.
+//!
+//! mailwire's commands borrow their text from the line (`Command<'line>`), as the server
+//! session uses them; `mailwire-owned` adds `into_owned()` (a `Command<'static>`, every text
+//! copied), for comparison with smtp-proto's owned `Request<String>`.
 
 // criterion_group!/criterion_main! generate undocumented functions.
 #![allow(missing_docs)]
@@ -34,6 +38,16 @@ fn parse(c: &mut Criterion) {
                 let _ = black_box(mailwire_smtp::proto::Command::parse(black_box(
                     &l[..l.len() - 2],
                 )));
+            }
+        })
+    });
+    group.bench_function("mailwire-owned", |b| {
+        b.iter(|| {
+            for l in &lines {
+                let _ = black_box(
+                    mailwire_smtp::proto::Command::parse(black_box(&l[..l.len() - 2]))
+                        .map(mailwire_smtp::proto::Command::into_owned),
+                );
             }
         })
     });

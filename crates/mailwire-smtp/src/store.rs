@@ -27,7 +27,7 @@ impl StorePolicy {
 }
 
 /// The store login name a forward path is for: the unquoted local part and the domain.
-fn recipient_key(to: &ForwardPath) -> String {
+fn recipient_key(to: &ForwardPath<'_>) -> String {
     match to.address() {
         None => "postmaster".to_owned(),
         Some(a) => format!("{}@{}", a.local_part_unquoted(), a.domain()),
@@ -39,8 +39,8 @@ impl Policy for StorePolicy {
         &self,
         _info: &ConnectionInfo,
         _envelope: &Envelope,
-        to: &ForwardPath,
-        params: &RcptParams,
+        to: &ForwardPath<'_>,
+        params: &RcptParams<'_>,
     ) -> Result<(), Reply> {
         if let Some(u) = params.unknown.first() {
             let text = format!("Parameter {} not supported", u.keyword);

@@ -9,6 +9,7 @@
 //! Local-part     = Dot-string / Quoted-string
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::proto::SyntaxError;
@@ -23,11 +24,14 @@ pub const MAX_PATH: usize = 256;
 
 /// A mailbox, `local-part@domain`, validated: it cannot hold CR, LF, or anything the grammar
 /// forbids, so it can always be written back on the wire.
+///
+/// The parsers borrow the text from the command line they parse (`Address<'line>`);
+/// [`Address::into_owned`] gives an `Address<'static>` to keep.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Address {
+pub struct Address<'a> {
     /// `local@domain` as on the wire: a dot-string or quoted string, then a domain or an
     /// address literal (`[192.0.2.1]`).
-    text: String,
+    text: Cow<'a, str>,
     /// Where the `@` between them is.
     at: usize,
 }
@@ -41,9 +45,9 @@ pub enum Charset {
     Utf8,
 }
 
-impl Address {
-    /// Parses `local@domain` (no angle brackets).
-    pub fn parse(s: &str, charset: Charset) -> Result<Self, SyntaxError> {
+impl<'a> Address<'a> {
+    /// Parses `local@domain` (no angle brackets), borrowing `s`.
+    pub fn parse(s: &'a str, charset: Charset) -> Result<Self, SyntaxError> {
         let (local, rest) = local_part(s, charset)?;
         let Some(domain) = rest.strip_prefix('@') else {
             return Err(SyntaxError::new("address needs local-part@domain"));
@@ -54,9 +58,22 @@ impl Address {
             self::domain(domain, charset)?;
         }
         Ok(Self {
-            text: s.to_owned(),
+            text: Cow::Borrowed(s),
             at: local.len(),
         })
+    }
+
+    /// The same address, owning its text.
+    pub fn into_owned(self) -> Address<'static> {
+        Address {
+            text: Cow::Owned(self.text.into_owned()),
+            at: self.at,
+        }
+    }
+
+    /// `local@domain` as on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
     /// The local part as on the wire (quoted strings keep their quotes and escapes).
@@ -101,40 +118,48 @@ impl Address {
     }
 }
 
-impl fmt::Display for Address {
+impl fmt::Display for Address<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
 }
 
-impl std::str::FromStr for Address {
+impl std::str::FromStr for Address<'static> {
     type Err = SyntaxError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s, Charset::Utf8)
+        Address::parse(s, Charset::Utf8).map(Address::into_owned)
     }
 }
 
 /// The `MAIL FROM` path: an address, or the null path `<>` of bounces.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ReversePath {
+pub enum ReversePath<'a> {
     /// `<>`
     Null,
     /// `<local@domain>`
-    Address(Address),
+    Address(Address<'a>),
 }
 
-impl ReversePath {
+impl ReversePath<'_> {
     /// The address, unless this is the null path.
-    pub fn address(&self) -> Option<&Address> {
+    pub fn address(&self) -> Option<&Address<'_>> {
         match self {
             Self::Null => None,
             Self::Address(a) => Some(a),
         }
     }
+
+    /// The same path, owning its text.
+    pub fn into_owned(self) -> ReversePath<'static> {
+        match self {
+            Self::Null => ReversePath::Null,
+            Self::Address(a) => ReversePath::Address(a.into_owned()),
+        }
+    }
 }
 
-impl fmt::Display for ReversePath {
+impl fmt::Display for ReversePath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Null => f.write_str("<>"),
@@ -143,7 +168,7 @@ impl fmt::Display for ReversePath {
     }
 }
 
-impl std::str::FromStr for ReversePath {
+impl std::str::FromStr for ReversePath<'static> {
     type Err = SyntaxError;
 
     /// Parses `<>` or an empty string as the null path, and `addr` or `<addr>` as an address
@@ -153,30 +178,38 @@ impl std::str::FromStr for ReversePath {
         if inner.is_empty() {
             return Ok(Self::Null);
         }
-        Address::parse(inner, Charset::Utf8).map(Self::Address)
+        Address::parse(inner, Charset::Utf8).map(|a| Self::Address(a.into_owned()))
     }
 }
 
 /// The `RCPT TO` path: an address, or the bare `<Postmaster>` every server must accept.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ForwardPath {
+pub enum ForwardPath<'a> {
     /// `<Postmaster>` without a domain (RFC 5321 §4.5.1).
     Postmaster,
     /// `<local@domain>`
-    Address(Address),
+    Address(Address<'a>),
 }
 
-impl ForwardPath {
+impl ForwardPath<'_> {
     /// The address, unless this is the bare `<Postmaster>`.
-    pub fn address(&self) -> Option<&Address> {
+    pub fn address(&self) -> Option<&Address<'_>> {
         match self {
             Self::Postmaster => None,
             Self::Address(a) => Some(a),
         }
     }
+
+    /// The same path, owning its text.
+    pub fn into_owned(self) -> ForwardPath<'static> {
+        match self {
+            Self::Postmaster => ForwardPath::Postmaster,
+            Self::Address(a) => ForwardPath::Address(a.into_owned()),
+        }
+    }
 }
 
-impl fmt::Display for ForwardPath {
+impl fmt::Display for ForwardPath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Postmaster => f.write_str("<Postmaster>"),
@@ -185,7 +218,7 @@ impl fmt::Display for ForwardPath {
     }
 }
 
-impl std::str::FromStr for ForwardPath {
+impl std::str::FromStr for ForwardPath<'static> {
     type Err = SyntaxError;
 
     /// Parses `addr` or `<addr>`; a bare `Postmaster` (any case) is [`ForwardPath::Postmaster`].
@@ -194,7 +227,7 @@ impl std::str::FromStr for ForwardPath {
         if inner.eq_ignore_ascii_case("postmaster") {
             return Ok(Self::Postmaster);
         }
-        Address::parse(inner, Charset::Utf8).map(Self::Address)
+        Address::parse(inner, Charset::Utf8).map(|a| Self::Address(a.into_owned()))
     }
 }
 
@@ -266,7 +299,7 @@ pub(crate) fn path(s: &str) -> Result<(Option<&str>, &str), SyntaxError> {
 /// sub-domain = Let-dig [Ldh-str]
 /// ```
 #[inline(always)]
-pub(crate) fn simple_path(s: &[u8]) -> Option<(Option<Address>, &[u8])> {
+pub(crate) fn simple_path(s: &[u8]) -> Option<(Option<Address<'_>>, &[u8])> {
     let rest = s.strip_prefix(b"<")?;
     if let Some(after) = rest.strip_prefix(b">") {
         return Some((None, after));
@@ -308,7 +341,7 @@ pub(crate) fn simple_path(s: &[u8]) -> Option<(Option<Address>, &[u8])> {
     if close - (at + 1) > MAX_DOMAIN || close + 2 > MAX_PATH {
         return None;
     }
-    let text = ascii::to_string(&rest[..close])?;
+    let text = Cow::Borrowed(ascii::to_str(&rest[..close])?);
     Some((Some(Address { text, at }), &rest[close + 1..]))
 }
 

@@ -145,11 +145,11 @@ pub(crate) fn decimal(s: &[u8]) -> Option<u64> {
     }
 }
 
-/// `s`, known to be ASCII by the caller's class checks, as an owned `String`.
+/// `s`, known to be ASCII by the caller's class checks, as text.
 /// `None` only if that was wrong, so a caller can fall back instead of panicking.
 #[inline(always)]
-pub(crate) fn to_string(s: &[u8]) -> Option<String> {
-    String::from_utf8(s.to_vec()).ok()
+pub(crate) fn to_str(s: &[u8]) -> Option<&str> {
+    std::str::from_utf8(s).ok()
 }
 
 #[cfg(test)]
@@ -283,11 +283,11 @@ mod tests {
     }
 
     #[test]
-    fn all_and_to_string() {
+    fn all_and_to_str() {
         assert!(all(LDH, b"a-1"));
         assert!(all(LDH, b""));
         assert!(!all(LDH, b"a_1"));
-        assert_eq!(to_string(b"abc").as_deref(), Some("abc"));
-        assert_eq!(to_string(&[0xff]), None);
+        assert_eq!(to_str(b"abc"), Some("abc"));
+        assert_eq!(to_str(&[0xff]), None);
     }
 }

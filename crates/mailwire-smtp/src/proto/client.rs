@@ -727,7 +727,7 @@ impl ClientSession {
                     && !self.config.lmtp
                 {
                     let name = self.config.hello_name.clone();
-                    self.send(&Command::Helo(name), Expect::Helo);
+                    self.send(&Command::Helo(name.into()), Expect::Helo);
                 } else {
                     self.fail(Error::Hello(reply));
                 }
@@ -774,9 +774,9 @@ impl ClientSession {
     fn send_hello(&mut self) {
         let name = self.config.hello_name.clone();
         let cmd = if self.config.lmtp {
-            Command::Lhlo(name)
+            Command::Lhlo(name.into())
         } else {
-            Command::Ehlo(name)
+            Command::Ehlo(name.into())
         };
         self.send(&cmd, Expect::Hello);
     }
@@ -839,7 +839,7 @@ impl ClientSession {
         let line_len = |ir: &str| "AUTH  \r\n".len() + mechanism.name().len() + ir.len();
         let initial_response = match initial {
             Some(ir) if ir == "=" => Some(InitialResponse::Empty),
-            Some(ir) if line_len(&ir) <= 512 => Some(InitialResponse::Base64(ir)),
+            Some(ir) if line_len(&ir) <= 512 => Some(InitialResponse::Base64(ir.into())),
             Some(ir) => {
                 self.withheld_ir = Some(ir);
                 None
@@ -849,7 +849,7 @@ impl ClientSession {
         self.sasl = Some(sasl);
         self.send(
             &Command::Auth {
-                mechanism: mechanism.name().to_owned(),
+                mechanism: mechanism.name().into(),
                 initial_response,
             },
             Expect::Auth,

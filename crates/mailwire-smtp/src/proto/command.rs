@@ -1,5 +1,6 @@
 //! Commands (RFC 5321 §4.1.1, RFC 2033 LHLO, RFC 3030 BDAT, RFC 3207 STARTTLS, RFC 4954 AUTH).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::proto::address::{self, Address, Charset, ForwardPath, ReversePath};
@@ -9,14 +10,14 @@ use crate::proto::{EncodeError, SyntaxError};
 
 /// `AUTH`'s optional initial response (RFC 4954 §4).
 #[derive(Clone, PartialEq, Eq)]
-pub enum InitialResponse {
+pub enum InitialResponse<'a> {
     /// `=`: an empty initial response.
     Empty,
     /// Base64 text, as sent (not decoded: the SASL layer decodes).
-    Base64(String),
+    Base64(Cow<'a, str>),
 }
 
-impl fmt::Debug for InitialResponse {
+impl fmt::Debug for InitialResponse<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Empty => f.write_str("Empty"),
@@ -27,28 +28,33 @@ impl fmt::Debug for InitialResponse {
 }
 
 /// An SMTP, ESMTP or LMTP command.
+///
+/// [`Command::parse`] borrows its text from the line it parses (`Command<'line>`): parsing
+/// allocates nothing for the common commands. [`Command::into_owned`] gives a
+/// `Command<'static>` to keep; a client builds one from `String`s or `&str`s alike
+/// (`Command::Ehlo("client.example".into())`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Command {
+pub enum Command<'a> {
     /// `EHLO domain`
-    Ehlo(String),
+    Ehlo(Cow<'a, str>),
     /// `HELO domain`
-    Helo(String),
+    Helo(Cow<'a, str>),
     /// `LHLO domain` (RFC 2033)
-    Lhlo(String),
+    Lhlo(Cow<'a, str>),
     /// `MAIL FROM:<path> params`
     Mail {
         /// The reverse path.
-        from: ReversePath,
+        from: ReversePath<'a>,
         /// Its parameters.
-        params: MailParams,
+        params: MailParams<'a>,
     },
     /// `RCPT TO:<path> params`
     Rcpt {
         /// The forward path.
-        to: ForwardPath,
+        to: ForwardPath<'a>,
         /// Its parameters.
-        params: RcptParams,
+        params: RcptParams<'a>,
     },
     /// `DATA`
     Data,
@@ -62,27 +68,27 @@ pub enum Command {
     /// `RSET`
     Rset,
     /// `NOOP [string]`
-    Noop(Option<String>),
+    Noop(Option<Cow<'a, str>>),
     /// `QUIT`
     Quit,
     /// `VRFY string`
-    Vrfy(String),
+    Vrfy(Cow<'a, str>),
     /// `EXPN string`
-    Expn(String),
+    Expn(Cow<'a, str>),
     /// `HELP [string]`
-    Help(Option<String>),
+    Help(Option<Cow<'a, str>>),
     /// `STARTTLS` (RFC 3207)
     StartTls,
     /// `AUTH mechanism [initial-response]` (RFC 4954)
     Auth {
         /// The SASL mechanism name, upper-cased.
-        mechanism: String,
+        mechanism: Cow<'a, str>,
         /// The initial response, if given.
-        initial_response: Option<InitialResponse>,
+        initial_response: Option<InitialResponse<'a>>,
     },
 }
 
-impl Command {
+impl<'a> Command<'a> {
     /// Parses one command line (without its CRLF).
     ///
     /// ```
@@ -94,7 +100,7 @@ impl Command {
     /// assert_eq!(params.size, Some(1024));
     /// assert!(Command::parse(b"MAIL FROM:<a@b.c> junk!").is_err());
     /// ```
-    pub fn parse(line: &[u8]) -> Result<Self, SyntaxError> {
+    pub fn parse(line: &'a [u8]) -> Result<Self, SyntaxError> {
         Self::parse_fast(line, Self::parse_general)
     }
 
@@ -109,8 +115,8 @@ impl Command {
     /// a `Command` is large, and those copies cost more than the parsing.)
     #[inline(always)]
     fn parse_fast(
-        line: &[u8],
-        general: impl FnOnce(&[u8]) -> Result<Self, SyntaxError>,
+        line: &'a [u8],
+        general: impl FnOnce(&'a [u8]) -> Result<Self, SyntaxError>,
     ) -> Result<Self, SyntaxError> {
         /// Unwraps a step of the fast path, or hands the line to the general parser.
         macro_rules! fast {
@@ -174,9 +180,9 @@ impl Command {
     /// (`MAIL` and `RCPT` fill in the value they return in place: a `Command` is large, and
     /// copying one built elsewhere costs more than parsing it.)
     fn mail_fast(
-        line: &[u8],
-        args: &[u8],
-        general: impl FnOnce(&[u8]) -> Result<Self, SyntaxError>,
+        line: &'a [u8],
+        args: &'a [u8],
+        general: impl FnOnce(&'a [u8]) -> Result<Self, SyntaxError>,
     ) -> Result<Self, SyntaxError> {
         let mut out = Ok(Self::Mail {
             from: ReversePath::Null,
@@ -202,9 +208,9 @@ impl Command {
 
     /// The fast path of `RCPT` (see [`Command::parse_fast`]); `args` follows "RCPT ".
     fn rcpt_fast(
-        line: &[u8],
-        args: &[u8],
-        general: impl FnOnce(&[u8]) -> Result<Self, SyntaxError>,
+        line: &'a [u8],
+        args: &'a [u8],
+        general: impl FnOnce(&'a [u8]) -> Result<Self, SyntaxError>,
     ) -> Result<Self, SyntaxError> {
         let mut out = Ok(Self::Rcpt {
             to: ForwardPath::Postmaster,
@@ -228,7 +234,7 @@ impl Command {
     }
 
     /// The general parser: every command, every form, every error.
-    pub(crate) fn parse_general(line: &[u8]) -> Result<Self, SyntaxError> {
+    pub(crate) fn parse_general(line: &'a [u8]) -> Result<Self, SyntaxError> {
         let line = std::str::from_utf8(line)
             .map_err(|_| SyntaxError::new("command is not valid UTF-8"))?;
         // Control characters: every argument grammar below refuses them (paths, parameters,
@@ -252,7 +258,7 @@ impl Command {
             None => Ok(cmd),
             Some(_) => Err(SyntaxError::new(&format!("{verb} takes no arguments"))),
         };
-        let needs = |what: &str| -> Result<&str, SyntaxError> {
+        let needs = |what: &str| -> Result<&'a str, SyntaxError> {
             match rest.map(str::trim) {
                 Some(r) if !r.is_empty() => free_text(r),
                 _ => Err(SyntaxError::new(&format!("{verb} needs {what}"))),
@@ -264,7 +270,7 @@ impl Command {
                 // RFC 5321 allows only the domain; some clients add text after it: ignore it.
                 let domain = domain.split(' ').next().unwrap_or(domain);
                 address::client_domain(domain)?;
-                let d = domain.to_owned();
+                let d = Cow::Borrowed(domain);
                 Ok(match verb {
                     "EHLO" => Self::Ehlo(d),
                     "HELO" => Self::Helo(d),
@@ -333,13 +339,13 @@ impl Command {
             "QUIT" => no_args(Self::Quit),
             "STARTTLS" => no_args(Self::StartTls),
             "NOOP" => Ok(Self::Noop(
-                rest.map(free_text).transpose()?.map(str::to_owned),
+                rest.map(free_text).transpose()?.map(Cow::Borrowed),
             )),
             "HELP" => Ok(Self::Help(
-                rest.map(free_text).transpose()?.map(str::to_owned),
+                rest.map(free_text).transpose()?.map(Cow::Borrowed),
             )),
-            "VRFY" => Ok(Self::Vrfy(needs("a string")?.to_owned())),
-            "EXPN" => Ok(Self::Expn(needs("a string")?.to_owned())),
+            "VRFY" => Ok(Self::Vrfy(Cow::Borrowed(needs("a string")?))),
+            "EXPN" => Ok(Self::Expn(Cow::Borrowed(needs("a string")?))),
             "AUTH" => {
                 let arg = needs("a mechanism")?;
                 let mut words = arg.split(' ');
@@ -361,7 +367,7 @@ impl Command {
                                 b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')
                             }) =>
                     {
-                        Some(InitialResponse::Base64(b64.to_owned()))
+                        Some(InitialResponse::Base64(Cow::Borrowed(b64)))
                     }
                     Some(_) => return Err(SyntaxError::new("initial response is not base64")),
                 };
@@ -370,12 +376,54 @@ impl Command {
                         "syntax: AUTH mechanism [initial-response]",
                     ));
                 }
+                let mechanism = if mechanism.bytes().any(|b| b.is_ascii_lowercase()) {
+                    Cow::Owned(mechanism.to_ascii_uppercase())
+                } else {
+                    Cow::Borrowed(mechanism)
+                };
                 Ok(Self::Auth {
-                    mechanism: mechanism.to_ascii_uppercase(),
+                    mechanism,
                     initial_response,
                 })
             }
             _ => Err(SyntaxError::unknown_command()),
+        }
+    }
+
+    /// The same command, owning its text.
+    pub fn into_owned(self) -> Command<'static> {
+        let own = |s: Cow<'_, str>| -> Cow<'static, str> { Cow::Owned(s.into_owned()) };
+        match self {
+            Self::Ehlo(d) => Command::Ehlo(own(d)),
+            Self::Helo(d) => Command::Helo(own(d)),
+            Self::Lhlo(d) => Command::Lhlo(own(d)),
+            Self::Mail { from, params } => Command::Mail {
+                from: from.into_owned(),
+                params: params.into_owned(),
+            },
+            Self::Rcpt { to, params } => Command::Rcpt {
+                to: to.into_owned(),
+                params: params.into_owned(),
+            },
+            Self::Data => Command::Data,
+            Self::Bdat { size, last } => Command::Bdat { size, last },
+            Self::Rset => Command::Rset,
+            Self::Noop(s) => Command::Noop(s.map(own)),
+            Self::Quit => Command::Quit,
+            Self::Vrfy(s) => Command::Vrfy(own(s)),
+            Self::Expn(s) => Command::Expn(own(s)),
+            Self::Help(s) => Command::Help(s.map(own)),
+            Self::StartTls => Command::StartTls,
+            Self::Auth {
+                mechanism,
+                initial_response,
+            } => Command::Auth {
+                mechanism: own(mechanism),
+                initial_response: initial_response.map(|r| match r {
+                    InitialResponse::Empty => InitialResponse::Empty,
+                    InitialResponse::Base64(b) => InitialResponse::Base64(own(b)),
+                }),
+            },
         }
     }
 
@@ -465,11 +513,11 @@ fn strip_prefix_ci_bytes<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
 /// The fast path of the `EHLO`/`HELO`/`LHLO` argument: only a domain of the octets
 /// [`address::client_domain`] takes, nothing around it.
 #[inline(always)]
-fn helo_domain_ascii(s: &[u8]) -> Option<String> {
+fn helo_domain_ascii(s: &[u8]) -> Option<Cow<'_, str>> {
     if s.is_empty() || s.len() > address::MAX_DOMAIN || !ascii::all(HELO, s) {
         return None;
     }
-    ascii::to_string(s)
+    ascii::to_str(s).map(Cow::Borrowed)
 }
 
 /// The fast path of [`params_text`].
@@ -513,7 +561,7 @@ fn params_text(after: &str) -> Result<&str, SyntaxError> {
 mod tests {
     use super::*;
 
-    fn rt(line: &str) -> Command {
+    fn rt(line: &str) -> Command<'_> {
         let cmd = Command::parse(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e}"));
         let mut out = Vec::new();
         cmd.encode(&mut out).unwrap();
@@ -638,6 +686,65 @@ mod tests {
         assert!(Command::parse(&[0xff, 0xfe]).is_err());
     }
 
+    /// Whether `text` points into `line` (borrowed from it, not a copy).
+    fn within(line: &[u8], text: &str) -> bool {
+        line.as_ptr_range().contains(&text.as_ptr())
+    }
+
+    #[test]
+    fn parsing_borrows_from_the_line() {
+        // The fast path and the general parser (quoted local part, source route) alike.
+        for line in [
+            &b"MAIL FROM:<sender.name@example.com> SIZE=10240 ENVID=abc AUTH=x@y X-A=b"[..],
+            b"MAIL FROM:<\"quoted name\"@example.com> ENVID=abc X-A=b",
+        ] {
+            let Command::Mail { from, params } = Command::parse(line).unwrap() else {
+                panic!()
+            };
+            let a = from.address().unwrap();
+            assert!(within(line, a.as_str()), "{a}");
+            assert!(matches!(params.envid, Some(Cow::Borrowed(e)) if within(line, e)));
+            assert!(matches!(params.unknown[0].keyword, Cow::Borrowed("X-A")));
+            assert!(matches!(params.unknown[0].value, Some(Cow::Borrowed("b"))));
+        }
+        let line = b"RCPT TO:<@relay.example:two@example.net> ORCPT=rfc822;two@example.net";
+        let Command::Rcpt { to, params } = Command::parse(line).unwrap() else {
+            panic!()
+        };
+        assert!(within(line, to.address().unwrap().as_str()));
+        let (ty, orcpt) = params.orcpt.unwrap();
+        assert!(
+            matches!((ty, orcpt), (Cow::Borrowed(t), Cow::Borrowed(o)) if within(line, t) && within(line, o))
+        );
+        let line = b"EHLO client.example.com";
+        assert!(
+            matches!(Command::parse(line).unwrap(), Command::Ehlo(Cow::Borrowed(d)) if within(line, d))
+        );
+        // What decoding or upper-casing changes is owned; the value is the same either way.
+        let line = b"RCPT TO:<a@b.c> ORCPT=rfc822;a+40b.c x-lower=1";
+        let cmd = Command::parse(line).unwrap();
+        let Command::Rcpt { params, .. } = &cmd else {
+            panic!()
+        };
+        assert!(
+            matches!(&params.orcpt, Some((Cow::Borrowed("rfc822"), Cow::Owned(o))) if o == "a@b.c")
+        );
+        assert!(matches!(&params.unknown[0].keyword, Cow::Owned(k) if k == "X-LOWER"));
+        let line = b"AUTH plain dGVzdA==";
+        assert!(matches!(
+            Command::parse(line).unwrap(),
+            Command::Auth { mechanism: Cow::Owned(m), initial_response: Some(InitialResponse::Base64(Cow::Borrowed(_))) } if m == "PLAIN"
+        ));
+        // into_owned keeps the value and drops the borrow.
+        let owned: Command<'static> = {
+            let copy = line.to_vec();
+            Command::parse(&copy).unwrap().into_owned()
+        };
+        assert_eq!(owned, Command::parse(line).unwrap());
+        let owned = cmd.clone().into_owned();
+        assert_eq!(owned, cmd);
+    }
+
     #[test]
     fn encoding_refuses_injection() {
         let mut out = Vec::new();
@@ -652,7 +759,7 @@ mod tests {
     }
 
     /// The fast path alone: `Some` where it took the line, `None` where it handed it on.
-    fn fast(line: &[u8]) -> Option<Command> {
+    fn fast(line: &[u8]) -> Option<Command<'_>> {
         Command::parse_fast(line, |_| {
             Err(SyntaxError::new("handed to the general parser"))
         })
@@ -727,7 +834,7 @@ mod tests {
         );
         assert_eq!(
             params.orcpt,
-            Some(("rfc822".to_owned(), "r1@example.org".to_owned()))
+            Some(("rfc822".into(), "r1@example.org".into()))
         );
         assert!(
             params

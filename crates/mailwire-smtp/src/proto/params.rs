@@ -1,6 +1,7 @@
 //! `MAIL` and `RCPT` parameters (RFC 5321 §4.1.2 `esmtp-param`) and the xtext codec
 //! (RFC 3461 §4).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::proto::SyntaxError;
@@ -63,16 +64,42 @@ impl Notify {
 
 /// A parameter the parser does not know, kept for a policy to decide on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unknown {
+pub struct Unknown<'a> {
     /// The keyword, upper-cased.
-    pub keyword: String,
+    pub keyword: Cow<'a, str>,
     /// The value, if `=value` was given.
-    pub value: Option<String>,
+    pub value: Option<Cow<'a, str>>,
 }
 
-/// Parameters of `MAIL FROM`.
+impl Unknown<'_> {
+    /// The same parameter, owning its text.
+    pub fn into_owned(self) -> Unknown<'static> {
+        Unknown {
+            keyword: owned(self.keyword),
+            value: self.value.map(owned),
+        }
+    }
+}
+
+/// `text`, owned.
+fn owned(text: Cow<'_, str>) -> Cow<'static, str> {
+    Cow::Owned(text.into_owned())
+}
+
+/// `k` upper-cased, borrowed when it already is.
+fn upper(k: &str) -> Cow<'_, str> {
+    if k.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(k.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(k)
+    }
+}
+
+/// Parameters of `MAIL FROM`. The parsers borrow text from the command line
+/// (xtext-decoded values are owned only when decoding changed them);
+/// [`MailParams::into_owned`] gives a value to keep.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MailParams {
+pub struct MailParams<'a> {
     /// `SIZE=n` (RFC 1870).
     pub size: Option<u64>,
     /// `BODY=` (RFC 6152 / RFC 3030).
@@ -82,24 +109,25 @@ pub struct MailParams {
     /// `RET=` (RFC 3461).
     pub ret: Option<Ret>,
     /// `ENVID=`, xtext-decoded (RFC 3461).
-    pub envid: Option<String>,
+    pub envid: Option<Cow<'a, str>>,
     /// `AUTH=`, xtext-decoded; `Some(None)` for `AUTH=<>` (RFC 4954 §5).
-    pub auth: Option<Option<String>>,
+    pub auth: Option<Option<Cow<'a, str>>>,
     /// `REQUIRETLS` (RFC 8689).
     pub requiretls: bool,
     /// Anything else, in order.
-    pub unknown: Vec<Unknown>,
+    pub unknown: Vec<Unknown<'a>>,
 }
 
-/// Parameters of `RCPT TO`.
+/// Parameters of `RCPT TO`, borrowing from the command line as [`MailParams`] do;
+/// [`RcptParams::into_owned`] gives a value to keep.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RcptParams {
+pub struct RcptParams<'a> {
     /// `NOTIFY=` (RFC 3461).
     pub notify: Option<Notify>,
     /// `ORCPT=addr-type;xtext`, decoded: (address type, original recipient).
-    pub orcpt: Option<(String, String)>,
+    pub orcpt: Option<(Cow<'a, str>, Cow<'a, str>)>,
     /// Anything else, in order.
-    pub unknown: Vec<Unknown>,
+    pub unknown: Vec<Unknown<'a>>,
 }
 
 /// Splits `esmtp-param *(SP esmtp-param)` into (keyword, value) pairs, checking the grammar:
@@ -269,16 +297,20 @@ impl RcptKey {
 }
 
 /// The fast path of [`xtext_decode`], for ASCII xtext that decodes to ASCII; `None` for
-/// anything else.
+/// anything else. Borrowed when there is nothing to decode.
 #[inline(always)]
-fn xtext_decode_ascii(v: &str) -> Option<String> {
+fn xtext_decode_ascii(v: &str) -> Option<Cow<'_, str>> {
+    let run = ascii::count(XCHAR, v.as_bytes());
+    if run == v.len() {
+        return Some(Cow::Borrowed(v));
+    }
     let mut out = String::with_capacity(v.len());
     let mut rest = v;
     loop {
         let run = ascii::count(XCHAR, rest.as_bytes());
         out.push_str(rest.get(..run)?);
         rest = match rest.as_bytes()[run..] {
-            [] => return Some(out),
+            [] => return Some(Cow::Owned(out)),
             [b'+', hi, lo, ..] => {
                 let c = hex_digit(hi)? << 4 | hex_digit(lo)?;
                 if !c.is_ascii() {
@@ -304,7 +336,7 @@ fn hex_digit(h: u8) -> Option<u8> {
 
 /// A non-empty xtext value, decoded, and what follows it.
 #[inline]
-fn xtext_value(v: &[u8]) -> Option<(String, &[u8])> {
+fn xtext_value(v: &[u8]) -> Option<(Cow<'_, str>, &[u8])> {
     let (x, rest) = v.split_at(ascii::count(VALUE, v));
     if x.is_empty() || !at_value_end(rest) {
         return None;
@@ -338,7 +370,8 @@ fn notify_value(v: &[u8]) -> Option<(Notify, &[u8])> {
 
 /// The value of `ORCPT=`, `addr-type ";" xtext`, decoded, and what follows it.
 #[inline(always)]
-fn orcpt_value(v: &[u8]) -> Option<((String, String), &[u8])> {
+#[allow(clippy::type_complexity)]
+fn orcpt_value(v: &[u8]) -> Option<((Cow<'_, str>, Cow<'_, str>), &[u8])> {
     let ty = ascii::count(LDH, v);
     let [b';', x @ ..] = &v[ty..] else {
         return None;
@@ -350,12 +383,12 @@ fn orcpt_value(v: &[u8]) -> Option<((String, String), &[u8])> {
     // One UTF-8 check for both parts.
     let text = std::str::from_utf8(&v[..ty + 1 + x.len()]).ok()?;
     let (ty, x) = (text.get(..ty)?, text.get(ty + 1..)?);
-    Some(((ty.to_owned(), xtext_decode_ascii(x)?), rest))
+    Some(((Cow::Borrowed(ty), xtext_decode_ascii(x)?), rest))
 }
 
 /// An unknown parameter, and what follows it; `rest` follows its keyword `k`.
 #[inline]
-fn unknown_param<'a>(k: &[u8], rest: &'a [u8]) -> Option<(Unknown, &'a [u8])> {
+fn unknown_param<'a>(k: &'a [u8], rest: &'a [u8]) -> Option<(Unknown<'a>, &'a [u8])> {
     let (value, rest) = match rest {
         [b'=', v @ ..] => {
             let (value, rest) = v.split_at(ascii::count(VALUE, v));
@@ -370,9 +403,9 @@ fn unknown_param<'a>(k: &[u8], rest: &'a [u8]) -> Option<(Unknown, &'a [u8])> {
         return None;
     }
     let unknown = Unknown {
-        keyword: ascii::to_string(&k.to_ascii_uppercase())?,
+        keyword: upper(ascii::to_str(k)?),
         value: match value {
-            Some(v) => Some(ascii::to_string(v)?),
+            Some(v) => Some(Cow::Borrowed(ascii::to_str(v)?)),
             None => None,
         },
     };
@@ -413,9 +446,9 @@ fn once<T>(slot: &Option<T>, keyword: &str) -> Result<(), SyntaxError> {
     Ok(())
 }
 
-impl MailParams {
-    /// Parses the text after the reverse path.
-    pub fn parse(s: &str) -> Result<Self, SyntaxError> {
+impl<'a> MailParams<'a> {
+    /// Parses the text after the reverse path, borrowing it.
+    pub fn parse(s: &'a str) -> Result<Self, SyntaxError> {
         let mut p = Self::default();
         for param in split_params(s) {
             let (k, v) = param?;
@@ -483,8 +516,8 @@ impl MailParams {
                     )));
                 }
                 _ => p.unknown.push(Unknown {
-                    keyword: k.to_ascii_uppercase(),
-                    value: v.map(str::to_owned),
+                    keyword: upper(k),
+                    value: v.map(Cow::Borrowed),
                 }),
             }
         }
@@ -495,7 +528,7 @@ impl MailParams {
     /// place: `None` for anything the general parser must decide (errors included); otherwise
     /// the same result. (In place: the struct is large, and moving it costs more than parsing.)
     #[inline(always)]
-    pub(crate) fn parse_ascii(p: &mut Self, s: &[u8]) -> Option<()> {
+    pub(crate) fn parse_ascii(p: &mut Self, s: &'a [u8]) -> Option<()> {
         each_param_ascii(s, |k, rest| {
             Some(match (MailKey::of(k), rest) {
                 (Some(MailKey::Size), [b'=', v @ ..]) if p.size.is_none() => {
@@ -574,9 +607,23 @@ impl MailParams {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// The same parameters, owning their text.
+    pub fn into_owned(self) -> MailParams<'static> {
+        MailParams {
+            size: self.size,
+            body: self.body,
+            smtputf8: self.smtputf8,
+            ret: self.ret,
+            envid: self.envid.map(owned),
+            auth: self.auth.map(|a| a.map(owned)),
+            requiretls: self.requiretls,
+            unknown: self.unknown.into_iter().map(Unknown::into_owned).collect(),
+        }
+    }
 }
 
-impl fmt::Display for MailParams {
+impl fmt::Display for MailParams<'_> {
     /// The parameters in wire form, each preceded by a space.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(n) = self.size {
@@ -609,7 +656,7 @@ impl fmt::Display for MailParams {
     }
 }
 
-fn write_unknown(f: &mut fmt::Formatter<'_>, unknown: &[Unknown]) -> fmt::Result {
+fn write_unknown(f: &mut fmt::Formatter<'_>, unknown: &[Unknown<'_>]) -> fmt::Result {
     for u in unknown {
         match &u.value {
             Some(v) => write!(f, " {}={v}", u.keyword)?,
@@ -619,9 +666,9 @@ fn write_unknown(f: &mut fmt::Formatter<'_>, unknown: &[Unknown]) -> fmt::Result
     Ok(())
 }
 
-impl RcptParams {
-    /// Parses the text after the forward path.
-    pub fn parse(s: &str) -> Result<Self, SyntaxError> {
+impl<'a> RcptParams<'a> {
+    /// Parses the text after the forward path, borrowing it.
+    pub fn parse(s: &'a str) -> Result<Self, SyntaxError> {
         let mut p = Self::default();
         for param in split_params(s) {
             let (k, v) = param?;
@@ -660,7 +707,7 @@ impl RcptParams {
                     {
                         return Err(SyntaxError::params("bad ORCPT address type"));
                     }
-                    p.orcpt = Some((ty.to_owned(), xtext_decode(addr)?));
+                    p.orcpt = Some((Cow::Borrowed(ty), xtext_decode(addr)?));
                 }
                 ("NOTIFY" | "ORCPT", None) => {
                     return Err(SyntaxError::params(&format!(
@@ -669,8 +716,8 @@ impl RcptParams {
                     )));
                 }
                 _ => p.unknown.push(Unknown {
-                    keyword: k.to_ascii_uppercase(),
-                    value: v.map(str::to_owned),
+                    keyword: upper(k),
+                    value: v.map(Cow::Borrowed),
                 }),
             }
         }
@@ -681,7 +728,7 @@ impl RcptParams {
     /// place: `None` for anything the general parser must decide (errors included); otherwise
     /// the same result. (In place: the struct is large, and moving it costs more than parsing.)
     #[inline(always)]
-    pub(crate) fn parse_ascii(p: &mut Self, s: &[u8]) -> Option<()> {
+    pub(crate) fn parse_ascii(p: &mut Self, s: &'a [u8]) -> Option<()> {
         each_param_ascii(s, |k, rest| {
             Some(match (RcptKey::of(k), rest) {
                 (Some(RcptKey::Notify), [b'=', v @ ..]) if p.notify.is_none() => {
@@ -709,9 +756,18 @@ impl RcptParams {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// The same parameters, owning their text.
+    pub fn into_owned(self) -> RcptParams<'static> {
+        RcptParams {
+            notify: self.notify,
+            orcpt: self.orcpt.map(|(ty, addr)| (owned(ty), owned(addr))),
+            unknown: self.unknown.into_iter().map(Unknown::into_owned).collect(),
+        }
+    }
 }
 
-impl fmt::Display for RcptParams {
+impl fmt::Display for RcptParams<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(n) = self.notify {
             if n.is_never() {
@@ -736,8 +792,20 @@ impl fmt::Display for RcptParams {
 }
 
 /// Decodes xtext (RFC 3461 §4): `xchar` as is, `+XX` (upper-case hex) for the others.
-pub fn xtext_decode(s: &str) -> Result<String, SyntaxError> {
+/// Borrows `s` when it holds no `+XX`.
+pub fn xtext_decode(s: &str) -> Result<Cow<'_, str>, SyntaxError> {
     let b = s.as_bytes();
+    if !b.contains(&b'+') {
+        // UTF-8 is allowed under SMTPUTF8 (RFC 6533 utf-8-addr-xtext); `s` is text already.
+        return if b
+            .iter()
+            .all(|&c| c >= 0x80 || (c != b'=' && (33..=126).contains(&c)))
+        {
+            Ok(Cow::Borrowed(s))
+        } else {
+            Err(SyntaxError::params("bad xtext character"))
+        };
+    }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -769,7 +837,9 @@ pub fn xtext_decode(s: &str) -> Result<String, SyntaxError> {
             _ => return Err(SyntaxError::params("bad xtext character")),
         }
     }
-    String::from_utf8(out).map_err(|_| SyntaxError::params("xtext is not UTF-8"))
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| SyntaxError::params("xtext is not UTF-8"))
 }
 
 /// Encodes xtext: `+`, `=` and anything outside `!`..`~` become `+XX`.
@@ -832,7 +902,7 @@ mod tests {
                 delay: false
             })
         );
-        assert_eq!(p.orcpt, Some(("rfc822".to_owned(), "a@b".to_owned())));
+        assert_eq!(p.orcpt, Some(("rfc822".into(), "a@b".into())));
         assert_eq!(RcptParams::parse(&p.to_string()).unwrap(), p);
         assert!(RcptParams::parse("NOTIFY=NEVER,SUCCESS").is_err());
         assert!(RcptParams::parse("NOTIFY=SOMETIMES").is_err());

@@ -94,18 +94,18 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
     /// The forward path.
-    pub path: ForwardPath,
+    pub path: ForwardPath<'static>,
     /// Its parameters.
-    pub params: RcptParams,
+    pub params: RcptParams<'static>,
 }
 
 /// The envelope of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     /// The reverse path.
-    pub from: ReversePath,
+    pub from: ReversePath<'static>,
     /// The MAIL parameters.
-    pub params: MailParams,
+    pub params: MailParams<'static>,
     /// The accepted recipients, in order.
     pub recipients: Vec<Recipient>,
 }
@@ -130,18 +130,18 @@ pub enum Event {
     /// `MAIL FROM` passed the session's checks; answer with [`ServerSession::resolve_check`].
     CheckMail {
         /// The reverse path.
-        from: ReversePath,
+        from: ReversePath<'static>,
         /// Its parameters (unknown ones included: the policy decides).
-        params: MailParams,
+        params: MailParams<'static>,
     },
     /// `RCPT TO` passed the session's checks; answer with [`ServerSession::resolve_check`].
     CheckRcpt {
         /// The envelope so far.
         envelope: Envelope,
         /// The forward path.
-        to: ForwardPath,
+        to: ForwardPath<'static>,
         /// Its parameters.
-        params: RcptParams,
+        params: RcptParams<'static>,
     },
     /// A complete message; store it durably, then call [`ServerSession::resolve_delivery`].
     Deliver {
@@ -161,12 +161,12 @@ pub enum Event {
 #[derive(Debug)]
 enum Pending {
     Mail {
-        from: ReversePath,
-        params: MailParams,
+        from: ReversePath<'static>,
+        params: MailParams<'static>,
     },
     Rcpt {
-        to: ForwardPath,
-        params: RcptParams,
+        to: ForwardPath<'static>,
+        params: RcptParams<'static>,
     },
     Delivery,
     StartTls,
@@ -484,10 +484,10 @@ impl ServerSession {
             Command::Lhlo(_) if self.config.mode != Mode::Lmtp => {
                 self.error(&Reply::new(500, ec(5, 5, 1), "LHLO is for LMTP: use EHLO"))
             }
-            Command::Ehlo(d) | Command::Lhlo(d) => self.ehlo(d),
+            Command::Ehlo(d) | Command::Lhlo(d) => self.ehlo(d.into_owned()),
             Command::Helo(d) => {
                 self.reset_transaction();
-                self.info.helo = Some(d);
+                self.info.helo = Some(d.into_owned());
                 self.info.esmtp = false;
                 let text = format!("{} Hello", self.config.hostname);
                 self.reply(&Reply::new(250, None, &text));
@@ -573,7 +573,7 @@ impl ServerSession {
         .collect()
     }
 
-    fn mail(&mut self, from: ReversePath, params: MailParams) {
+    fn mail(&mut self, from: ReversePath<'_>, params: MailParams<'_>) {
         if self.info.helo.is_none() {
             return self.error(&Reply::new(503, ec(5, 5, 1), "Send EHLO first"));
         }
@@ -609,6 +609,7 @@ impl ServerSession {
                 "REQUIRETLS needs a TLS connection",
             ));
         }
+        let (from, params) = (from.into_owned(), params.into_owned());
         self.events.push_back(Event::CheckMail {
             from: from.clone(),
             params: params.clone(),
@@ -616,7 +617,7 @@ impl ServerSession {
         self.pending = Some(Pending::Mail { from, params });
     }
 
-    fn rcpt(&mut self, to: ForwardPath, params: RcptParams) {
+    fn rcpt(&mut self, to: ForwardPath<'_>, params: RcptParams<'_>) {
         let Some(envelope) = &self.envelope else {
             return self.error(&Reply::new(503, ec(5, 5, 1), "Need MAIL before RCPT"));
         };
@@ -636,6 +637,7 @@ impl ServerSession {
         if !self.info.esmtp && !params.is_empty() {
             return self.error(&Reply::new(555, ec(5, 5, 4), "Parameters need EHLO"));
         }
+        let (to, params) = (to.into_owned(), params.into_owned());
         self.events.push_back(Event::CheckRcpt {
             envelope: envelope.clone(),
             to: to.clone(),
@@ -852,7 +854,7 @@ impl ServerSession {
         let first = match &initial {
             None => None,
             Some(InitialResponse::Empty) => Some("="),
-            Some(InitialResponse::Base64(b)) => Some(b.as_str()),
+            Some(InitialResponse::Base64(b)) => Some(b.as_ref()),
         };
         let result = sasl.step_base64(first);
         self.auth_step(result);

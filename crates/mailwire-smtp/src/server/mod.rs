@@ -49,8 +49,8 @@ pub trait Policy: Send + Sync + 'static {
     fn check_mail(
         &self,
         info: &ConnectionInfo,
-        from: &ReversePath,
-        params: &MailParams,
+        from: &ReversePath<'_>,
+        params: &MailParams<'_>,
     ) -> impl Future<Output = Result<(), Reply>> + Send {
         let _ = (info, from);
         let unknown = params.unknown.first().map(|u| u.keyword.clone());
@@ -71,8 +71,8 @@ pub trait Policy: Send + Sync + 'static {
         &self,
         info: &ConnectionInfo,
         envelope: &Envelope,
-        to: &ForwardPath,
-        params: &RcptParams,
+        to: &ForwardPath<'_>,
+        params: &RcptParams<'_>,
     ) -> impl Future<Output = Result<(), Reply>> + Send {
         let _ = (info, envelope, to);
         let unknown = params.unknown.first().map(|u| u.keyword.clone());

@@ -36,7 +36,7 @@ pub fn received_header(
     info: &ConnectionInfo,
     hostname: &str,
     id: u64,
-    recipient: Option<&ForwardPath>,
+    recipient: Option<&ForwardPath<'_>>,
 ) -> Vec<u8> {
     let s = &info.session;
     let base = if info.mode == crate::proto::Mode::Lmtp {

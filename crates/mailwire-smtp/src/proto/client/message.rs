@@ -19,7 +19,10 @@ impl Envelope {
     /// assert_eq!(env.recipients[0].path.to_string(), "<bob@example.org>");
     /// # Ok::<(), mailwire_smtp::proto::SyntaxError>(())
     /// ```
-    pub fn new(from: ReversePath, to: impl IntoIterator<Item = ForwardPath>) -> Self {
+    pub fn new(
+        from: ReversePath<'static>,
+        to: impl IntoIterator<Item = ForwardPath<'static>>,
+    ) -> Self {
         Self {
             from,
             params: MailParams::default(),
@@ -34,7 +37,11 @@ impl Envelope {
     }
 
     /// Adds a recipient with its own parameters (`NOTIFY`, `ORCPT`).
-    pub fn with_recipient(mut self, path: ForwardPath, params: RcptParams) -> Self {
+    pub fn with_recipient(
+        mut self,
+        path: ForwardPath<'static>,
+        params: RcptParams<'static>,
+    ) -> Self {
         self.recipients.push(Recipient { path, params });
         self
     }
@@ -57,7 +64,7 @@ impl Envelope {
     /// RFC 3461 `ENVID`: an identifier returned in DSNs (xtext-encoded on the wire). Sent only
     /// under `DSN`.
     pub fn with_envid(mut self, envid: impl Into<String>) -> Self {
-        self.params.envid = Some(envid.into());
+        self.params.envid = Some(std::borrow::Cow::Owned(envid.into()));
         self
     }
 
@@ -130,7 +137,7 @@ pub struct SendReport {
     /// The reply to `MAIL FROM`.
     pub mail: Reply,
     /// Every recipient, in envelope order, with its deciding reply.
-    pub recipients: Vec<(ForwardPath, Reply)>,
+    pub recipients: Vec<(ForwardPath<'static>, Reply)>,
     /// SMTP: the reply that ended the data transfer (to the end of `DATA` or to `BDAT LAST`),
     /// or the refusal of `DATA`/`BDAT`. LMTP: only such a refusal (the replies after the data
     /// are per recipient). `None` when no data was sent.
@@ -152,7 +159,7 @@ impl SendReport {
     }
 
     /// The recipients the server took responsibility for.
-    pub fn delivered(&self) -> impl Iterator<Item = &ForwardPath> {
+    pub fn delivered(&self) -> impl Iterator<Item = &ForwardPath<'static>> {
         self.recipients
             .iter()
             .filter(|(_, r)| r.is_positive())
@@ -160,7 +167,7 @@ impl SendReport {
     }
 
     /// The recipients that were not delivered, with the reason.
-    pub fn refused(&self) -> impl Iterator<Item = (&ForwardPath, &Reply)> {
+    pub fn refused(&self) -> impl Iterator<Item = (&ForwardPath<'static>, &Reply)> {
         self.recipients
             .iter()
             .filter(|(_, r)| !r.is_positive())
@@ -226,9 +233,9 @@ pub(crate) fn scan(message: &[u8]) -> Scan {
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     /// `MAIL` parameters as sent.
-    pub mail_params: MailParams,
+    pub mail_params: MailParams<'static>,
     /// `RCPT` parameters as sent, one per recipient.
-    pub rcpt_params: Vec<RcptParams>,
+    pub rcpt_params: Vec<RcptParams<'static>>,
     /// `BDAT` instead of `DATA`.
     pub bdat: bool,
     /// Send the bytes unaltered (`BINARYMIME`); otherwise line endings are normalised.
@@ -377,7 +384,7 @@ fn is_keyword(k: &str) -> bool {
 
 /// Caller-supplied parameters must follow `esmtp-param`; values are `1*(%d33-60 / %d62-126)`
 /// (UTF-8 allowed, RFC 6531 §3.3), so never a space, CR or LF.
-fn check_unknown(params: &[Unknown]) -> Result<(), MessageError> {
+fn check_unknown(params: &[Unknown<'_>]) -> Result<(), MessageError> {
     for u in params {
         let value_ok = u.value.as_deref().is_none_or(|v| {
             !v.is_empty()
@@ -387,7 +394,7 @@ fn check_unknown(params: &[Unknown]) -> Result<(), MessageError> {
         });
         if !is_keyword(&u.keyword) || !value_ok {
             return Err(MessageError::InvalidParameter {
-                keyword: u.keyword.clone(),
+                keyword: u.keyword.to_string(),
             });
         }
     }
