@@ -11,6 +11,9 @@ struct Harness {
     delivered: Vec<Vec<u8>>,
     /// Recipients to refuse in CheckRcpt.
     refuse: Vec<&'static str>,
+    /// At each CheckRcpt: the recipient asked about, and the envelope so far (reverse path,
+    /// accepted recipients).
+    checks: Vec<(String, String, Vec<String>)>,
 }
 
 impl Harness {
@@ -21,6 +24,7 @@ impl Harness {
             out: Vec::new(),
             delivered: Vec::new(),
             refuse: vec![],
+            checks: vec![],
         };
         let greeting = h.take();
         assert!(greeting.starts_with("220 "), "{greeting}");
@@ -48,6 +52,12 @@ impl Harness {
                 match ev {
                     Event::CheckMail { .. } => self.s.resolve_check(Ok(())),
                     Event::CheckRcpt { to, .. } => {
+                        let env = self.s.envelope().expect("RCPT is checked in a transaction");
+                        self.checks.push((
+                            to.to_string(),
+                            env.from.to_string(),
+                            env.recipients.iter().map(|r| r.path.to_string()).collect(),
+                        ));
                         let refused = self.refuse.iter().any(|r| to.to_string().contains(r));
                         self.s.resolve_check(if refused {
                             Err(Reply::new(550, None, "No such user"))
@@ -107,6 +117,28 @@ fn a_whole_transaction_pipelined() {
         "enhanced codes after EHLO: {out}"
     );
     assert!(h.s.is_closed());
+}
+
+#[test]
+fn recipient_checks_see_the_envelope_so_far() {
+    let mut h = Harness::smtp();
+    h.refuse = vec!["c@x.org"];
+    let codes = h.codes(
+        "EHLO c\r\nMAIL FROM:<a@x.org>\r\nRCPT TO:<b@x.org>\r\nRCPT TO:<c@x.org>\r\n\
+         RCPT TO:<d@x.org>\r\nRSET\r\n",
+    );
+    assert_eq!(codes, [250, 250, 250, 550, 250, 250]);
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        h.checks,
+        [
+            ("<b@x.org>".into(), "<a@x.org>".into(), s(&[])),
+            ("<c@x.org>".into(), "<a@x.org>".into(), s(&["<b@x.org>"])),
+            // The refused recipient is not in the envelope.
+            ("<d@x.org>".into(), "<a@x.org>".into(), s(&["<b@x.org>"])),
+        ]
+    );
+    assert!(h.s.envelope().is_none(), "RSET ends the transaction");
 }
 
 #[test]

@@ -135,9 +135,9 @@ pub enum Event {
         params: MailParams<'static>,
     },
     /// `RCPT TO` passed the session's checks; answer with [`ServerSession::resolve_check`].
+    /// The envelope so far is [`ServerSession::envelope`] (not copied into each event: a
+    /// transaction of n recipients would copy n²/2 of them).
     CheckRcpt {
-        /// The envelope so far.
-        envelope: Envelope,
         /// The forward path.
         to: ForwardPath<'static>,
         /// Its parameters.
@@ -254,6 +254,12 @@ impl ServerSession {
     /// What is known about the peer.
     pub fn info(&self) -> &SessionInfo {
         &self.info
+    }
+
+    /// The transaction in progress: the reverse path, its parameters and the recipients
+    /// accepted so far (`None` before `MAIL` and after the transaction ends).
+    pub fn envelope(&self) -> Option<&Envelope> {
+        self.envelope.as_ref()
     }
 
     /// Whether the session is waiting for the driver (an event to answer).
@@ -639,7 +645,6 @@ impl ServerSession {
         }
         let (to, params) = (to.into_owned(), params.into_owned());
         self.events.push_back(Event::CheckRcpt {
-            envelope: envelope.clone(),
             to: to.clone(),
             params: params.clone(),
         });

@@ -271,13 +271,19 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
                             let r = self.policy.check_mail(&info, &from, &params).await;
                             session.resolve_check(r);
                         }
-                        Event::CheckRcpt {
-                            envelope,
-                            to,
-                            params,
-                        } => {
+                        Event::CheckRcpt { to, params } => {
                             let info = self.info(&session, peer, local);
-                            let r = self.policy.check_rcpt(&info, &envelope, &to, &params).await;
+                            let r = match session.envelope() {
+                                Some(envelope) => {
+                                    self.policy.check_rcpt(&info, envelope, &to, &params).await
+                                }
+                                // The session asks only inside a transaction.
+                                None => Err(Reply::new(
+                                    503,
+                                    Some(EnhancedCode::new(5, 5, 1)),
+                                    "Need MAIL before RCPT",
+                                )),
+                            };
                             session.resolve_check(r);
                         }
                         Event::Deliver { envelope, message } => {
