@@ -85,6 +85,9 @@ pub struct ServeConfig {
     pub max_message_size: Option<u64>,
     /// Seconds allowed for transactions in flight after SIGINT/SIGTERM (default 10).
     pub shutdown_grace_secs: Option<u64>,
+    /// Expunges each mailbox remembers for QRESYNC (default
+    /// [`DEFAULT_EXPUNGE_HISTORY`](mailwire_store::DEFAULT_EXPUNGE_HISTORY)).
+    pub expunge_history: Option<usize>,
 }
 
 impl ServeConfig {
@@ -115,7 +118,8 @@ impl ServeConfig {
             store,
             ready_file,
             max_message_size,
-            shutdown_grace_secs
+            shutdown_grace_secs,
+            expunge_history
         );
         self.users.extend(over.users);
         self.accept_any_auth |= over.accept_any_auth;
@@ -237,7 +241,11 @@ impl Server {
     pub async fn start(config: ServeConfig) -> Result<Self, ServeError> {
         let (listeners, skipped) = config.listeners()?;
         let store_spec = config.store.clone().unwrap_or_else(|| "memory".to_owned());
-        let store = Store::open(&store_spec)?;
+        let mut options = mailwire_store::StoreOptions::default();
+        if let Some(n) = config.expunge_history {
+            options = options.expunge_history(n);
+        }
+        let store = Store::open_with(&store_spec, options)?;
         for user in &config.users {
             let Some((login, password)) = user.split_once(':') else {
                 return Err(ServeError::Config(format!(

@@ -169,7 +169,7 @@ fn config_file_and_flags() {
     let conf = dir.path().join("serve.toml");
     std::fs::write(
         &conf,
-        "smtp = \"127.0.0.1:0\"\nuser = [\"bob:pw\"]\naccept-any-recipient = true\n",
+        "smtp = \"127.0.0.1:0\"\nuser = [\"bob:pw\"]\naccept-any-recipient = true\nexpunge-history = 1000\n",
     )
     .unwrap();
     let s = Serve::start(&[

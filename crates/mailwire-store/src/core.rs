@@ -1,7 +1,8 @@
 //! The mailbox state both backends share: messages by UID with flags and modseqs, the expunge
 //! history, and the event channel.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
@@ -15,6 +16,85 @@ use crate::types::{
 
 /// How many events a slow subscriber may fall behind before it sees `Lagged`.
 pub const EVENT_CAPACITY: usize = 1024;
+
+/// The newest expunges of a mailbox, for VANISHED (RFC 7162 §3.2.10) and CHANGEDSINCE: at
+/// most `limit` `(modseq, uid)` pairs, oldest first. Older ones are forgotten as RFC 7162 §6
+/// suggests, leaving one number, `floor`: the highest modseq among the forgotten. The history
+/// is exact for any "since modseq M" with M ≥ `floor`.
+#[derive(Debug)]
+pub(crate) struct ExpungeHistory {
+    entries: VecDeque<(u64, u32)>,
+    floor: u64,
+    limit: usize,
+}
+
+impl ExpungeHistory {
+    pub fn new(limit: usize) -> ExpungeHistory {
+        ExpungeHistory {
+            entries: VecDeque::new(),
+            floor: 0,
+            limit,
+        }
+    }
+
+    /// Records `uid` as expunged at `modseq`, forgetting the oldest entry past the limit.
+    pub fn push(&mut self, modseq: u64, uid: u32) {
+        self.entries.push_back((modseq, uid));
+        while self.entries.len() > self.limit {
+            if let Some((m, _)) = self.entries.pop_front() {
+                self.floor = self.floor.max(m);
+            }
+        }
+    }
+
+    /// Raises the floor (a snapshot that forgot entries before it was written).
+    pub fn raise_floor(&mut self, floor: u64) {
+        self.floor = self.floor.max(floor);
+    }
+
+    /// How many entries it keeps.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The highest modseq among the forgotten entries (0: none forgotten).
+    pub fn floor(&self) -> u64 {
+        self.floor
+    }
+
+    /// The entries, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.entries.iter().copied()
+    }
+
+    /// UIDs expunged after `modseq`, ascending, or `None` if some may have been forgotten.
+    fn since(&self, modseq: u64) -> Option<Vec<u32>> {
+        if modseq < self.floor {
+            return None;
+        }
+        let mut uids: Vec<u32> = self
+            .entries
+            .iter()
+            .filter(|(ms, _)| *ms > modseq)
+            .map(|(_, u)| *u)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        Some(uids)
+    }
+}
+
+/// Ascending, distinct UIDs as inclusive ranges.
+fn ranges(uids: &[u32]) -> Vec<RangeInclusive<u32>> {
+    let mut out: Vec<RangeInclusive<u32>> = Vec::new();
+    for &u in uids {
+        match out.last_mut() {
+            Some(r) if r.end().checked_add(1) == Some(u) => *r = *r.start()..=u,
+            _ => out.push(u..=u),
+        }
+    }
+    out
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Msg<X> {
@@ -45,8 +125,8 @@ pub(crate) struct Core<X> {
     pub uidnext: u32,
     pub highest_modseq: u64,
     pub msgs: Vec<Msg<X>>,
-    /// `(modseq, uid)` of expunged messages, in the order they happened.
-    pub expunged: Vec<(u64, u32)>,
+    /// The newest expunges.
+    pub history: ExpungeHistory,
     pub keywords: BTreeSet<String>,
     pub events: broadcast::Sender<MailboxEvent>,
 }
@@ -59,14 +139,15 @@ pub(crate) struct FlagPlan {
 }
 
 impl<X> Core<X> {
-    pub fn new(uidvalidity: u32) -> Core<X> {
+    /// An empty mailbox that remembers at most `history_limit` expunges.
+    pub fn new(uidvalidity: u32, history_limit: usize) -> Core<X> {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Core {
             uidvalidity,
             uidnext: 1,
             highest_modseq: 1,
             msgs: Vec::new(),
-            expunged: Vec::new(),
+            history: ExpungeHistory::new(history_limit),
             keywords: BTreeSet::new(),
             events,
         }
@@ -260,7 +341,7 @@ impl<X> Core<X> {
         self.msgs = kept;
         self.highest_modseq = self.highest_modseq.max(modseq);
         for m in &removed {
-            self.expunged.push((modseq, m.uid));
+            self.history.push(modseq, m.uid);
         }
         removed
     }
@@ -272,19 +353,35 @@ impl<X> Core<X> {
             .filter(|m| m.modseq > modseq)
             .map(Msg::meta)
             .collect();
-        let mut vanished: Vec<u32> = self
-            .expunged
-            .iter()
-            .filter(|(ms, _)| *ms > modseq)
-            .map(|(_, u)| *u)
-            .collect();
-        vanished.sort_unstable();
-        vanished.dedup();
+        let (vanished, vanished_exact) = match self.history.since(modseq) {
+            Some(uids) => (ranges(&uids), true),
+            // Forgotten expunges: every UID below UIDNEXT not in the mailbox (RFC 7162
+            // §3.2.5.1: as if asked for all expunged messages).
+            None => (self.missing_uids(), false),
+        };
         Changes {
             highest_modseq: self.highest_modseq,
             changed,
             vanished,
+            vanished_exact,
         }
+    }
+
+    /// The UIDs below UIDNEXT that are not in the mailbox, as ranges (at most one more than
+    /// there are messages).
+    fn missing_uids(&self) -> Vec<RangeInclusive<u32>> {
+        let mut out = Vec::new();
+        let mut next = 1u32;
+        for m in &self.msgs {
+            if m.uid > next {
+                out.push(next..=m.uid - 1);
+            }
+            next = m.uid.saturating_add(1);
+        }
+        if self.uidnext > next {
+            out.push(next..=self.uidnext - 1);
+        }
+        out
     }
 
     /// The `(uid, modseq)` pairs, for computing the events of an external reload.

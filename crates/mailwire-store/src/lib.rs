@@ -14,7 +14,8 @@
 //!   reused, UIDVALIDITY, INTERNALDATE, size, flags (system flags and keywords), a modseq per
 //!   message and HIGHESTMODSEQ (RFC 7162), append returning APPENDUID data, copy and move
 //!   returning COPYUID data (RFC 4315), EXPUNGE and UID EXPUNGE, STORE with UNCHANGEDSINCE,
-//!   and "changes since modseq N" including expunged UIDs (QRESYNC VANISHED).
+//!   and "changes since modseq N" including expunged UIDs (QRESYNC VANISHED), from a history
+//!   of the newest expunges bounded by [`StoreOptions::expunge_history`] (RFC 7162 §6).
 //! - **Change events** per mailbox ([`MailboxEvent`]: exists, expunged, flags changed with
 //!   modseq), tagged with the [`Origin`] (session) that made them, for IDLE and NOOP.
 //! - A **POP3 view** ([`Pop3Maildrop`]): an exclusive maildrop lock, a snapshot of INBOX with
@@ -146,7 +147,10 @@ pub use flags::{Flag, FlagOp, Flags, MAX_KEYWORD_LEN};
 pub use mime::{Address, Disposition, Encapsulated, Envelope, MimeIndex, MimePart, SectionKind};
 pub use name::{DELIMITER, MAX_NAME_LEN, MailboxName, decode_utf7, encode_utf7};
 pub use pop3::{Pop3Maildrop, Pop3Message};
-pub use store::{MAX_LOGIN_LEN, Mailbox, Store, User, list_matches, normalize_login};
+pub use store::{
+    DEFAULT_EXPUNGE_HISTORY, MAX_LOGIN_LEN, Mailbox, Store, StoreOptions, User, list_matches,
+    normalize_login,
+};
 pub use types::{
     AppendResult, BackendKind, Change, Changes, CopyResult, FlagUpdate, InternalDate,
     ListAttribute, ListEntry, MailboxEvent, MailboxStatus, MessageMeta, Origin, SpecialUse,

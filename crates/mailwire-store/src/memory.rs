@@ -37,6 +37,8 @@ struct UserSlot {
 pub(crate) struct MemoryBackend {
     users: RwLock<HashMap<String, Arc<UserSlot>>>,
     uidvalidity: AtomicU32,
+    /// Expunges remembered per mailbox.
+    history_limit: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -52,11 +54,12 @@ impl Drop for Pop3Guard {
 }
 
 impl MemoryBackend {
-    pub fn new() -> MemoryBackend {
+    pub fn new(history_limit: usize) -> MemoryBackend {
         let now = InternalDate::now().timestamp;
         MemoryBackend {
             users: RwLock::new(HashMap::new()),
             uidvalidity: AtomicU32::new(u32::try_from(now.max(1)).unwrap_or(1)),
+            history_limit,
         }
     }
 
@@ -114,7 +117,10 @@ impl Backend for MemoryBackend {
         let mut u = MemUser::default();
         u.mailboxes.insert(
             MailboxName::inbox(),
-            Arc::new(Mutex::new(Core::new(self.new_uidvalidity()))),
+            Arc::new(Mutex::new(Core::new(
+                self.new_uidvalidity(),
+                self.history_limit,
+            ))),
         );
         users.insert(
             login.to_owned(),
@@ -148,7 +154,10 @@ impl Backend for MemoryBackend {
         }
         g.mailboxes.insert(
             name.clone(),
-            Arc::new(Mutex::new(Core::new(self.new_uidvalidity()))),
+            Arc::new(Mutex::new(Core::new(
+                self.new_uidvalidity(),
+                self.history_limit,
+            ))),
         );
         if let Some(s) = special {
             g.special.insert(name.clone(), s);

@@ -27,6 +27,44 @@ use crate::types::{
 /// Longest accepted login.
 pub const MAX_LOGIN_LEN: usize = 128;
 
+/// The default of [`StoreOptions::expunge_history`].
+pub const DEFAULT_EXPUNGE_HISTORY: usize = 100_000;
+
+/// Settings of a [`Store`].
+///
+/// ```
+/// use mailwire_store::{Store, StoreOptions};
+///
+/// let store = Store::memory_with(StoreOptions::default().expunge_history(1000));
+/// # let _ = store;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// How many expunges each mailbox remembers (UID and modseq) for QRESYNC's VANISHED and
+    /// CHANGEDSINCE. Older ones are forgotten, as RFC 7162 §6 suggests, so memory (and, on
+    /// Maildir, the index) stays bounded; asked about changes since before them, the store
+    /// answers with every missing UID ([`Changes::vanished_exact`] is `false`). Default
+    /// [`DEFAULT_EXPUNGE_HISTORY`]; 0 remembers none.
+    pub expunge_history: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            expunge_history: DEFAULT_EXPUNGE_HISTORY,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Sets [`StoreOptions::expunge_history`].
+    pub fn expunge_history(mut self, n: usize) -> Self {
+        self.expunge_history = n;
+        self
+    }
+}
+
 pub(crate) struct UserRecord {
     pub login: String,
     pub credentials: Option<Credentials>,
@@ -88,7 +126,12 @@ impl Store {
 
     /// A new, empty in-memory store.
     pub fn memory() -> Store {
-        Store::with_backend(Arc::new(MemoryBackend::new()))
+        Store::memory_with(StoreOptions::default())
+    }
+
+    /// A new, empty in-memory store with these settings.
+    pub fn memory_with(options: StoreOptions) -> Store {
+        Store::with_backend(Arc::new(MemoryBackend::new(options.expunge_history)))
     }
 
     /// A store on Maildir++ folders under `dir` (created if missing): `dir/<login>/` per user.
@@ -97,21 +140,32 @@ impl Store {
     /// with [`add_user`](Store::add_user) (or [`create_user_if_missing`](Store::create_user_if_missing))
     /// at every start, which adopts an existing `dir/<login>/`.
     pub fn maildir(dir: impl Into<PathBuf>) -> Result<Store> {
+        Store::maildir_with(dir, StoreOptions::default())
+    }
+
+    /// [`Store::maildir`] with these settings.
+    pub fn maildir_with(dir: impl Into<PathBuf>, options: StoreOptions) -> Result<Store> {
         Ok(Store::with_backend(Arc::new(MaildirBackend::open(
             dir.into(),
+            options.expunge_history,
         )?)))
     }
 
     /// Opens a store from the `--store` syntax of `mailwire serve`: `memory` or
     /// `maildir:DIR`.
     pub fn open(spec: &str) -> Result<Store> {
+        Store::open_with(spec, StoreOptions::default())
+    }
+
+    /// [`Store::open`] with these settings.
+    pub fn open_with(spec: &str, options: StoreOptions) -> Result<Store> {
         if spec == "memory" {
-            Ok(Store::memory())
+            Ok(Store::memory_with(options))
         } else if let Some(dir) = spec.strip_prefix("maildir:") {
             if dir.is_empty() {
                 return Err(StoreError::NotAllowed("maildir: needs a folder"));
             }
-            Store::maildir(dir)
+            Store::maildir_with(dir, options)
         } else {
             Err(StoreError::NotAllowed(
                 "store must be `memory` or `maildir:DIR`",

@@ -156,8 +156,15 @@ pub struct Changes {
     pub highest_modseq: u64,
     /// Messages whose modseq is above the given one, in UID order.
     pub changed: Vec<MessageMeta>,
-    /// UIDs expunged with a modseq above the given one, ascending (for VANISHED).
-    pub vanished: Vec<u32>,
+    /// UIDs expunged with a modseq above the given one, ascending, as inclusive ranges (for
+    /// VANISHED).
+    pub vanished: Vec<std::ops::RangeInclusive<u32>>,
+    /// Whether `vanished` is exact. The store remembers the newest expunges only (at most
+    /// [`StoreOptions::expunge_history`](crate::StoreOptions::expunge_history) per mailbox);
+    /// asked about changes since before the oldest it remembers, it answers with every UID
+    /// below UIDNEXT that is not in the mailbox, a superset, and `false` here (RFC 7162
+    /// §3.2.5.1).
+    pub vanished_exact: bool,
 }
 
 /// RFC 6154 special-use attributes.

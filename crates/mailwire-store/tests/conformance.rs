@@ -4,7 +4,7 @@
 use mailwire_sasl::{Authenticator, Credentials, ScramHash, ScramVerifier, SecretKind};
 use mailwire_store::{
     Change, Flag, FlagOp, Flags, InternalDate, ListAttribute, MailboxName, Origin, SectionKind,
-    SpecialUse, Store, StoreError,
+    SpecialUse, Store, StoreError, StoreOptions,
 };
 
 macro_rules! conformance {
@@ -45,6 +45,71 @@ conformance!(
     mime_sections,
     deliver_and_internal_date,
 );
+
+/// The expunge history keeps its limit (3 here), and answers for older modseqs with every
+/// missing UID, marked inexact; on Maildir the same after the store is opened again.
+async fn expunge_history_is_bounded(open: impl Fn() -> Store) {
+    let store = open();
+    let u = store.add_user("alice", "pw").await.unwrap();
+    let inbox = u.mailbox("INBOX").await.unwrap();
+    for n in 1..=8 {
+        inbox.append(msg(n), Flags::new(), None).await.unwrap();
+    }
+    let m0 = inbox.select().await.unwrap().highest_modseq;
+    // Expunge UIDs 2, 3, 4, 6, 7 one at a time; `ms[i]` is HIGHESTMODSEQ after the i-th.
+    let mut ms = vec![m0];
+    for uid in [2, 3, 4, 6, 7] {
+        inbox
+            .store_flags(&[uid], FlagOp::Add, Flags::new().with(Flag::Deleted), None)
+            .await
+            .unwrap();
+        assert_eq!(inbox.expunge().await.unwrap(), [uid]);
+        ms.push(inbox.select().await.unwrap().highest_modseq);
+    }
+    let check = |c: mailwire_store::Changes, vanished: &[std::ops::RangeInclusive<u32>], exact| {
+        assert_eq!((c.vanished.as_slice(), c.vanished_exact), (vanished, exact));
+    };
+    for inbox in [inbox, {
+        // Opened again (a new store on the same Maildir; the memory store is the same one).
+        let again = open();
+        let u = again.create_user_if_missing("alice").await.unwrap();
+        u.mailbox("INBOX").await.unwrap()
+    }] {
+        // The last three expunges (UIDs 4, 6, 7) are remembered: exact since ms[2].
+        check(
+            inbox.changes_since(ms[2]).await.unwrap(),
+            &[4..=4, 6..=7],
+            true,
+        );
+        check(inbox.changes_since(ms[4]).await.unwrap(), &[7..=7], true);
+        check(inbox.changes_since(ms[5]).await.unwrap(), &[], true);
+        // Before that, some are forgotten: every UID below UIDNEXT (9) not in the mailbox.
+        check(
+            inbox.changes_since(ms[1]).await.unwrap(),
+            &[2..=4, 6..=7],
+            false,
+        );
+        check(
+            inbox.changes_since(0).await.unwrap(),
+            &[2..=4, 6..=7],
+            false,
+        );
+        assert_eq!(inbox.select().await.unwrap().exists, 3);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expunge_history_is_bounded_memory() {
+    let store = Store::memory_with(StoreOptions::default().expunge_history(3));
+    expunge_history_is_bounded(|| store.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expunge_history_is_bounded_maildir() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions::default().expunge_history(3);
+    expunge_history_is_bounded(|| Store::maildir_with(dir.path(), options).unwrap()).await;
+}
 
 fn msg(n: u32) -> Vec<u8> {
     format!("From: a@example.com\r\nSubject: message {n}\r\n\r\nbody {n}\r\n").into_bytes()
@@ -286,7 +351,8 @@ async fn expunge_and_vanished(store: Store) {
     assert_eq!(after.exists, 3);
     assert!(after.highest_modseq > before.highest_modseq);
     let c = inbox.changes_since(before.highest_modseq).await.unwrap();
-    assert_eq!(c.vanished, [2, 3, 5]);
+    assert_eq!(c.vanished, [2..=3, 5..=5]);
+    assert!(c.vanished_exact);
     assert!(c.changed.is_empty());
     let c = inbox.changes_since(after.highest_modseq).await.unwrap();
     assert!(c.vanished.is_empty() && c.changed.is_empty());

@@ -113,12 +113,21 @@ pub(crate) fn write_index(dir: &Path, core: &Core<Loc>) -> Result<u64> {
             .line(),
         );
     }
+    if core.history.floor() > 0 {
+        buf.push_str(
+            &Rec::Forgotten {
+                floor: core.history.floor(),
+            }
+            .line(),
+        );
+    }
+    let history: Vec<(u64, u32)> = core.history.entries().collect();
     let mut i = 0;
-    while i < core.expunged.len() {
-        let modseq = core.expunged[i].0;
+    while i < history.len() {
+        let modseq = history[i].0;
         let mut uids = Vec::new();
-        while i < core.expunged.len() && core.expunged[i].0 == modseq && uids.len() < 2000 {
-            uids.push(core.expunged[i].1);
+        while i < history.len() && history[i].0 == modseq && uids.len() < 2000 {
+            uids.push(history[i].1);
             i += 1;
         }
         buf.push_str(&Rec::Expunge { modseq, uids }.line());
@@ -188,7 +197,8 @@ pub(crate) struct Staged {
 impl Folder {
     /// Opens the folder at `dir` (which must be a Maildir); nothing is read until
     /// [`refresh`](Folder::refresh).
-    pub fn open(dir: PathBuf, user_dir: PathBuf) -> Result<Folder> {
+    /// It remembers at most `history_limit` expunges.
+    pub fn open(dir: PathBuf, user_dir: PathBuf, history_limit: usize) -> Result<Folder> {
         if !dir.join("cur").is_dir() {
             return Err(StoreError::NoSuchMailbox(dir.display().to_string()));
         }
@@ -203,7 +213,7 @@ impl Folder {
             dir,
             user_dir,
             lock_file,
-            core: Core::new(0),
+            core: Core::new(0, history_limit),
             journal: None,
             ino: 0,
             len: 0,
@@ -293,7 +303,7 @@ impl Folder {
                 return self.rebuild(old);
             }
         };
-        let mut core: Core<Loc> = Core::new(uidvalidity);
+        let mut core: Core<Loc> = Core::new(uidvalidity, self.core.history.limit());
         core.events = self.core.events.clone();
         let mut unlink = Vec::new();
         for r in recs {
@@ -350,7 +360,7 @@ impl Folder {
     /// Rebuilds the index from the files (new UIDVALIDITY, UIDs in delivery order).
     fn rebuild(&mut self, old_uidvalidity: Option<u32>) -> Result<()> {
         let uv = next_uidvalidity(&self.user_dir, old_uidvalidity)?;
-        let mut core: Core<Loc> = Core::new(uv);
+        let mut core: Core<Loc> = Core::new(uv, self.core.history.limit());
         core.events = self.core.events.clone();
         let files = list_files(&self.dir)?;
         let mut entries: Vec<(SystemTime, String, Found, u64)> = Vec::new();
@@ -784,11 +794,12 @@ fn apply(core: &mut Core<Loc>, r: Rec, dir: &Path, unlink: &mut Vec<PathBuf>) {
             // History-only entries (compacted snapshot) still count for VANISHED.
             for u in &uids {
                 if !removed.iter().any(|m| m.uid == *u) {
-                    core.expunged.push((modseq, *u));
+                    core.history.push(modseq, *u);
                 }
             }
             unlink.extend(removed.iter().map(|m| dir.join(m.extra.rel_path(&m.flags))));
         }
+        Rec::Forgotten { floor } => core.history.raise_floor(floor),
         Rec::Bump { uidnext, highest } => {
             core.uidnext = core.uidnext.max(uidnext);
             core.highest_modseq = core.highest_modseq.max(highest);
@@ -841,5 +852,43 @@ fn finish_unlinks(dir: &Path, paths: Vec<PathBuf>) {
         if let Err(e) = fsync_dir(&d) {
             tracing::warn!(error = %e, "fsync after expunge failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replays the index in `dir` into a core that remembers `limit` expunges.
+    fn replay(dir: &Path, limit: usize) -> Core<Loc> {
+        let data = fs::read(dir.join(INDEX)).unwrap();
+        let (recs, _) = journal::parse(&data);
+        let mut core: Core<Loc> = Core::new(0, limit);
+        let mut unlink = Vec::new();
+        for r in recs {
+            apply(&mut core, r, dir, &mut unlink);
+        }
+        core
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_expunge_history_and_its_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut core: Core<Loc> = Core::new(7, 2);
+        for (modseq, uid) in [(5, 1), (6, 2), (7, 3), (8, 4)] {
+            core.history.push(modseq, uid);
+        }
+        assert_eq!(core.history.floor(), 6);
+        write_index(dir.path(), &core).unwrap();
+        let back = replay(dir.path(), 2);
+        assert_eq!(back.history.floor(), 6);
+        assert_eq!(back.history.entries().collect::<Vec<_>>(), [(7, 3), (8, 4)]);
+        // A larger limit cannot bring forgotten expunges back; a smaller one forgets more.
+        let larger = replay(dir.path(), 10);
+        assert_eq!(larger.history.floor(), 6);
+        assert_eq!(larger.history.entries().count(), 2);
+        let smaller = replay(dir.path(), 1);
+        assert_eq!(smaller.history.floor(), 7);
+        assert_eq!(smaller.history.entries().collect::<Vec<_>>(), [(8, 4)]);
     }
 }

@@ -11,7 +11,10 @@
 //! L <uid> <loc>                                             file moved (no flag change)
 //! X <modseq> <uid>,<uid>,...                                expunged (commit point)
 //! V <uidnext> <highestmodseq>                               counters raised
+//! E <modseq>                                                 expunges up to it forgotten
 //! ```
+//! `E` is written in a snapshot whose expunge history was cut to its limit: VANISHED since an
+//! older modseq is no longer exact.
 //! `<sysflags>` is a bit set (1 Seen, 2 Answered, 4 Flagged, 8 Deleted, 16 Draft), `<keywords>`
 //! is `-` or a comma-separated list, `<loc>` is `n` (in `new/`) or `c` (in `cur/`) followed,
 //! when the file name has a `:2,` info part, by `,` and the info letters that are not IMAP
@@ -145,6 +148,9 @@ pub(crate) enum Rec {
         uidnext: u32,
         highest: u64,
     },
+    Forgotten {
+        floor: u64,
+    },
 }
 
 fn fnv(s: &[u8]) -> u32 {
@@ -245,6 +251,7 @@ impl Rec {
                 format!("X {modseq} {}", list.join(","))
             }
             Rec::Bump { uidnext, highest } => format!("V {uidnext} {highest}"),
+            Rec::Forgotten { floor } => format!("E {floor}"),
         };
         format!("{body}\t{:08x}\n", fnv(body.as_bytes()))
     }
@@ -293,6 +300,7 @@ impl Rec {
                 uidnext: n32(1)?,
                 highest: n(2)?,
             }),
+            "E" if f.len() == 2 => Some(Rec::Forgotten { floor: n(1)? }),
             _ => None,
         }
     }
@@ -379,6 +387,7 @@ mod tests {
                 uidnext: 9,
                 highest: 10,
             },
+            Rec::Forgotten { floor: 7 },
         ];
         let text: String = recs.iter().map(Rec::line).collect();
         let (back, len) = parse(text.as_bytes());

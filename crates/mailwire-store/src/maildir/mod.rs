@@ -52,6 +52,8 @@ pub(crate) struct MaildirBackend {
     users: Mutex<HashMap<String, Arc<MdUser>>>,
     host: String,
     counter: AtomicU64,
+    /// Expunges remembered per folder.
+    history_limit: usize,
 }
 
 fn host_name() -> String {
@@ -87,13 +89,14 @@ struct Pop3Lock {
 }
 
 impl MaildirBackend {
-    pub fn open(root: PathBuf) -> Result<MaildirBackend> {
+    pub fn open(root: PathBuf, history_limit: usize) -> Result<MaildirBackend> {
         fs::create_dir_all(&root).map_err(StoreError::io(&root))?;
         Ok(MaildirBackend {
             root,
             users: Mutex::new(HashMap::new()),
             host: host_name(),
             counter: AtomicU64::new(0),
+            history_limit,
         })
     }
 
@@ -143,7 +146,7 @@ impl MaildirBackend {
             return Ok((u.clone(), f.clone()));
         }
         let dir = Self::folder_dir(&u, name);
-        let f = Folder::open(dir, u.dir.clone())
+        let f = Folder::open(dir, u.dir.clone(), self.history_limit)
             .map_err(|_| StoreError::NoSuchMailbox(name.to_string()))?;
         let f = Arc::new(Mutex::new(f));
         folders.insert(name.clone(), f.clone());
@@ -280,7 +283,8 @@ impl MaildirBackend {
                 let m = staging.join("maildirfolder");
                 File::create(&m).map_err(StoreError::io(&m))?;
             }
-            let core: Core<journal::Loc> = Core::new(next_uidvalidity(&u.dir, None)?);
+            let core: Core<journal::Loc> =
+                Core::new(next_uidvalidity(&u.dir, None)?, self.history_limit);
             write_index(&staging, &core)?;
             Ok(())
         };
