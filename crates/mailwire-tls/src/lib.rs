@@ -98,7 +98,7 @@ mod selfsigned;
 mod transport;
 mod upgrade;
 
-pub use accept::{AcceptLimits, serve_connections};
+pub use accept::{AcceptLimits, ConnectionError, serve_connections, write_out};
 pub use config::{
     ClientConfigBuilder, Roots, certs_from_pem, certs_from_pem_file, client_config,
     crypto_provider, private_key_from_pem, private_key_from_pem_file, server_config,

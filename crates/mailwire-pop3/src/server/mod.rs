@@ -29,7 +29,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mailwire_sasl::Authenticator;
-use mailwire_tls::{AcceptLimits, TlsAcceptor, Transport, serve_connections};
+pub use mailwire_tls::ConnectionError;
+use mailwire_tls::{AcceptLimits, TlsAcceptor, Transport, serve_connections, write_out};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -266,7 +267,7 @@ impl<M: MaildropProvider> Server<M> {
                                 let more = session.handle_message_data(&message_buf[..n]);
                                 if session.output_len() >= max_output {
                                     session.poll_output(&mut out);
-                                    write_all(&mut io, &mut out, o.write_timeout).await?;
+                                    write_out(&mut io, &mut out, o.write_timeout).await?;
                                 }
                                 if !more {
                                     break;
@@ -298,7 +299,7 @@ impl<M: MaildropProvider> Server<M> {
                         }
                         Event::StartTls => {
                             session.poll_output(&mut out);
-                            write_all(&mut io, &mut out, o.write_timeout).await?;
+                            write_out(&mut io, &mut out, o.write_timeout).await?;
                             let acceptor = self.tls.as_ref().ok_or(ConnectionError::NoTls)?;
                             // Anything already read past the STLS line is refused.
                             io.upgrade_server(acceptor, &input[start..], o.handshake_timeout)
@@ -311,7 +312,7 @@ impl<M: MaildropProvider> Server<M> {
                             // An uncommitted maildrop is released here, deleting nothing.
                             drop(maildrop.take());
                             session.poll_output(&mut out);
-                            write_all(&mut io, &mut out, o.write_timeout).await?;
+                            write_out(&mut io, &mut out, o.write_timeout).await?;
                             let _ = tokio::time::timeout(o.write_timeout, io.shutdown()).await;
                             return Ok(());
                         }
@@ -321,7 +322,7 @@ impl<M: MaildropProvider> Server<M> {
                     // Back-pressure: a pipelining client gets its answers before more of
                     // its commands are read.
                     session.poll_output(&mut out);
-                    write_all(&mut io, &mut out, o.write_timeout).await?;
+                    write_out(&mut io, &mut out, o.write_timeout).await?;
                     continue;
                 }
                 if !answered && (used == 0 || start == input.len()) {
@@ -329,7 +330,7 @@ impl<M: MaildropProvider> Server<M> {
                 }
             }
             session.poll_output(&mut out);
-            write_all(&mut io, &mut out, o.write_timeout).await?;
+            write_out(&mut io, &mut out, o.write_timeout).await?;
             input.drain(..start);
             start = 0;
             let read = tokio::select! {
@@ -350,44 +351,4 @@ impl<M: MaildropProvider> Server<M> {
             }
         }
     }
-}
-
-async fn write_all(
-    io: &mut Transport<TcpStream>,
-    out: &mut Vec<u8>,
-    timeout: Duration,
-) -> Result<(), ConnectionError> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    match tokio::time::timeout(timeout, async {
-        io.write_all(out).await?;
-        io.flush().await
-    })
-    .await
-    {
-        Ok(r) => {
-            out.clear();
-            r.map_err(ConnectionError::from)
-        }
-        Err(_) => Err(ConnectionError::WriteTimeout),
-    }
-}
-
-/// Why a connection ended abnormally.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectionError {
-    /// The socket (or the backend, mid-message) failed.
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    /// TLS failed (handshake, or bytes buffered after STLS).
-    #[error("TLS: {0}")]
-    Tls(#[from] mailwire_tls::Error),
-    /// A write did not complete in time.
-    #[error("write timed out")]
-    WriteTimeout,
-    /// TLS was needed but not configured.
-    #[error("no TLS configuration")]
-    NoTls,
 }

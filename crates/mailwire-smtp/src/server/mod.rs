@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use bytes::BufMut;
 use mailwire_sasl::Authenticator;
-use mailwire_tls::{AcceptLimits, TlsAcceptor, Transport, serve_connections};
+pub use mailwire_tls::ConnectionError;
+use mailwire_tls::{AcceptLimits, TlsAcceptor, Transport, serve_connections, write_out};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -301,7 +302,7 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
                         }
                         Event::StartTls => {
                             session.poll_output(&mut out);
-                            write_all(&mut io, &mut out, o.write_timeout).await?;
+                            write_out(&mut io, &mut out, o.write_timeout).await?;
                             let acceptor = self.tls.as_ref().ok_or(ConnectionError::NoTls)?;
                             // Anything already read past the STARTTLS line is refused.
                             io.upgrade_server(acceptor, &input[start..], o.handshake_timeout)
@@ -312,7 +313,7 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
                         }
                         Event::Close => {
                             session.poll_output(&mut out);
-                            write_all(&mut io, &mut out, o.write_timeout).await?;
+                            write_out(&mut io, &mut out, o.write_timeout).await?;
                             // TLS says close_notify; plain TCP's FIN comes with the close.
                             if io.is_tls() {
                                 let _ = tokio::time::timeout(o.write_timeout, io.shutdown()).await;
@@ -323,7 +324,7 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
                 }
                 if session.output_len() >= o.max_pending_output {
                     session.poll_output(&mut out);
-                    write_all(&mut io, &mut out, o.write_timeout).await?;
+                    write_out(&mut io, &mut out, o.write_timeout).await?;
                 }
                 if !answered && (used == 0 || start == input.len()) {
                     break;
@@ -339,7 +340,7 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
             }
             // All input is consumed (into the session's framer or receivers): flush, then read.
             session.poll_output(&mut out);
-            write_all(&mut io, &mut out, o.write_timeout).await?;
+            write_out(&mut io, &mut out, o.write_timeout).await?;
             input.drain(..start);
             start = 0;
             // Read straight into the input buffer (no bounce through a second one), up to
@@ -376,44 +377,4 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
             session: session.info().clone(),
         }
     }
-}
-
-async fn write_all(
-    io: &mut Transport<TcpStream>,
-    out: &mut Vec<u8>,
-    timeout: Duration,
-) -> Result<(), ConnectionError> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    match tokio::time::timeout(timeout, async {
-        io.write_all(out).await?;
-        io.flush().await
-    })
-    .await
-    {
-        Ok(r) => {
-            out.clear();
-            r.map_err(ConnectionError::from)
-        }
-        Err(_) => Err(ConnectionError::WriteTimeout),
-    }
-}
-
-/// Why a connection ended abnormally.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectionError {
-    /// The socket failed.
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    /// TLS failed (handshake, or bytes buffered after STARTTLS).
-    #[error("TLS: {0}")]
-    Tls(#[from] mailwire_tls::Error),
-    /// A write did not complete in time.
-    #[error("write timed out")]
-    WriteTimeout,
-    /// TLS was needed but not configured.
-    #[error("no TLS configuration")]
-    NoTls,
 }
