@@ -530,3 +530,48 @@ fn idle_timeout_closes_silently_and_deletes_nothing() {
     assert_eq!(h.take(), "");
     assert!(h.committed.is_none());
 }
+
+#[test]
+fn shutdown_says_sys_temp_and_deletes_nothing() {
+    let mut h = Harness::new(true);
+    h.login();
+    h.send(b"DELE 1\r\n");
+    h.s.handle_shutdown();
+    assert_eq!(
+        h.take(),
+        "-ERR [SYS/TEMP] server shutting down, nothing deleted\r\n"
+    );
+    assert!(h.s.is_closed());
+    assert!(matches!(h.s.poll_event(), Some(Event::Close)));
+    assert!(h.committed.is_none());
+}
+
+#[test]
+fn backend_errors_become_response_codes() {
+    use mailwire_pop3::proto::{CommitError, LockError};
+    let s = Status::from(LockError::InUse);
+    assert_eq!(
+        s.to_string(),
+        "-ERR [IN-USE] maildrop already locked by another session"
+    );
+    let s = Status::from(LockError::Unavailable("disk gone".into()));
+    assert_eq!(
+        s.to_string(),
+        "-ERR [SYS/TEMP] maildrop unavailable, try again later",
+        "the backend's detail is logged, not told to the client"
+    );
+    let s = Status::from(CommitError("fsync failed".into()));
+    assert_eq!(
+        s.to_string(),
+        "-ERR [SYS/TEMP] some deleted messages not removed"
+    );
+
+    // A message the backend cannot open now: -ERR [SYS/TEMP], the session goes on.
+    let mut h = Harness::new(true);
+    h.login();
+    h.s.handle_input(b"RETR 1\r\n");
+    assert!(matches!(h.s.poll_event(), Some(Event::Retrieve { .. })));
+    h.s.retrieve_unavailable();
+    assert_eq!(h.take(), "-ERR [SYS/TEMP] cannot read the message now\r\n");
+    assert!(h.send(b"NOOP\r\n").starts_with("+OK"));
+}

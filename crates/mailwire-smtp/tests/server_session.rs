@@ -373,3 +373,84 @@ fn base64_encode(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+#[test]
+fn shutdown_between_transactions_closes_at_once() {
+    let mut h = Harness::smtp();
+    assert_eq!(h.codes("EHLO c\r\n"), [250]);
+    h.s.handle_shutdown();
+    let out = h.take();
+    assert!(
+        out.starts_with("421 4.3.2 localhost Service shutting down"),
+        "{out}"
+    );
+    assert!(h.s.is_closed());
+    assert!(matches!(h.s.poll_event(), Some(Event::Close)));
+    // A second signal says nothing more.
+    h.s.handle_shutdown();
+    assert_eq!(h.take(), "");
+}
+
+#[test]
+fn shutdown_lets_the_transaction_in_flight_finish() {
+    let mut h = Harness::smtp();
+    assert_eq!(
+        h.codes("EHLO c\r\nMAIL FROM:<a@x.org>\r\nRCPT TO:<b@x.org>\r\n"),
+        [250, 250, 250]
+    );
+    h.s.handle_shutdown();
+    assert_eq!(h.take(), "", "no 421 in the middle of a transaction");
+    assert!(!h.s.is_closed());
+    // The message arrives, is delivered and acknowledged; then the 421; a pipelined
+    // command after it is not read.
+    let out = h.send(b"DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\nNOOP\r\n");
+    let codes: Vec<&str> = out.lines().map(|l| &l[..3]).collect();
+    assert_eq!(codes, ["354", "250", "421"], "{out}");
+    assert_eq!(h.delivered.len(), 1);
+    assert!(h.s.is_closed());
+
+    // RSET ends a transaction too.
+    let mut h = Harness::smtp();
+    h.codes("EHLO c\r\nMAIL FROM:<a@x.org>\r\n");
+    h.s.handle_shutdown();
+    assert_eq!(h.codes("RSET\r\nNOOP\r\n"), [250, 421]);
+}
+
+#[test]
+fn idle_timeout_says_421() {
+    let mut h = Harness::smtp();
+    h.codes("EHLO c\r\nMAIL FROM:<a@x.org>\r\n");
+    h.s.handle_idle_timeout();
+    let out = h.take();
+    assert!(out.starts_with("421 4.4.2 localhost Idle timeout"), "{out}");
+    assert!(h.s.is_closed());
+}
+
+#[test]
+fn unknown_parameters_are_refused_with_555() {
+    use mailwire_smtp::proto::{MailParams, RcptParams};
+    let p = MailParams::parse("SIZE=10 X-FOO=1 X-BAR").unwrap();
+    let r = p.refuse_unknown().unwrap_err();
+    assert_eq!(r.code(), 555);
+    assert!(
+        r.to_string()
+            .contains("5.5.4 Parameter X-FOO not supported"),
+        "{r}"
+    );
+    assert!(
+        MailParams::parse("SIZE=10")
+            .unwrap()
+            .refuse_unknown()
+            .is_ok()
+    );
+    let r = RcptParams::parse("NOTIFY=NEVER X-Q")
+        .unwrap()
+        .refuse_unknown();
+    assert_eq!(r.unwrap_err().code(), 555);
+    assert!(
+        RcptParams::parse("NOTIFY=NEVER")
+            .unwrap()
+            .refuse_unknown()
+            .is_ok()
+    );
+}

@@ -21,8 +21,9 @@
 //!   ([`Error::BufferedAfterStartTls`], the CVE-2011-0411 class). All run the
 //!   handshake under a time limit and work on any
 //!   `AsyncRead + AsyncWrite + Unpin` stream.
-//! * **Accepting.** [`serve_connections`]: the accept loop of every mailwire server
-//!   (connection limit with a busy reply, a task per connection, graceful shutdown).
+//! * **Transport.** [`Transport`]: a cleartext or TLS stream behind one type, upgraded in
+//!   place by STARTTLS. The accept loop and the connection driver built on it are in
+//!   `mailwire-net`.
 //! * **Test certificates.** [`SelfSigned::localhost`] generates a
 //!   certificate for `localhost` and `127.0.0.1` with matching server and
 //!   client configurations.
@@ -90,7 +91,6 @@
 //! # drop(tls); Ok(()) }
 //! ```
 
-mod accept;
 mod config;
 mod error;
 mod policy;
@@ -98,7 +98,6 @@ mod selfsigned;
 mod transport;
 mod upgrade;
 
-pub use accept::{AcceptLimits, ConnectionError, serve_connections, write_out};
 pub use config::{
     ClientConfigBuilder, Roots, certs_from_pem, certs_from_pem_file, client_config,
     crypto_provider, private_key_from_pem, private_key_from_pem_file, server_config,

@@ -3,11 +3,12 @@
 //! Typed [`Command`]s and responses ([`Status`] with [`ResponseCode`], [`ResponseLine`],
 //! [`ScanListing`], [`UidListing`], [`Capabilities`]) with parsers and encoders; the RETR/TOP
 //! [`MessageEncoder`]; and the two session state machines, [`ServerSession`] and
-//! [`ClientSession`]. The drivers in [`crate::server`] and [`crate::client`] only move bytes.
+//! [`ClientSession`], with the client's STLS and login choices in [`login`]. The drivers in [`crate::server`] and [`crate::client`] only move bytes.
 
 mod capability;
 pub mod client;
 mod command;
+pub mod login;
 mod message;
 mod response;
 pub mod server;
@@ -23,7 +24,7 @@ pub use response::{
     MAX_STATUS_LINE, ResponseCode, ResponseLine, ScanListing, Status, UidListing, UniqueId,
     parse_stat,
 };
-pub use server::{Event, MessageInfo, ServerConfig, ServerSession, State};
+pub use server::{CommitError, Event, LockError, MessageInfo, ServerConfig, ServerSession, State};
 
 /// Input that does not follow the grammar. A server answers it with
 /// [`SyntaxError::status`].

@@ -33,6 +33,45 @@ use crate::proto::{
     UniqueId,
 };
 
+/// Why a maildrop cannot be locked (what a maildrop backend reports; the session answers it
+/// with the [`Status`] it converts to).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// Another session holds the lock (POP3 `-ERR [IN-USE]`, RFC 2449 §8.1.2).
+    #[error("maildrop in use by another session")]
+    InUse,
+    /// Anything else (POP3 `-ERR [SYS/TEMP]`, RFC 3206 §4).
+    #[error("maildrop unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<LockError> for Status {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::InUse => Status::err_code(
+                ResponseCode::InUse,
+                "maildrop already locked by another session",
+            ),
+            LockError::Unavailable(_) => Status::err_code(
+                ResponseCode::SysTemp,
+                "maildrop unavailable, try again later",
+            ),
+        }
+    }
+}
+
+/// Why deletions could not be made durable (POP3 `-ERR [SYS/TEMP]` to QUIT, RFC 1939 §6).
+#[derive(Debug, thiserror::Error)]
+#[error("deletions not committed: {0}")]
+pub struct CommitError(pub String);
+
+impl From<CommitError> for Status {
+    fn from(_: CommitError) -> Self {
+        Status::err_code(ResponseCode::SysTemp, "some deleted messages not removed")
+    }
+}
+
 /// Limits and settings of a server session. Every limit has a safe default.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -310,7 +349,8 @@ impl ServerSession {
     }
 
     /// Answers [`Event::LockMaildrop`]: the maildrop's messages, or why it cannot be locked
-    /// (`-ERR [IN-USE]` when another session holds it). Does nothing when no lock is pending.
+    /// (`-ERR [IN-USE]` when another session holds it: `Status::from(LockError)` says it).
+    /// Does nothing when no lock is pending.
     pub fn resolve_lock(&mut self, result: Result<Vec<MessageInfo>, Status>) {
         if !matches!(self.pending, Some(Pending::Lock)) {
             return;
@@ -358,6 +398,15 @@ impl ServerSession {
         self.pending = Some(Pending::Message(Box::new(encoder)));
     }
 
+    /// Answers [`Event::Retrieve`] when the backend cannot open the message now:
+    /// `-ERR [SYS/TEMP]` (RFC 3206 §4), the session goes on.
+    pub fn retrieve_unavailable(&mut self) {
+        self.fail_retrieve(Status::err_code(
+            ResponseCode::SysTemp,
+            "cannot read the message now",
+        ));
+    }
+
     /// Answers [`Event::Retrieve`] with an error (e.g. `-ERR [SYS/TEMP]`) instead of the
     /// message.
     pub fn fail_retrieve(&mut self, status: Status) {
@@ -384,7 +433,8 @@ impl ServerSession {
     }
 
     /// Answers [`Event::Commit`]: `Ok` once the deletions are durable (`+OK` and close), or
-    /// the error to report (`-ERR [SYS/TEMP]`, close; RFC 1939 §6).
+    /// the error to report (`-ERR [SYS/TEMP]`: `Status::from(CommitError)` says it; close;
+    /// RFC 1939 §6).
     pub fn resolve_commit(&mut self, result: Result<(), Status>) {
         if !matches!(self.pending, Some(Pending::Commit)) {
             return;
@@ -422,6 +472,15 @@ impl ServerSession {
         if self.state != State::Closed {
             self.close();
         }
+    }
+
+    /// The server is shutting down: `-ERR [SYS/TEMP]` and close, deleting nothing (the
+    /// UPDATE state is never entered, RFC 1939 §6). Called while no command is in flight.
+    pub fn handle_shutdown(&mut self) {
+        self.close_with(&Status::err_code(
+            ResponseCode::SysTemp,
+            "server shutting down, nothing deleted",
+        ));
     }
 
     /// Queues `status` and closes (server shutdown, a failed write of a message).

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use tokio::io::AsyncRead;
 
+pub use crate::proto::{CommitError, LockError};
 use crate::proto::{MessageInfo, UniqueId};
 
 /// A boxed, sendable future (the backend traits are object-safe).
@@ -19,23 +20,6 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A message's bytes, read as a stream: the server dot-stuffs and sends it chunk by chunk,
 /// so a backend never needs to hold more than it wants to.
 pub type MessageReader = Box<dyn AsyncRead + Send + Unpin>;
-
-/// Why a maildrop cannot be locked.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LockError {
-    /// Another session holds the lock (POP3 `-ERR [IN-USE]`, RFC 2449 §8.1.2).
-    #[error("maildrop in use by another session")]
-    InUse,
-    /// Anything else (POP3 `-ERR [SYS/TEMP]`).
-    #[error("maildrop unavailable: {0}")]
-    Unavailable(String),
-}
-
-/// Why deletions could not be made durable (POP3 `-ERR [SYS/TEMP]` to QUIT).
-#[derive(Debug, thiserror::Error)]
-#[error("deletions not committed: {0}")]
-pub struct CommitError(pub String);
 
 /// Where the server finds maildrops.
 pub trait MaildropProvider: Send + Sync + 'static {

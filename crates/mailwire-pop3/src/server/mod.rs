@@ -28,15 +28,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use mailwire_net::ConnectionError;
+use mailwire_net::{AcceptLimits, DriverOptions, Handler, Session, Step, Writer};
+use mailwire_net::{drive, open, serve_connections};
 use mailwire_sasl::Authenticator;
-pub use mailwire_tls::ConnectionError;
-use mailwire_tls::{AcceptLimits, TlsAcceptor, Transport, serve_connections, write_out};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use mailwire_tls::TlsAcceptor;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::proto::{Event, ResponseCode, ServerConfig, ServerSession, Status};
+use crate::proto::{Event, ServerConfig, ServerSession, Status};
 
 pub use maildrop::{
     BoxFuture, CommitError, LockError, MaildropProvider, MaildropView, MemoryMaildrops,
@@ -179,15 +181,16 @@ impl<M: MaildropProvider> Server<M> {
         stream: TcpStream,
         peer: SocketAddr,
         kind: Listener,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> Result<(), ConnectionError> {
         let o = &self.options;
-        let mut io = if kind == Listener::Pop3s {
-            let acceptor = self.tls.as_ref().ok_or(ConnectionError::NoTls)?;
-            Transport::accept(stream, acceptor, o.handshake_timeout).await?
-        } else {
-            Transport::Plain(stream)
-        };
+        let mut io = open(
+            stream,
+            kind == Listener::Pop3s,
+            self.tls.as_ref(),
+            o.handshake_timeout,
+        )
+        .await?;
         let config = ServerConfig {
             stls_available: self.tls.is_some(),
             ..o.session.clone()
@@ -199,156 +202,164 @@ impl<M: MaildropProvider> Server<M> {
             Some(self.timestamp()),
         );
         info!(%peer, ?kind, "connection");
-        let mut maildrop: Option<Box<dyn MaildropView>> = None;
-        let mut input: Vec<u8> = Vec::with_capacity(16 * 1024);
-        let mut start = 0;
-        let mut out = Vec::with_capacity(16 * 1024);
-        let mut chunk = vec![0u8; 16 * 1024];
-        let mut message_buf = Vec::new();
         let max_output = o.session.max_output.max(1);
-        loop {
-            loop {
-                let used = session.handle_input(&input[start..]);
-                start += used;
-                let mut answered = false;
-                while let Some(event) = session.poll_event() {
-                    answered = true;
-                    match event {
-                        Event::LockMaildrop { user } => {
-                            let result = match self.maildrops.lock(&user).await {
-                                Ok(view) => {
-                                    let list = view.list();
-                                    maildrop = Some(view);
-                                    info!(%peer, %user, messages = list.len(), "maildrop locked");
-                                    Ok(list)
-                                }
-                                Err(LockError::InUse) => Err(Status::err_code(
-                                    ResponseCode::InUse,
-                                    "maildrop already locked by another session",
-                                )),
-                                Err(e) => {
-                                    warn!(%peer, %user, error = %e, "maildrop unavailable");
-                                    Err(Status::err_code(
-                                        ResponseCode::SysTemp,
-                                        "maildrop unavailable, try again later",
-                                    ))
-                                }
-                            };
-                            session.resolve_lock(result);
+        let options = DriverOptions {
+            idle_timeout: o.idle_timeout,
+            write_timeout: o.write_timeout,
+            handshake_timeout: o.handshake_timeout,
+            max_pending_output: max_output,
+            ..DriverOptions::default()
+        };
+        let mut handler = Connection {
+            server: self,
+            peer,
+            maildrop: None,
+            message_buf: Vec::new(),
+            max_output,
+        };
+        drive(
+            &mut io,
+            &mut session,
+            &mut handler,
+            self.tls.as_ref(),
+            &options,
+            shutdown,
+        )
+        .await
+    }
+}
+
+/// The session as the shared driver sees it.
+impl Session for ServerSession {
+    type Event = Event;
+
+    fn handle_input(&mut self, input: &[u8]) -> usize {
+        ServerSession::handle_input(self, input)
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        ServerSession::poll_event(self)
+    }
+
+    fn output_len(&self) -> usize {
+        ServerSession::output_len(self)
+    }
+
+    fn poll_output(&mut self, out: &mut Vec<u8>) {
+        ServerSession::poll_output(self, out);
+    }
+
+    fn tls_established(&mut self) {
+        ServerSession::tls_established(self);
+    }
+
+    fn handle_idle_timeout(&mut self) {
+        ServerSession::handle_idle_timeout(self);
+    }
+
+    fn handle_shutdown(&mut self) {
+        ServerSession::handle_shutdown(self);
+    }
+}
+
+/// One connection's answers to its session's events: the locked maildrop, and the RETR/TOP
+/// streaming.
+struct Connection<'a, M> {
+    server: &'a Server<M>,
+    peer: SocketAddr,
+    maildrop: Option<Box<dyn MaildropView>>,
+    message_buf: Vec<u8>,
+    max_output: usize,
+}
+
+impl<M: MaildropProvider> Handler<ServerSession> for Connection<'_, M> {
+    async fn handle<IO>(
+        &mut self,
+        session: &mut ServerSession,
+        event: Event,
+        writer: &mut Writer<'_, IO>,
+    ) -> Result<Step, ConnectionError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let peer = self.peer;
+        match event {
+            Event::LockMaildrop { user } => {
+                let result = match self.server.maildrops.lock(&user).await {
+                    Ok(view) => {
+                        let list = view.list();
+                        self.maildrop = Some(view);
+                        info!(%peer, %user, messages = list.len(), "maildrop locked");
+                        Ok(list)
+                    }
+                    Err(e) => {
+                        if !matches!(e, LockError::InUse) {
+                            warn!(%peer, %user, error = %e, "maildrop unavailable");
                         }
-                        Event::Retrieve { index, .. } => {
-                            let Some(view) = maildrop.as_mut() else {
-                                session.fail_retrieve(Status::err_code(
-                                    ResponseCode::SysTemp,
-                                    "no maildrop",
-                                ));
-                                continue;
-                            };
-                            let mut reader = match view.read(index).await {
-                                Ok(r) => r,
-                                Err(e) => {
-                                    warn!(%peer, error = %e, "cannot read message");
-                                    session.fail_retrieve(Status::err_code(
-                                        ResponseCode::SysTemp,
-                                        "cannot read the message now",
-                                    ));
-                                    continue;
-                                }
-                            };
-                            session.start_message();
-                            message_buf.resize(o.message_chunk.max(512), 0);
-                            loop {
-                                // A backend read that fails mid-message cannot be reported
-                                // in-band (the +OK is out): the connection is dropped.
-                                let n = reader.read(&mut message_buf).await?;
-                                if n == 0 {
-                                    break;
-                                }
-                                let more = session.handle_message_data(&message_buf[..n]);
-                                if session.output_len() >= max_output {
-                                    session.poll_output(&mut out);
-                                    write_out(&mut io, &mut out, o.write_timeout).await?;
-                                }
-                                if !more {
-                                    break;
-                                }
-                            }
-                            session.end_message();
-                        }
-                        Event::Commit { deleted } => {
-                            let result = match maildrop.take() {
-                                Some(view) => {
-                                    let n = deleted.len();
-                                    match view.commit_deletions(deleted).await {
-                                        Ok(()) => {
-                                            info!(%peer, deleted = n, "deletions committed");
-                                            Ok(())
-                                        }
-                                        Err(e) => {
-                                            warn!(%peer, error = %e, "commit failed");
-                                            Err(Status::err_code(
-                                                ResponseCode::SysTemp,
-                                                "some deleted messages not removed",
-                                            ))
-                                        }
-                                    }
-                                }
-                                None => Ok(()),
-                            };
-                            session.resolve_commit(result);
-                        }
-                        Event::StartTls => {
-                            session.poll_output(&mut out);
-                            write_out(&mut io, &mut out, o.write_timeout).await?;
-                            let acceptor = self.tls.as_ref().ok_or(ConnectionError::NoTls)?;
-                            // Anything already read past the STLS line is refused.
-                            io.upgrade_server(acceptor, &input[start..], o.handshake_timeout)
-                                .await?;
-                            input.clear();
-                            start = 0;
-                            session.tls_established();
-                        }
-                        Event::Close => {
-                            // An uncommitted maildrop is released here, deleting nothing.
-                            drop(maildrop.take());
-                            session.poll_output(&mut out);
-                            write_out(&mut io, &mut out, o.write_timeout).await?;
-                            let _ = tokio::time::timeout(o.write_timeout, io.shutdown()).await;
-                            return Ok(());
-                        }
+                        Err(Status::from(e))
+                    }
+                };
+                session.resolve_lock(result);
+            }
+            Event::Retrieve { index, .. } => {
+                let Some(view) = self.maildrop.as_mut() else {
+                    session.retrieve_unavailable();
+                    return Ok(Step::Continue);
+                };
+                let mut reader = match view.read(index).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        warn!(%peer, error = %e, "cannot read message");
+                        session.retrieve_unavailable();
+                        return Ok(Step::Continue);
+                    }
+                };
+                session.start_message();
+                self.message_buf
+                    .resize(self.server.options.message_chunk.max(512), 0);
+                loop {
+                    // A backend read that fails mid-message cannot be reported in-band (the
+                    // +OK is out): the connection is dropped.
+                    let n = reader.read(&mut self.message_buf).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    let more = session.handle_message_data(&self.message_buf[..n]);
+                    if session.output_len() >= self.max_output {
+                        writer.flush(session).await?;
+                    }
+                    if !more {
+                        break;
                     }
                 }
-                if session.output_len() >= max_output {
-                    // Back-pressure: a pipelining client gets its answers before more of
-                    // its commands are read.
-                    session.poll_output(&mut out);
-                    write_out(&mut io, &mut out, o.write_timeout).await?;
-                    continue;
-                }
-                if !answered && (used == 0 || start == input.len()) {
-                    break;
-                }
+                session.end_message();
             }
-            session.poll_output(&mut out);
-            write_out(&mut io, &mut out, o.write_timeout).await?;
-            input.drain(..start);
-            start = 0;
-            let read = tokio::select! {
-                r = tokio::time::timeout(o.idle_timeout, io.read(&mut chunk)) => r,
-                _ = shutdown.changed() => {
-                    session.close_with(&Status::err_code(ResponseCode::SysTemp, "server shutting down, nothing deleted"));
-                    continue;
-                }
-            };
-            match read {
-                Err(_) => {
-                    info!(%peer, "autologout: idle timeout");
-                    session.handle_idle_timeout();
-                }
-                Ok(Ok(0)) => return Ok(()),
-                Ok(Ok(n)) => input.extend_from_slice(&chunk[..n]),
-                Ok(Err(e)) => return Err(e.into()),
+            Event::Commit { deleted } => {
+                let result = match self.maildrop.take() {
+                    Some(view) => {
+                        let n = deleted.len();
+                        match view.commit_deletions(deleted).await {
+                            Ok(()) => {
+                                info!(%peer, deleted = n, "deletions committed");
+                                Ok(())
+                            }
+                            Err(e) => {
+                                warn!(%peer, error = %e, "commit failed");
+                                Err(Status::from(e))
+                            }
+                        }
+                    }
+                    None => Ok(()),
+                };
+                session.resolve_commit(result);
+            }
+            Event::StartTls => return Ok(Step::StartTls),
+            Event::Close => {
+                // An uncommitted maildrop is released here, deleting nothing.
+                drop(self.maildrop.take());
+                return Ok(Step::Close);
             }
         }
+        Ok(Step::Continue)
     }
 }

@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::proto::SyntaxError;
 use crate::proto::ascii::{self, DIGIT, LDH, LET_DIG, VALUE, XCHAR};
+use crate::proto::{EnhancedCode, Reply, SyntaxError};
 
 /// `BODY=` (RFC 6152, RFC 3030).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,16 @@ pub struct Unknown<'a> {
 }
 
 impl Unknown<'_> {
+    /// The refusal of a parameter the server does not support: `555 5.5.4`
+    /// (RFC 5321 §4.1.1.11, RFC 3463 §3.6).
+    pub fn refusal(&self) -> Reply {
+        Reply::new(
+            555,
+            Some(EnhancedCode::new(5, 5, 4)),
+            &format!("Parameter {} not supported", self.keyword),
+        )
+    }
+
     /// The same parameter, owning its text.
     pub fn into_owned(self) -> Unknown<'static> {
         Unknown {
@@ -608,6 +618,12 @@ impl<'a> MailParams<'a> {
         *self == Self::default()
     }
 
+    /// `Err` with the refusal of the first parameter the parser does not know
+    /// ([`Unknown::refusal`]), `Ok` when there is none.
+    pub fn refuse_unknown(&self) -> Result<(), Reply> {
+        self.unknown.first().map_or(Ok(()), |u| Err(u.refusal()))
+    }
+
     /// The same parameters, owning their text.
     pub fn into_owned(self) -> MailParams<'static> {
         MailParams {
@@ -755,6 +771,12 @@ impl<'a> RcptParams<'a> {
     /// Whether no parameter is set.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// `Err` with the refusal of the first parameter the parser does not know
+    /// ([`Unknown::refusal`]), `Ok` when there is none.
+    pub fn refuse_unknown(&self) -> Result<(), Reply> {
+        self.unknown.first().map_or(Ok(()), |u| Err(u.refusal()))
     }
 
     /// The same parameters, owning their text.

@@ -198,6 +198,8 @@ pub struct ServerSession {
     errors: u32,
     commands: u64,
     closed: bool,
+    /// The server is shutting down: close with `421` as soon as no transaction is in flight.
+    shutting_down: bool,
 }
 
 const fn ec(class: u8, subject: u16, detail: u16) -> Option<EnhancedCode> {
@@ -235,6 +237,7 @@ impl ServerSession {
             errors: 0,
             commands: 0,
             closed: false,
+            shutting_down: false,
         };
         let service = if s.config.mode == Mode::Lmtp {
             "LMTP"
@@ -287,6 +290,7 @@ impl ServerSession {
     /// pending or the session closed: feed the rest after answering the event.
     pub fn handle_input(&mut self, input: &[u8]) -> usize {
         let mut rest = input;
+        self.close_if_shutting_down();
         while !rest.is_empty() && !self.is_blocked() {
             match &mut self.phase {
                 Phase::Data(rx) => match rx.feed(rest, &mut self.message) {
@@ -329,6 +333,7 @@ impl ServerSession {
                     }
                 },
             }
+            self.close_if_shutting_down();
         }
         input.len() - rest.len()
     }
@@ -363,17 +368,21 @@ impl ServerSession {
                 }
                 Err(reply) => self.reply(&reply),
             },
-            Some(Pending::Rcpt { to, params }) => match result {
-                Ok(()) => {
-                    if let Some(env) = &mut self.envelope {
-                        env.recipients.push(Recipient { path: to, params });
-                    }
+            Some(Pending::Rcpt { to, params }) => match (result, &mut self.envelope) {
+                (Ok(()), Some(env)) => {
+                    env.recipients.push(Recipient { path: to, params });
                     self.reply(&Reply::new(250, ec(2, 1, 5), "Recipient OK"));
                 }
-                Err(reply) => self.reply(&reply),
+                // The session asks only inside a transaction; should the envelope have gone,
+                // the recipient cannot be accepted.
+                (Ok(()), None) => {
+                    self.reply(&Reply::new(503, ec(5, 5, 1), "Need MAIL before RCPT"));
+                }
+                (Err(reply), _) => self.reply(&reply),
             },
             other => self.pending = other,
         }
+        self.close_if_shutting_down();
     }
 
     /// Answers [`Event::Deliver`]. SMTP uses the first reply; LMTP sends one reply per
@@ -403,6 +412,7 @@ impl ServerSession {
             self.reply(&r);
         }
         self.reset_transaction();
+        self.close_if_shutting_down();
     }
 
     /// The TLS handshake after STARTTLS succeeded: everything learnt before is forgotten
@@ -420,7 +430,36 @@ impl ServerSession {
         self.phase = Phase::Command;
     }
 
-    /// Queues `421` and closes (idle timeout, shutdown). `reason` goes in the reply text.
+    /// The server is shutting down: `421 4.3.2` now when no transaction is in flight,
+    /// otherwise once the transaction in flight ends (delivered, refused or reset), so no
+    /// mail is lost (RFC 5321 §3.8).
+    pub fn handle_shutdown(&mut self) {
+        self.shutting_down = true;
+        self.close_if_shutting_down();
+    }
+
+    /// No command came within the idle timeout: `421 4.4.2` and close
+    /// (RFC 5321 §4.5.3.2.7).
+    pub fn handle_idle_timeout(&mut self) {
+        self.close_with(
+            421,
+            EnhancedCode::new(4, 4, 2),
+            "Idle timeout, closing connection",
+        );
+    }
+
+    fn close_if_shutting_down(&mut self) {
+        if self.shutting_down && !self.closed && self.is_between_transactions() {
+            self.close_with(
+                421,
+                EnhancedCode::new(4, 3, 2),
+                "Service shutting down, closing connection",
+            );
+        }
+    }
+
+    /// Queues a reply with `code` and closes. `reason` goes in the reply text, after the host
+    /// name.
     pub fn close_with(&mut self, code: u16, enhanced: EnhancedCode, reason: &str) {
         if self.closed {
             return;

@@ -11,21 +11,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::BufMut;
+pub use mailwire_net::ConnectionError;
+use mailwire_net::{AcceptLimits, DriverOptions, Handler, Session, Step, Writer};
+use mailwire_net::{drive, open, serve_connections};
 use mailwire_sasl::Authenticator;
-pub use mailwire_tls::ConnectionError;
-use mailwire_tls::{AcceptLimits, TlsAcceptor, Transport, serve_connections, write_out};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use mailwire_tls::TlsAcceptor;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info};
 
-/// The most octets one read takes from the socket.
-const READ_CHUNK: usize = 64 * 1024;
-
 use crate::proto::{
-    EnhancedCode, Envelope, Event, ForwardPath, MailParams, Mode, RcptParams, Reply, ReversePath,
-    ServerConfig, ServerSession, SessionInfo,
+    Envelope, Event, ForwardPath, MailParams, Mode, RcptParams, Reply, ReversePath, ServerConfig,
+    ServerSession, SessionInfo,
 };
 
 pub use received::{received_header, rfc5322_date};
@@ -44,7 +42,8 @@ pub struct ConnectionInfo {
 }
 
 /// Decides on senders and recipients. Every method has a permissive default, except that
-/// parameters the session does not know are refused with `555 5.5.4` (RFC 5321 §4.1.1.11).
+/// parameters the session does not know are refused with `555 5.5.4` (RFC 5321 §4.1.1.11,
+/// [`MailParams::refuse_unknown`]).
 pub trait Policy: Send + Sync + 'static {
     /// `MAIL FROM`: `Ok` to accept (`250 2.1.0`), or the refusal.
     fn check_mail(
@@ -54,17 +53,7 @@ pub trait Policy: Send + Sync + 'static {
         params: &MailParams<'_>,
     ) -> impl Future<Output = Result<(), Reply>> + Send {
         let _ = (info, from);
-        let unknown = params.unknown.first().map(|u| u.keyword.clone());
-        async move {
-            match unknown {
-                Some(k) => Err(Reply::new(
-                    555,
-                    Some(EnhancedCode::new(5, 5, 4)),
-                    &format!("Parameter {k} not supported"),
-                )),
-                None => Ok(()),
-            }
-        }
+        std::future::ready(params.refuse_unknown())
     }
 
     /// `RCPT TO`: `Ok` to accept (`250 2.1.5`), or the refusal (`550 5.1.1` for an unknown user).
@@ -76,17 +65,7 @@ pub trait Policy: Send + Sync + 'static {
         params: &RcptParams<'_>,
     ) -> impl Future<Output = Result<(), Reply>> + Send {
         let _ = (info, envelope, to);
-        let unknown = params.unknown.first().map(|u| u.keyword.clone());
-        async move {
-            match unknown {
-                Some(k) => Err(Reply::new(
-                    555,
-                    Some(EnhancedCode::new(5, 5, 4)),
-                    &format!("Parameter {k} not supported"),
-                )),
-                None => Ok(()),
-            }
-        }
+        std::future::ready(params.refuse_unknown())
     }
 }
 
@@ -237,15 +216,16 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
         peer: SocketAddr,
         local: SocketAddr,
         kind: Listener,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> Result<(), ConnectionError> {
         let o = &self.options;
-        let mut io = if kind.implicit_tls() {
-            let acceptor = self.tls.as_ref().ok_or(ConnectionError::NoTls)?;
-            Transport::accept(stream, acceptor, o.handshake_timeout).await?
-        } else {
-            Transport::Plain(stream)
-        };
+        let mut io = open(
+            stream,
+            kind.implicit_tls(),
+            self.tls.as_ref(),
+            o.handshake_timeout,
+        )
+        .await?;
         let config = ServerConfig {
             mode: kind.mode(),
             starttls_available: self.tls.is_some(),
@@ -253,120 +233,27 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
         };
         let mut session = ServerSession::new(config, Arc::clone(&self.auth), io.is_tls());
         info!(%peer, ?kind, "connection");
-        let mut input: Vec<u8> = Vec::with_capacity(16 * 1024);
-        let mut start = 0;
-        let mut out = Vec::with_capacity(4096);
-        // After a shutdown signal: finish the transaction in flight, then say 421.
-        let mut draining = false;
-        loop {
-            // Process what is buffered, answering events as they come.
-            loop {
-                let used = session.handle_input(&input[start..]);
-                start += used;
-                let mut answered = false;
-                while let Some(event) = session.poll_event() {
-                    answered = true;
-                    match event {
-                        Event::CheckMail { from, params } => {
-                            let info = self.info(&session, peer, local);
-                            let r = self.policy.check_mail(&info, &from, &params).await;
-                            session.resolve_check(r);
-                        }
-                        Event::CheckRcpt { to, params } => {
-                            let info = self.info(&session, peer, local);
-                            let r = match session.envelope() {
-                                Some(envelope) => {
-                                    self.policy.check_rcpt(&info, envelope, &to, &params).await
-                                }
-                                // The session asks only inside a transaction.
-                                None => Err(Reply::new(
-                                    503,
-                                    Some(EnhancedCode::new(5, 5, 1)),
-                                    "Need MAIL before RCPT",
-                                )),
-                            };
-                            session.resolve_check(r);
-                        }
-                        Event::Deliver { envelope, message } => {
-                            let info = self.info(&session, peer, local);
-                            let id = self.ids.fetch_add(1, Ordering::Relaxed);
-                            let one = match envelope.recipients.as_slice() {
-                                [r] => Some(&r.path),
-                                _ => None,
-                            };
-                            let mut full = received_header(&info, &o.session.hostname, id, one);
-                            full.extend_from_slice(&message);
-                            drop(message);
-                            let replies = self.sink.deliver(&info, &envelope, full).await;
-                            session.resolve_delivery(replies);
-                        }
-                        Event::StartTls => {
-                            session.poll_output(&mut out);
-                            write_out(&mut io, &mut out, o.write_timeout).await?;
-                            let acceptor = self.tls.as_ref().ok_or(ConnectionError::NoTls)?;
-                            // Anything already read past the STARTTLS line is refused.
-                            io.upgrade_server(acceptor, &input[start..], o.handshake_timeout)
-                                .await?;
-                            input.clear();
-                            start = 0;
-                            session.tls_established();
-                        }
-                        Event::Close => {
-                            session.poll_output(&mut out);
-                            write_out(&mut io, &mut out, o.write_timeout).await?;
-                            // TLS says close_notify; plain TCP's FIN comes with the close.
-                            if io.is_tls() {
-                                let _ = tokio::time::timeout(o.write_timeout, io.shutdown()).await;
-                            }
-                            return Ok(());
-                        }
-                    }
-                }
-                if session.output_len() >= o.max_pending_output {
-                    session.poll_output(&mut out);
-                    write_out(&mut io, &mut out, o.write_timeout).await?;
-                }
-                if !answered && (used == 0 || start == input.len()) {
-                    break;
-                }
-            }
-            if draining && session.is_between_transactions() && !session.is_closed() {
-                session.close_with(
-                    421,
-                    EnhancedCode::new(4, 3, 2),
-                    "Service shutting down, closing connection",
-                );
-                continue;
-            }
-            // All input is consumed (into the session's framer or receivers): flush, then read.
-            session.poll_output(&mut out);
-            write_out(&mut io, &mut out, o.write_timeout).await?;
-            input.drain(..start);
-            start = 0;
-            // Read straight into the input buffer (no bounce through a second one), up to
-            // READ_CHUNK octets at a time.
-            input.reserve(READ_CHUNK);
-            let mut room = (&mut input).limit(READ_CHUNK);
-            let read = tokio::select! {
-                r = tokio::time::timeout(o.idle_timeout, io.read_buf(&mut room)) => r,
-                _ = shutdown.changed(), if !draining => {
-                    draining = true;
-                    continue;
-                }
-            };
-            match read {
-                Err(_) => {
-                    session.close_with(
-                        421,
-                        EnhancedCode::new(4, 4, 2),
-                        "Idle timeout, closing connection",
-                    );
-                }
-                Ok(Ok(0)) => return Ok(()),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(e.into()),
-            }
-        }
+        let options = DriverOptions {
+            idle_timeout: o.idle_timeout,
+            write_timeout: o.write_timeout,
+            handshake_timeout: o.handshake_timeout,
+            max_pending_output: o.max_pending_output,
+            ..DriverOptions::default()
+        };
+        let mut handler = Connection {
+            server: self,
+            peer,
+            local,
+        };
+        drive(
+            &mut io,
+            &mut session,
+            &mut handler,
+            self.tls.as_ref(),
+            &options,
+            shutdown,
+        )
+        .await
     }
 
     fn info(&self, session: &ServerSession, peer: SocketAddr, local: SocketAddr) -> ConnectionInfo {
@@ -376,5 +263,97 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
             mode: session.config().mode,
             session: session.info().clone(),
         }
+    }
+}
+
+/// The session as the shared driver sees it.
+impl Session for ServerSession {
+    type Event = Event;
+
+    fn handle_input(&mut self, input: &[u8]) -> usize {
+        ServerSession::handle_input(self, input)
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        ServerSession::poll_event(self)
+    }
+
+    fn output_len(&self) -> usize {
+        ServerSession::output_len(self)
+    }
+
+    fn poll_output(&mut self, out: &mut Vec<u8>) {
+        ServerSession::poll_output(self, out);
+    }
+
+    fn tls_established(&mut self) {
+        ServerSession::tls_established(self);
+    }
+
+    fn handle_idle_timeout(&mut self) {
+        ServerSession::handle_idle_timeout(self);
+    }
+
+    fn handle_shutdown(&mut self) {
+        ServerSession::handle_shutdown(self);
+    }
+}
+
+/// One connection's answers to its session's events: the policy's checks and the sink's
+/// deliveries.
+struct Connection<'a, P, S> {
+    server: &'a Server<P, S>,
+    peer: SocketAddr,
+    local: SocketAddr,
+}
+
+impl<P: Policy, S: DeliverySink> Handler<ServerSession> for Connection<'_, P, S> {
+    async fn handle<IO>(
+        &mut self,
+        session: &mut ServerSession,
+        event: Event,
+        _writer: &mut Writer<'_, IO>,
+    ) -> Result<Step, ConnectionError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let server = self.server;
+        match event {
+            Event::CheckMail { from, params } => {
+                let info = server.info(session, self.peer, self.local);
+                let r = server.policy.check_mail(&info, &from, &params).await;
+                session.resolve_check(r);
+            }
+            Event::CheckRcpt { to, params } => {
+                let info = server.info(session, self.peer, self.local);
+                let r = match session.envelope() {
+                    Some(envelope) => {
+                        server
+                            .policy
+                            .check_rcpt(&info, envelope, &to, &params)
+                            .await
+                    }
+                    // No envelope: the session refuses the recipient itself.
+                    None => Ok(()),
+                };
+                session.resolve_check(r);
+            }
+            Event::Deliver { envelope, message } => {
+                let info = server.info(session, self.peer, self.local);
+                let id = server.ids.fetch_add(1, Ordering::Relaxed);
+                let one = match envelope.recipients.as_slice() {
+                    [r] => Some(&r.path),
+                    _ => None,
+                };
+                let mut full = received_header(&info, &server.options.session.hostname, id, one);
+                full.extend_from_slice(&message);
+                drop(message);
+                let replies = server.sink.deliver(&info, &envelope, full).await;
+                session.resolve_delivery(replies);
+            }
+            Event::StartTls => return Ok(Step::StartTls),
+            Event::Close => return Ok(Step::Close),
+        }
+        Ok(Step::Continue)
     }
 }

@@ -6,55 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-
-use crate::Transport;
-
-/// Why a server connection ended abnormally (the error of every mailwire server's connection
-/// task).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectionError {
-    /// The socket failed (or the store, mid-message).
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    /// TLS failed (the handshake, or bytes buffered after STARTTLS/STLS).
-    #[error("TLS: {0}")]
-    Tls(#[from] crate::Error),
-    /// A write did not complete in time.
-    #[error("write timed out")]
-    WriteTimeout,
-    /// TLS was needed but not configured.
-    #[error("no TLS configuration")]
-    NoTls,
-}
-
-/// Writes all of `out` to `io` and flushes it, within `timeout`; `out` is cleared once written.
-/// Nothing to write returns at once.
-pub async fn write_out<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut Transport<S>,
-    out: &mut Vec<u8>,
-    timeout: Duration,
-) -> Result<(), ConnectionError> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    match tokio::time::timeout(timeout, async {
-        io.write_all(out).await?;
-        io.flush().await
-    })
-    .await
-    {
-        Ok(r) => {
-            out.clear();
-            r.map_err(ConnectionError::from)
-        }
-        Err(_) => Err(ConnectionError::WriteTimeout),
-    }
-}
 
 /// Settings of [`serve_connections`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +38,7 @@ pub struct AcceptLimits {
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
 /// use std::time::Duration;
-/// use mailwire_tls::{AcceptLimits, serve_connections};
+/// use mailwire_net::{AcceptLimits, serve_connections};
 /// use tokio::io::AsyncWriteExt;
 ///
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -171,28 +126,6 @@ mod tests {
         let mut got = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut got)).await;
         got
-    }
-
-    /// `write_out` writes everything and clears the buffer; a peer that stops reading gets
-    /// `WriteTimeout` instead of a hang.
-    #[tokio::test]
-    async fn write_out_writes_or_times_out() {
-        let (ours, mut theirs) = tokio::io::duplex(64);
-        let mut io = Transport::Plain(ours);
-        let mut out = b"250 OK\r\n".to_vec();
-        write_out(&mut io, &mut out, Duration::from_secs(5))
-            .await
-            .unwrap();
-        assert!(out.is_empty());
-        let mut got = [0u8; 8];
-        theirs.read_exact(&mut got).await.unwrap();
-        assert_eq!(&got, b"250 OK\r\n");
-        // Nothing to write: done at once.
-        write_out(&mut io, &mut out, Duration::ZERO).await.unwrap();
-        // 1 MiB into a 64-octet pipe nobody reads.
-        let mut out = vec![b'x'; 1 << 20];
-        let r = write_out(&mut io, &mut out, Duration::from_millis(100)).await;
-        assert!(matches!(r, Err(ConnectionError::WriteTimeout)), "{r:?}");
     }
 
     /// One connection served, the second told it is busy and closed, the first unaffected;

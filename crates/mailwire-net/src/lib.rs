@@ -1,0 +1,109 @@
+//! The network layer every mailwire server shares, so SMTP, POP3 and IMAP run one connection
+//! loop rather than a copy each:
+//!
+//! - [`serve_connections`]: the accept loop, with a connection limit answered in the
+//!   protocol's words, one task per connection and a graceful shutdown;
+//! - [`drive`]: the connection driver a sans-I/O [`Session`] plugs into. It owns the socket,
+//!   the buffers, the idle and write timeouts, back-pressure and the STARTTLS upgrade; every
+//!   protocol decision stays in the session, and what an event needs from outside (a store, a
+//!   policy) is its [`Handler`]'s;
+//! - [`open`] (implicit TLS or cleartext), [`write_out`] (a write with a timeout) and
+//!   [`ConnectionError`].
+//!
+//! TLS itself (certificates, the handshake, [`Transport`](mailwire_tls::Transport)) is
+//! `mailwire-tls`'s.
+//!
+//! # Example
+//!
+//! A line-echo protocol: the session is plain state, the driver moves its bytes.
+//!
+//! ```
+//! use mailwire_net::{ConnectionError, DriverOptions, Handler, Session, Step, Writer, drive};
+//! use mailwire_tls::Transport;
+//! use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+//!
+//! /// Answers each line with itself; `QUIT` ends the session.
+//! #[derive(Default)]
+//! struct Echo {
+//!     out: Vec<u8>,
+//!     quit: bool,
+//! }
+//!
+//! impl Session for Echo {
+//!     type Event = ();
+//!     fn handle_input(&mut self, input: &[u8]) -> usize {
+//!         let mut used = 0;
+//!         while let Some(end) = input[used..].iter().position(|&b| b == b'\n') {
+//!             let line = &input[used..used + end + 1];
+//!             used += end + 1;
+//!             if line.starts_with(b"QUIT") {
+//!                 self.out.extend_from_slice(b"bye\r\n");
+//!                 self.quit = true;
+//!                 break;
+//!             }
+//!             self.out.extend_from_slice(line);
+//!         }
+//!         used
+//!     }
+//!     fn poll_event(&mut self) -> Option<()> {
+//!         std::mem::take(&mut self.quit).then_some(())
+//!     }
+//!     fn output_len(&self) -> usize {
+//!         self.out.len()
+//!     }
+//!     fn poll_output(&mut self, out: &mut Vec<u8>) {
+//!         out.append(&mut self.out);
+//!     }
+//!     fn tls_established(&mut self) {}
+//!     fn handle_idle_timeout(&mut self) {
+//!         self.quit = true;
+//!     }
+//!     fn handle_shutdown(&mut self) {
+//!         self.quit = true;
+//!     }
+//! }
+//!
+//! /// The only event is the end.
+//! struct Close;
+//!
+//! impl Handler<Echo> for Close {
+//!     async fn handle<IO>(
+//!         &mut self,
+//!         _: &mut Echo,
+//!         _: (),
+//!         _: &mut Writer<'_, IO>,
+//!     ) -> Result<Step, ConnectionError>
+//!     where
+//!         IO: AsyncRead + AsyncWrite + Unpin + Send,
+//!     {
+//!         Ok(Step::Close)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), ConnectionError> {
+//! let (server_end, mut client) = tokio::io::duplex(1024);
+//! let (_stop, shutdown) = tokio::sync::watch::channel(false);
+//! let server = tokio::spawn(async move {
+//!     let mut io = Transport::Plain(server_end);
+//!     let options = DriverOptions::default();
+//!     drive(&mut io, &mut Echo::default(), &mut Close, None, &options, shutdown).await
+//! });
+//! client.write_all(b"hello\r\nQUIT\r\n").await?;
+//! let mut answer = Vec::new();
+//! client.read_to_end(&mut answer).await?;
+//! assert_eq!(answer, b"hello\r\nbye\r\n");
+//! server.await.expect("the driver does not panic")?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod accept;
+mod driver;
+
+pub use accept::{AcceptLimits, serve_connections};
+pub use driver::{
+    ConnectionError, DriverOptions, Handler, Session, Step, Writer, drive, open, write_out,
+};
