@@ -31,14 +31,16 @@ pub mod blocking {
     use std::collections::HashSet;
     use std::future::Future;
     use std::io::Write;
-    use std::pin::Pin;
     use std::sync::Arc;
-    use std::task::{Context, Poll};
 
+    use bytes::Bytes;
+    use futures_util::SinkExt;
     use mailwire_pop3::client::{self as async_client, ClientConfig, Login};
     use mailwire_pop3::proto::{Capabilities, ScanListing, Status, UidListing};
     use thiserror::Error;
     use tokio::sync::{Mutex, mpsc};
+    use tokio_util::io::{CopyToBytes, SinkWriter};
+    use tokio_util::sync::PollSender;
 
     use crate::{Runtime, RuntimeError};
 
@@ -177,12 +179,12 @@ pub mod blocking {
             if tokio::runtime::Handle::try_current().is_ok() {
                 return Err(Error::Runtime(RuntimeError::InsideRuntime));
             }
-            let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+            let (tx, mut rx) = mpsc::channel::<Bytes>(4);
             let inner = Arc::clone(&self.inner);
             let pending = self.runtime.spawn(async move {
                 let mut guard = inner.lock().await;
                 let client = guard.as_mut().ok_or(Error::Closed)?;
-                let mut writer = ChannelWriter::new(tx);
+                let mut writer = channel_writer(tx);
                 Ok::<_, Error>(client.retr_to(message, &mut writer).await?)
             });
             let mut write_error = None;
@@ -234,59 +236,15 @@ pub mod blocking {
         }
     }
 
-    type Reserve = Pin<
-        Box<
-            dyn Future<Output = Result<mpsc::OwnedPermit<Vec<u8>>, mpsc::error::SendError<()>>>
-                + Send,
-        >,
-    >;
-
-    /// An `AsyncWrite` that hands each write to the blocked caller's thread, waiting for
-    /// room in a small channel (back-pressure from the caller's writer to the socket).
-    struct ChannelWriter {
-        tx: mpsc::Sender<Vec<u8>>,
-        reserve: Option<Reserve>,
-    }
-
-    impl ChannelWriter {
-        fn new(tx: mpsc::Sender<Vec<u8>>) -> Self {
-            Self { tx, reserve: None }
-        }
-    }
-
-    impl tokio::io::AsyncWrite for ChannelWriter {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<std::io::Result<usize>> {
-            let tx = self.tx.clone();
-            let reserve = self
-                .reserve
-                .get_or_insert_with(|| Box::pin(tx.reserve_owned()));
-            match reserve.as_mut().poll(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Ok(permit)) => {
-                    self.reserve = None;
-                    permit.send(buf.to_vec());
-                    Poll::Ready(Ok(buf.len()))
-                }
-                Poll::Ready(Err(_)) => {
-                    self.reserve = None;
-                    Poll::Ready(Err(std::io::Error::new(
-                        std::io::ErrorKind::BrokenPipe,
-                        "the caller stopped reading the message",
-                    )))
-                }
-            }
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
+    /// An `AsyncWrite` that hands each write to the blocked caller's thread through a small
+    /// channel, waiting for room in it (back-pressure from the caller's writer to the socket).
+    /// A caller that stopped reading is a broken pipe.
+    fn channel_writer(tx: mpsc::Sender<Bytes>) -> impl tokio::io::AsyncWrite + Unpin + Send {
+        SinkWriter::new(CopyToBytes::new(PollSender::new(tx).sink_map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the caller stopped reading the message",
+            )
+        })))
     }
 }

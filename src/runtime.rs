@@ -34,15 +34,13 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, mpsc};
-use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinError};
 
 /// Errors reported by [`Runtime`] and [`Pending`].
 #[derive(Debug, thiserror::Error)]
@@ -309,61 +307,77 @@ impl fmt::Debug for Runtime {
     }
 }
 
-/// Where a task's result goes.
-type Deliver<T> = Box<dyn FnOnce(Result<T, RuntimeError>) + Send>;
+/// A result's receiver.
+type Callback<T> = Box<dyn FnOnce(Result<T, RuntimeError>) + Send>;
 
-/// Delivers a task's result exactly once: explicitly, or on drop (task
-/// dropped by shutdown or cancellation) as an error.
-struct Completion<T> {
-    deliver: Option<Deliver<T>>,
+/// Where a task's result goes: called exactly once, with the outcome of the task's
+/// [`JoinHandle`](tokio::task::JoinHandle), or, when shutdown drops the task that awaits it,
+/// with [`RuntimeError::ShutDown`] (this guarantee is what tokio does not give: a dropped
+/// task's callback would otherwise never be called).
+struct Deliver<T> {
+    to: Option<Callback<T>>,
     closing: Arc<AtomicBool>,
 }
 
-impl<T> Completion<T> {
+impl<T> Deliver<T> {
     fn new(
         closing: Arc<AtomicBool>,
-        deliver: impl FnOnce(Result<T, RuntimeError>) + Send + 'static,
+        to: impl FnOnce(Result<T, RuntimeError>) + Send + 'static,
     ) -> Self {
-        Completion {
-            deliver: Some(Box::new(deliver)),
+        Deliver {
+            to: Some(Box::new(to)),
             closing,
         }
     }
 
-    fn complete(mut self, result: Result<T, RuntimeError>) {
-        if let Some(deliver) = self.deliver.take() {
-            deliver(result);
-        }
-    }
-}
-
-impl<T> Drop for Completion<T> {
-    fn drop(&mut self) {
-        if let Some(deliver) = self.deliver.take() {
-            let err = if self.closing.load(Ordering::SeqCst) {
-                RuntimeError::ShutDown
+    /// Delivers a task's outcome: a panic is [`RuntimeError::Panicked`] (tokio caught it), an
+    /// abort [`RuntimeError::Cancelled`], or [`RuntimeError::ShutDown`] during shutdown.
+    fn complete(mut self, outcome: Result<T, JoinError>) {
+        let result = outcome.map_err(|e| {
+            if e.is_panic() {
+                RuntimeError::Panicked(panic_message(e.into_panic()))
             } else {
-                RuntimeError::Cancelled
-            };
-            // A panicking callback must not escape from a destructor.
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| deliver(Err(err))));
+                self.ended()
+            }
+        });
+        if let Some(to) = self.to.take() {
+            to(result);
+        }
+    }
+
+    fn ended(&self) -> RuntimeError {
+        if self.closing.load(Ordering::SeqCst) {
+            RuntimeError::ShutDown
+        } else {
+            RuntimeError::Cancelled
         }
     }
 }
 
-/// Polls a future, turning a panic during a poll into an `Err`.
-struct CatchUnwind<F>(Pin<Box<F>>);
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, RuntimeError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let fut = self.0.as_mut();
-        match panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-            Err(payload) => Poll::Ready(Err(RuntimeError::Panicked(panic_message(payload)))),
+impl<T> Drop for Deliver<T> {
+    fn drop(&mut self) {
+        if let Some(to) = self.to.take() {
+            let err = self.ended();
+            // A panicking callback must not escape from a destructor.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| to(Err(err))));
         }
+    }
+}
+
+/// Marks the current thread as running [`Runtime::spawn_blocking`] work (where blocking on
+/// the runtime is fine) until dropped, also when the work panics.
+struct BlockingWork;
+
+impl BlockingWork {
+    fn enter() -> Self {
+        IN_BLOCKING_WORK.with(|b| b.set(true));
+        BlockingWork
+    }
+}
+
+impl Drop for BlockingWork {
+    fn drop(&mut self) {
+        IN_BLOCKING_WORK.with(|b| b.set(false));
     }
 }
 
@@ -395,11 +409,13 @@ impl Runtime {
             .clone()
     }
 
-    fn submit<F, T>(&self, fut: F, completion: Completion<T>) -> Option<AbortHandle>
-    where
-        F: Future<Output = T> + Send + 'static,
-        T: Send + 'static,
-    {
+    /// Spawns `spawn`'s task on the runtime and a second task that awaits its `JoinHandle`
+    /// and delivers the outcome; `None` (and `ShutDown` delivered) after shutdown.
+    fn submit<T: Send + 'static>(
+        &self,
+        deliver: Deliver<T>,
+        spawn: impl FnOnce(&tokio::runtime::Handle) -> tokio::task::JoinHandle<T>,
+    ) -> Option<AbortHandle> {
         let handle = self
             .inner
             .handle
@@ -407,50 +423,46 @@ impl Runtime {
             .unwrap_or_else(PoisonError::into_inner);
         // Spawning under the read lock: `shutdown` cannot begin in between.
         if let Some(h) = handle.as_ref() {
-            let task = h.spawn(async move {
-                let result = CatchUnwind(Box::pin(fut)).await;
-                completion.complete(result);
-            });
-            return Some(task.abort_handle());
+            let task = spawn(h);
+            let abort = task.abort_handle();
+            h.spawn(async move { deliver.complete(task.await) });
+            return Some(abort);
         }
         drop(handle);
-        completion.complete(Err(RuntimeError::ShutDown));
+        drop(deliver); // delivers ShutDown
         None
     }
 
-    fn submit_blocking<F, T>(&self, f: F, completion: Completion<T>) -> Option<AbortHandle>
+    fn submit_async<F, T>(&self, fut: F, deliver: Deliver<T>) -> Option<AbortHandle>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit(deliver, |h| h.spawn(fut))
+    }
+
+    fn submit_blocking<F, T>(&self, f: F, deliver: Deliver<T>) -> Option<AbortHandle>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let handle = self
-            .inner
-            .handle
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(h) = handle.as_ref() {
-            let task = h.spawn_blocking(move || {
-                IN_BLOCKING_WORK.with(|b| b.set(true));
-                let result = panic::catch_unwind(AssertUnwindSafe(f))
-                    .map_err(|p| RuntimeError::Panicked(panic_message(p)));
-                IN_BLOCKING_WORK.with(|b| b.set(false));
-                completion.complete(result);
-            });
-            return Some(task.abort_handle());
-        }
-        drop(handle);
-        completion.complete(Err(RuntimeError::ShutDown));
-        None
+        self.submit(deliver, |h| {
+            h.spawn_blocking(move || {
+                let _blocking = BlockingWork::enter();
+                f()
+            })
+        })
     }
 
-    fn pending<T: Send + 'static>(
-        &self,
-    ) -> (Completion<T>, mpsc::Receiver<Result<T, RuntimeError>>) {
+    fn pending<T: Send + 'static>(&self) -> (Deliver<T>, mpsc::Receiver<Result<T, RuntimeError>>) {
+        // A std channel, not a tokio oneshot: `Pending::wait_timeout` needs `recv_timeout`,
+        // and `wait` may be called on another runtime's thread, where a oneshot's
+        // `blocking_recv` panics.
         let (tx, rx) = mpsc::sync_channel(1);
-        let completion = Completion::new(self.inner.closing.clone(), move |r| {
+        let deliver = Deliver::new(self.inner.closing.clone(), move |r| {
             let _ = tx.send(r);
         });
-        (completion, rx)
+        (deliver, rx)
     }
 
     /// Runs `fut` on the runtime and returns at once; the result is picked
@@ -461,8 +473,8 @@ impl Runtime {
         F: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        let (completion, rx) = self.pending();
-        let abort = self.submit(fut, completion);
+        let (deliver, rx) = self.pending();
+        let abort = self.submit_async(fut, deliver);
         Pending::new(rx, abort, self.inner.id)
     }
 
@@ -479,9 +491,9 @@ impl Runtime {
         T: Send + 'static,
         C: FnOnce(Result<T, RuntimeError>) + Send + 'static,
     {
-        let completion = Completion::new(self.inner.closing.clone(), callback);
+        let deliver = Deliver::new(self.inner.closing.clone(), callback);
         TaskHandle {
-            abort: self.submit(fut, completion),
+            abort: self.submit_async(fut, deliver),
         }
     }
 
@@ -514,8 +526,8 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (completion, rx) = self.pending();
-        let abort = self.submit_blocking(f, completion);
+        let (deliver, rx) = self.pending();
+        let abort = self.submit_blocking(f, deliver);
         Pending::new(rx, abort, self.inner.id)
     }
 
@@ -527,9 +539,9 @@ impl Runtime {
         T: Send + 'static,
         C: FnOnce(Result<T, RuntimeError>) + Send + 'static,
     {
-        let completion = Completion::new(self.inner.closing.clone(), callback);
+        let deliver = Deliver::new(self.inner.closing.clone(), callback);
         TaskHandle {
-            abort: self.submit_blocking(f, completion),
+            abort: self.submit_blocking(f, deliver),
         }
     }
 

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailwire_pop3::server::Listener as Pop3Listener;
 use mailwire_smtp::server::{Listener as SmtpListener, ServerOptions as SmtpOptions};
 use mailwire_smtp::store::{StorePolicy, StoreSink};
 use mailwire_store::Store;
@@ -28,21 +29,112 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// The protocols `serve` knows, with their default addresses (standard port + 3000, GreenMail's
-/// convention). LMTP has no default: it starts only when named.
-pub const PROTOCOLS: [(&str, Option<&str>); 8] = [
-    ("smtp", Some("127.0.0.1:3025")),
-    ("smtps", Some("127.0.0.1:3465")),
-    ("submission", Some("127.0.0.1:3587")),
-    ("lmtp", None),
-    ("pop3", Some("127.0.0.1:3110")),
-    ("pop3s", Some("127.0.0.1:3995")),
-    ("imap", Some("127.0.0.1:3143")),
-    ("imaps", Some("127.0.0.1:3993")),
-];
+/// A protocol `serve` listens for. Each has a name (the flag, the config key, the key in
+/// [`Server::addresses`] and the ready file) and, except LMTP, a default address: the standard
+/// port + 3000, GreenMail's convention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// SMTP with STARTTLS (`--smtp`, default 127.0.0.1:3025).
+    Smtp,
+    /// SMTP over implicit TLS (`--smtps`, default 127.0.0.1:3465).
+    Smtps,
+    /// Submission, AUTH required (`--submission`, default 127.0.0.1:3587).
+    Submission,
+    /// LMTP (`--lmtp`, no default: it starts only when named).
+    Lmtp,
+    /// POP3 with STLS (`--pop3`, default 127.0.0.1:3110).
+    Pop3,
+    /// POP3 over implicit TLS (`--pop3s`, default 127.0.0.1:3995).
+    Pop3s,
+    /// IMAP with STARTTLS (`--imap`, default 127.0.0.1:3143).
+    Imap,
+    /// IMAP over implicit TLS (`--imaps`, default 127.0.0.1:3993).
+    Imaps,
+}
 
-/// Protocols whose servers are not built yet: `serve` says so instead of pretending.
-pub const NOT_BUILT: [&str; 2] = ["imap", "imaps"];
+/// Which server a [`Protocol`] is served by.
+enum Served {
+    Smtp(SmtpListener),
+    Pop3(Pop3Listener),
+    NotBuilt,
+}
+
+impl Protocol {
+    /// Every protocol, in the order listeners are started and reported.
+    pub const ALL: [Protocol; 8] = [
+        Self::Smtp,
+        Self::Smtps,
+        Self::Submission,
+        Self::Lmtp,
+        Self::Pop3,
+        Self::Pop3s,
+        Self::Imap,
+        Self::Imaps,
+    ];
+
+    /// The name: `smtp`, `smtps`, `submission`, `lmtp`, `pop3`, `pop3s`, `imap`, `imaps`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Smtp => "smtp",
+            Self::Smtps => "smtps",
+            Self::Submission => "submission",
+            Self::Lmtp => "lmtp",
+            Self::Pop3 => "pop3",
+            Self::Pop3s => "pop3s",
+            Self::Imap => "imap",
+            Self::Imaps => "imaps",
+        }
+    }
+
+    /// The address it listens on when no listener is named.
+    pub fn default_address(self) -> Option<&'static str> {
+        Some(match self {
+            Self::Smtp => "127.0.0.1:3025",
+            Self::Smtps => "127.0.0.1:3465",
+            Self::Submission => "127.0.0.1:3587",
+            Self::Lmtp => return None,
+            Self::Pop3 => "127.0.0.1:3110",
+            Self::Pop3s => "127.0.0.1:3995",
+            Self::Imap => "127.0.0.1:3143",
+            Self::Imaps => "127.0.0.1:3993",
+        })
+    }
+
+    /// Whether its server is built (`serve` refuses a named protocol that is not, and skips
+    /// it among the defaults).
+    pub fn is_built(self) -> bool {
+        !matches!(self.served(), Served::NotBuilt)
+    }
+
+    fn served(self) -> Served {
+        match self {
+            Self::Smtp => Served::Smtp(SmtpListener::Smtp),
+            Self::Smtps => Served::Smtp(SmtpListener::Smtps),
+            Self::Submission => Served::Smtp(SmtpListener::Submission),
+            Self::Lmtp => Served::Smtp(SmtpListener::Lmtp),
+            Self::Pop3 => Served::Pop3(Pop3Listener::Pop3),
+            Self::Pop3s => Served::Pop3(Pop3Listener::Pop3s),
+            Self::Imap | Self::Imaps => Served::NotBuilt,
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = ServeError;
+
+    fn from_str(s: &str) -> Result<Self, ServeError> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| ServeError::Config(format!("unknown protocol {s:?}")))
+    }
+}
 
 /// The settings of `mailwire serve`. The same keys work in the `--config` TOML file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -128,17 +220,17 @@ impl ServeConfig {
         self
     }
 
-    fn address_of(&self, protocol: &str) -> Option<&String> {
+    /// The address given for `protocol`, if any.
+    pub fn address_of(&self, protocol: Protocol) -> Option<&String> {
         match protocol {
-            "smtp" => self.smtp.as_ref(),
-            "smtps" => self.smtps.as_ref(),
-            "submission" => self.submission.as_ref(),
-            "lmtp" => self.lmtp.as_ref(),
-            "imap" => self.imap.as_ref(),
-            "imaps" => self.imaps.as_ref(),
-            "pop3" => self.pop3.as_ref(),
-            "pop3s" => self.pop3s.as_ref(),
-            _ => None,
+            Protocol::Smtp => self.smtp.as_ref(),
+            Protocol::Smtps => self.smtps.as_ref(),
+            Protocol::Submission => self.submission.as_ref(),
+            Protocol::Lmtp => self.lmtp.as_ref(),
+            Protocol::Imap => self.imap.as_ref(),
+            Protocol::Imaps => self.imaps.as_ref(),
+            Protocol::Pop3 => self.pop3.as_ref(),
+            Protocol::Pop3s => self.pop3s.as_ref(),
         }
     }
 
@@ -146,15 +238,15 @@ impl ServeConfig {
     /// protocols that are not built yet are an error; defaults that are not built are skipped
     /// (and reported by [`Server::skipped`]).
     fn listeners(&self) -> Result<Chosen, ServeError> {
-        let named: Vec<_> = PROTOCOLS
-            .iter()
-            .filter_map(|(p, _)| self.address_of(p).map(|a| (*p, a.clone())))
+        let named: Vec<_> = Protocol::ALL
+            .into_iter()
+            .filter_map(|p| self.address_of(p).map(|a| (p, a.clone())))
             .collect();
         if !named.is_empty() {
             let missing: Vec<&str> = named
                 .iter()
-                .map(|(p, _)| *p)
-                .filter(|p| NOT_BUILT.contains(p))
+                .filter(|(p, _)| !p.is_built())
+                .map(|(p, _)| p.name())
                 .collect();
             if !missing.is_empty() {
                 return Err(ServeError::NotBuilt(missing.join(", ")));
@@ -163,12 +255,14 @@ impl ServeConfig {
         }
         let mut chosen = Vec::new();
         let mut skipped = Vec::new();
-        for (p, default) in PROTOCOLS {
-            let Some(addr) = default else { continue };
-            if NOT_BUILT.contains(&p) {
-                skipped.push(p);
-            } else {
+        for p in Protocol::ALL {
+            let Some(addr) = p.default_address() else {
+                continue;
+            };
+            if p.is_built() {
                 chosen.push((p, addr.to_owned()));
+            } else {
+                skipped.push(p);
             }
         }
         Ok((chosen, skipped))
@@ -176,7 +270,7 @@ impl ServeConfig {
 }
 
 /// The listeners to start (protocol, address) and the defaults skipped as not built.
-type Chosen = (Vec<(&'static str, String)>, Vec<&'static str>);
+type Chosen = (Vec<(Protocol, String)>, Vec<Protocol>);
 
 /// Why `serve` could not start. Each says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +286,7 @@ pub enum ServeError {
     #[error("cannot listen on {addr} for {protocol}: {source}")]
     Bind {
         /// The protocol.
-        protocol: &'static str,
+        protocol: Protocol,
         /// The address asked for.
         addr: String,
         /// Why.
@@ -218,21 +312,13 @@ pub enum ServeError {
 pub struct Server {
     addresses: BTreeMap<String, SocketAddr>,
     ca: Option<PathBuf>,
-    skipped: Vec<&'static str>,
+    skipped: Vec<Protocol>,
     store: Store,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     grace: Duration,
-    _tls_dir: Option<TempDir>,
-}
-
-/// A directory removed on drop (the generated certificate lives there).
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    /// The generated certificate's folder, removed on drop.
+    _tls_dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -276,10 +362,19 @@ impl Server {
             }
             (None, None) => {
                 let cert = mailwire_tls::SelfSigned::localhost()?;
-                let dir =
-                    std::env::temp_dir().join(format!("mailwire-serve-{}", std::process::id()));
-                let files = cert.write_to_dir(&dir)?;
-                (cert.acceptor(), Some(files.cert), Some(TempDir(dir)))
+                // A fresh folder of an unpredictable name, only ours to read (mode 0700).
+                let mut builder = tempfile::Builder::new();
+                builder.prefix("mailwire-serve-");
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    builder.permissions(std::fs::Permissions::from_mode(0o700));
+                }
+                let dir = builder.tempdir().map_err(|e| {
+                    ServeError::Config(format!("cannot make a folder for the certificate: {e}"))
+                })?;
+                let files = cert.write_to_dir(dir.path())?;
+                (cert.acceptor(), Some(files.cert), Some(dir))
             }
             _ => {
                 return Err(ServeError::Config(
@@ -294,7 +389,7 @@ impl Server {
             let l = TcpListener::bind(addr.as_str())
                 .await
                 .map_err(|source| ServeError::Bind {
-                    protocol,
+                    protocol: *protocol,
                     addr: addr.clone(),
                     source,
                 })?;
@@ -332,36 +427,26 @@ impl Server {
                 addr: String::new(),
                 source,
             })?;
-            addresses.insert(protocol.to_owned(), local);
+            addresses.insert(protocol.name().to_owned(), local);
             let rx = stop_rx.clone();
-            let smtp_kind = match protocol {
-                "smtp" => Some(SmtpListener::Smtp),
-                "smtps" => Some(SmtpListener::Smtps),
-                "submission" => Some(SmtpListener::Submission),
-                "lmtp" => Some(SmtpListener::Lmtp),
-                _ => None,
-            };
-            let pop3_kind = match protocol {
-                "pop3" => Some(mailwire_pop3::server::Listener::Pop3),
-                "pop3s" => Some(mailwire_pop3::server::Listener::Pop3s),
-                _ => None,
-            };
-            if let Some(kind) = smtp_kind {
-                let server = Arc::clone(&smtp);
-                tasks.spawn(async move {
-                    if let Err(e) = server.serve(listener, kind, rx, grace).await {
-                        tracing::error!(error = %e, "SMTP listener failed");
-                    }
-                });
-            } else if let Some(kind) = pop3_kind {
-                let server = Arc::clone(&pop3);
-                tasks.spawn(async move {
-                    if let Err(e) = server.serve(listener, kind, rx, grace).await {
-                        tracing::error!(error = %e, "POP3 listener failed");
-                    }
-                });
-            } else {
-                return Err(ServeError::NotBuilt(protocol.to_owned()));
+            match protocol.served() {
+                Served::Smtp(kind) => {
+                    let server = Arc::clone(&smtp);
+                    tasks.spawn(async move {
+                        if let Err(e) = server.serve(listener, kind, rx, grace).await {
+                            tracing::error!(error = %e, "SMTP listener failed");
+                        }
+                    });
+                }
+                Served::Pop3(kind) => {
+                    let server = Arc::clone(&pop3);
+                    tasks.spawn(async move {
+                        if let Err(e) = server.serve(listener, kind, rx, grace).await {
+                            tracing::error!(error = %e, "POP3 listener failed");
+                        }
+                    });
+                }
+                Served::NotBuilt => return Err(ServeError::NotBuilt(protocol.name().to_owned())),
             }
         }
 
@@ -397,7 +482,7 @@ impl Server {
     }
 
     /// Default listeners not started because their protocol is not built yet.
-    pub fn skipped(&self) -> &[&'static str] {
+    pub fn skipped(&self) -> &[Protocol] {
         &self.skipped
     }
 
@@ -439,4 +524,57 @@ fn write_ready_file(path: &Path, json: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, format!("{json}\n"))?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_names_round_trip_and_defaults() {
+        for p in Protocol::ALL {
+            assert_eq!(p.name().parse::<Protocol>().unwrap(), p);
+            assert_eq!(p.to_string(), p.name());
+        }
+        assert!("smtpx".parse::<Protocol>().is_err());
+        assert_eq!(Protocol::Lmtp.default_address(), None);
+        assert_eq!(Protocol::Pop3s.default_address(), Some("127.0.0.1:3995"));
+        // Defaults: every built protocol with a default address; the rest reported skipped.
+        let (chosen, skipped) = ServeConfig::default().listeners().unwrap();
+        let names: Vec<_> = chosen.iter().map(|(p, _)| p.name()).collect();
+        assert_eq!(names, ["smtp", "smtps", "submission", "pop3", "pop3s"]);
+        assert_eq!(skipped, [Protocol::Imap, Protocol::Imaps]);
+        // A named protocol that is not built is an error naming it.
+        let config = ServeConfig {
+            imap: Some("127.0.0.1:0".into()),
+            smtp: Some("127.0.0.1:0".into()),
+            ..ServeConfig::default()
+        };
+        assert!(matches!(config.listeners(), Err(ServeError::NotBuilt(p)) if p == "imap"));
+    }
+
+    /// The generated certificate lives in a fresh folder of an unpredictable name, readable
+    /// only by its owner, removed when the server stops.
+    #[tokio::test]
+    async fn self_signed_certificate_folder() {
+        let config = ServeConfig {
+            smtp: Some("127.0.0.1:0".into()),
+            ..ServeConfig::default()
+        };
+        let server = Server::start(config).await.unwrap();
+        let ca = server.ca().unwrap().to_owned();
+        let dir = ca.parent().unwrap().to_owned();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("mailwire-serve-"), "{name}");
+        assert_ne!(name, format!("mailwire-serve-{}", std::process::id()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+        }
+        assert!(ca.exists());
+        server.shutdown().await;
+        assert!(!dir.exists());
+    }
 }

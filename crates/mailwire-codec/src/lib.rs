@@ -16,6 +16,7 @@
 //! | [`MultiLineReceiver`] | POP3 clients | multi-line responses: unstuffing, `.` terminator |
 //! | [`DotStuffer`] | SMTP clients, POP3 servers | dot-stuffing, chunk by chunk |
 //! | [`Secret`] | everyone | credentials redacted in `Debug`, zeroized on drop |
+//! | [`encode_utf7`], [`decode_utf7`] | IMAP, the store | modified UTF-7 mailbox names (RFC 3501 §5.1.3) |
 //!
 //! ```
 //! use mailwire_codec::{DataConfig, DataReceiver, DataStatus, DotStuffer, LineConfig, LineFramer};
@@ -42,11 +43,13 @@
 
 mod data;
 mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod imap;
 mod line;
 mod secret;
 mod stuff;
+mod utf7;
 
 pub use data::{
     BareLineEndings, BdatReceiver, DataConfig, DataReceiver, DataStatus, MultiLineReceiver,
@@ -56,6 +59,7 @@ pub use imap::{ImapFrame, ImapFramer, ImapFramerConfig, LiteralAnnouncement, Lit
 pub use line::{BareLf, LineConfig, LineFramer};
 pub use secret::Secret;
 pub use stuff::{DotStuffer, dot_stuff, normalise_line_endings};
+pub use utf7::{decode_utf7, decode_utf7_lenient, encode_utf7, encode_utf7_with};
 
 /// Appends `bytes` to `buf`. A peer that sends one octet at a time makes this the hottest call
 /// of every receiver: a few octets are pushed one by one (no call into `memcpy`), more are

@@ -24,7 +24,9 @@
 //!
 //! What is parsed, with section numbers, what is not, and the server quirks the client accepts:
 //! `rfc-notes/rfc3501.md`, `rfc-notes/rfc9051.md` and one note per extension.
-//! [`fuzzing`] holds the bodies of the cargo-fuzz targets (`fuzz/fuzz_targets/imap_*.rs`) and
-//! the value generators shared with the property tests.
+//! `fuzzing` (feature `fuzzing`, for fuzzing and tests only) holds the bodies of the cargo-fuzz
+//! targets (`fuzz/fuzz_targets/imap_*.rs`) and the value generators shared with the property
+//! tests.
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod proto;

@@ -6,7 +6,7 @@
 //! | [`proto`] | typed [`Command`](proto::Command)s and responses with parsers and encoders, the server and client session state machines, the RETR/TOP encoder | none: no tokio, no sockets, no clocks |
 //! | [`server`] | listeners, connections, timeouts, STLS and implicit TLS, the [`MaildropProvider`](server::MaildropProvider) backend trait and an in-memory backend | tokio |
 //! | [`client`] | connect (`pop3://` + STLS or `pop3s://`), CAPA-driven login, streaming RETR/TOP into an `AsyncWrite`, pipelined batches, UIDL "new messages" | tokio |
-//! | [`fuzzing`] | the bodies of the cargo-fuzz targets, replayed by `cargo test` | none |
+//! | `fuzzing` | the bodies of the cargo-fuzz targets, replayed by `cargo test` (feature `fuzzing`: fuzzing and tests only) | none |
 //!
 //! Implemented: RFC 1939 (all commands, APOP; UPDATE state with durable deletions), RFC 2449
 //! (CAPA, extended response codes, PIPELINING), RFC 2595 (STLS), RFC 5034 (SASL AUTH with initial
@@ -29,6 +29,7 @@
 //! ```
 
 pub mod client;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod proto;
 pub mod server;

@@ -145,7 +145,7 @@ pub use crate::core::EVENT_CAPACITY;
 pub use error::{Result, StoreError};
 pub use flags::{Flag, FlagOp, Flags, MAX_KEYWORD_LEN};
 pub use mime::{Address, Disposition, Encapsulated, Envelope, MimeIndex, MimePart, SectionKind};
-pub use name::{DELIMITER, MAX_NAME_LEN, MailboxName, decode_utf7, encode_utf7};
+pub use name::{DELIMITER, MAX_NAME_LEN, MailboxName};
 pub use pop3::{Pop3Maildrop, Pop3Message};
 pub use store::{
     DEFAULT_EXPUNGE_HISTORY, MAX_LOGIN_LEN, Mailbox, Store, StoreOptions, User, list_matches,

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use mailwire_codec::{decode_utf7, decode_utf7_lenient, encode_utf7, encode_utf7_with};
+
 use crate::error::StoreError;
 
 /// The hierarchy delimiter of mailbox names in this API.
@@ -94,13 +96,13 @@ impl MailboxName {
     /// validates it. Invalid modified UTF-7 is refused.
     pub fn from_utf7(name: &str) -> Result<MailboxName, StoreError> {
         let decoded =
-            decode_utf7(name, true).ok_or_else(|| invalid(name, "invalid modified UTF-7"))?;
+            decode_utf7(name.as_bytes()).ok_or_else(|| invalid(name, "invalid modified UTF-7"))?;
         MailboxName::new(&decoded)
     }
 
     /// The name in modified UTF-7.
     pub fn to_utf7(&self) -> String {
-        encode_utf7(&self.0, false)
+        encode_utf7(&self.0)
     }
 
     /// The name as UTF-8.
@@ -160,7 +162,7 @@ impl MailboxName {
         let mut out = String::new();
         for comp in self.components() {
             out.push('.');
-            out.push_str(&encode_utf7(comp, true));
+            out.push_str(&encode_utf7_with(comp, |c| c == '.'));
         }
         out
     }
@@ -177,108 +179,10 @@ impl MailboxName {
             if i > 0 {
                 name.push(DELIMITER);
             }
-            name.push_str(&decode_utf7(comp, false)?);
+            name.push_str(&decode_utf7_lenient(comp.as_bytes())?);
         }
         MailboxName::new(&name).ok()
     }
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-
-/// Encodes UTF-8 into modified UTF-7. With `dot_too`, `.` is base64-encoded as well.
-pub fn encode_utf7(s: &str, dot_too: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut pending: Vec<u16> = Vec::new();
-    let flush = |pending: &mut Vec<u16>, out: &mut String| {
-        if pending.is_empty() {
-            return;
-        }
-        out.push('&');
-        let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
-        for chunk in bytes.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            let k = chunk.len() + 1;
-            for i in 0..k {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-        }
-        out.push('-');
-        pending.clear();
-    };
-    for c in s.chars() {
-        let direct = (' '..='~').contains(&c) && !(dot_too && c == '.');
-        if direct {
-            flush(&mut pending, &mut out);
-            if c == '&' {
-                out.push_str("&-");
-            } else {
-                out.push(c);
-            }
-        } else {
-            let mut buf = [0u16; 2];
-            pending.extend_from_slice(c.encode_utf16(&mut buf));
-        }
-    }
-    flush(&mut pending, &mut out);
-    out
-}
-
-/// Decodes modified UTF-7. `strict` refuses encodings a conforming encoder never produces
-/// (printable ASCII inside a base64 run, adjacent runs, non-zero padding bits).
-pub fn decode_utf7(s: &str, strict: bool) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    let mut last_run_end = usize::MAX;
-    while i < bytes.len() {
-        let c = bytes[i];
-        if !(0x20..=0x7e).contains(&c) {
-            return None;
-        }
-        if c != b'&' {
-            out.push(c as char);
-            i += 1;
-            continue;
-        }
-        let start = i + 1;
-        let end = start + bytes[start..].iter().position(|&b| b == b'-')?;
-        if end == start {
-            out.push('&');
-            i = end + 1;
-            continue;
-        }
-        if strict && last_run_end == i {
-            return None;
-        }
-        let mut bits: u32 = 0;
-        let mut nbits = 0;
-        let mut units = Vec::new();
-        for &b in &bytes[start..end] {
-            let v = B64.iter().position(|&x| x == b)? as u32;
-            bits = (bits << 6) | v;
-            nbits += 6;
-            if nbits >= 16 {
-                nbits -= 16;
-                units.push(((bits >> nbits) & 0xffff) as u16);
-            }
-        }
-        if nbits >= 6 || (bits & ((1 << nbits) - 1)) != 0 || units.is_empty() {
-            return None;
-        }
-        let decoded: String = char::decode_utf16(units).collect::<Result<_, _>>().ok()?;
-        if strict && decoded.chars().any(|c| (' '..='~').contains(&c)) {
-            return None;
-        }
-        out.push_str(&decoded);
-        i = end + 1;
-        last_run_end = i;
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -308,14 +212,14 @@ mod tests {
             "😀x",
             "plain",
         ] {
-            let e = encode_utf7(s, false);
-            assert_eq!(decode_utf7(&e, true).as_deref(), Some(s), "{e}");
+            let e = encode_utf7(s);
+            assert_eq!(decode_utf7(e.as_bytes()).as_deref(), Some(s), "{e}");
         }
-        assert_eq!(encode_utf7("Entwürfe", false), "Entw&APw-rfe");
-        assert_eq!(encode_utf7("a&b", false), "a&-b");
-        assert_eq!(encode_utf7("台北", false), "&U,BTFw-");
+        assert_eq!(encode_utf7("Entwürfe"), "Entw&APw-rfe");
+        assert_eq!(encode_utf7("a&b"), "a&-b");
+        assert_eq!(encode_utf7("台北"), "&U,BTFw-");
         for bad in ["&", "&Jjo", "&AGE-", "&U,BTFw-&ZeVnLIqe-", "&Jj-", "é"] {
-            assert_eq!(decode_utf7(bad, true), None, "{bad}");
+            assert_eq!(decode_utf7(bad.as_bytes()), None, "{bad}");
         }
         assert!(MailboxName::from_utf7("&U,BTFw-").is_ok());
         assert!(MailboxName::from_utf7("&Jjo").is_err());

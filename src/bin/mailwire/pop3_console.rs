@@ -15,8 +15,6 @@ use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
 use super::Pop3Args;
-use super::TlsArg;
-use super::pop3_fetch::policy;
 
 /// What the trace shows of one line the client sent: PASS and SASL answers are masked.
 fn shown_sent(line: &str, in_auth: bool) -> String {
@@ -47,7 +45,7 @@ pub(crate) fn run(args: &Pop3Args) -> ExitCode {
         }
     };
     if let Security::StartTls(_) = config.security {
-        config = config.with_tls_policy(policy(args.tls));
+        config = config.with_tls_policy(args.tls.policy());
     }
     if let Some(ca) = &args.ca_file {
         config = config.with_ca_file(ca);
@@ -177,7 +175,7 @@ pub(crate) fn run(args: &Pop3Args) -> ExitCode {
                 *in_auth.lock().unwrap_or_else(|e| e.into_inner()) = true;
                 let login = Login::password(u, p)
                     .with_method(method)
-                    .allow_plaintext_without_tls(matches!(args.tls, TlsArg::Off));
+                    .allow_plaintext_without_tls(args.tls.allows_plaintext());
                 let r = rt.block_on(client.login(&login));
                 *in_auth.lock().unwrap_or_else(|e| e.into_inner()) = false;
                 r.map(|()| println!("# logged in"))

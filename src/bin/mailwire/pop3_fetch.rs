@@ -17,9 +17,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mailwire::pop3::client::{BatchItem, Client, ClientConfig, Login};
-use mailwire::tls::{Security, TlsPolicy};
+use mailwire::tls::Security;
 
-use super::{FetchArgs, TlsArg};
+use super::FetchArgs;
 
 /// The state file, one `HOST USER UIDL` line per fetched message.
 const STATE_FILE: &str = ".mailwire-pop3-uidl";
@@ -35,7 +35,7 @@ pub(crate) fn run(args: &FetchArgs) -> ExitCode {
         Err(e) => return usage(e.to_string()),
     };
     if let Security::StartTls(_) = config.security {
-        config = config.with_tls_policy(policy(args.tls));
+        config = config.with_tls_policy(args.tls.policy());
     }
     if let Some(ca) = &args.ca_file {
         config = config.with_ca_file(ca);
@@ -44,7 +44,7 @@ pub(crate) fn run(args: &FetchArgs) -> ExitCode {
         return usage("a password is needed: --password or MAILWIRE_PASSWORD".to_owned());
     };
     let login = Login::password(&args.user, password)
-        .allow_plaintext_without_tls(matches!(args.tls, TlsArg::Off));
+        .allow_plaintext_without_tls(args.tls.allows_plaintext());
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -61,14 +61,6 @@ pub(crate) fn run(args: &FetchArgs) -> ExitCode {
             eprintln!("mailwire fetch: {e:#}");
             ExitCode::from(1)
         }
-    }
-}
-
-pub(crate) fn policy(arg: TlsArg) -> TlsPolicy {
-    match arg {
-        TlsArg::Required => TlsPolicy::Required,
-        TlsArg::Opportunistic => TlsPolicy::Opportunistic,
-        TlsArg::Off => TlsPolicy::Disabled,
     }
 }
 

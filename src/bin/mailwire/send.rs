@@ -11,9 +11,10 @@ use mailwire::Secret;
 use mailwire::smtp::blocking::Client;
 use mailwire::smtp::client::ClientOptions;
 use mailwire::smtp::proto::{Envelope, ForwardPath, ReversePath};
-use mailwire::tls::{Security, TlsPolicy};
+use mailwire::tls::Security;
+use mailwire_smtp::server::rfc5322_date;
 
-use super::{SendArgs, TlsArg};
+use super::SendArgs;
 
 /// Runs `mailwire send`.
 pub(crate) fn run(args: &SendArgs) -> ExitCode {
@@ -26,11 +27,7 @@ pub(crate) fn run(args: &SendArgs) -> ExitCode {
         Err(e) => return usage(e.to_string()),
     };
     if let Security::StartTls(_) = options.security {
-        options = options.tls_policy(match args.tls {
-            TlsArg::Required => TlsPolicy::Required,
-            TlsArg::Opportunistic => TlsPolicy::Opportunistic,
-            TlsArg::Off => TlsPolicy::Disabled,
-        });
+        options = options.tls_policy(args.tls.policy());
     }
     if let Some(ca) = &args.ca_file {
         options = options.ca_file(ca);
@@ -146,7 +143,7 @@ fn add_missing_headers(message: Vec<u8>, now: SystemTime, domain: &str) -> Vec<u
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let mut head = String::new();
     if !has_date {
-        head.push_str(&format!("Date: {}\r\n", rfc5322_date(since.as_secs())));
+        head.push_str(&format!("Date: {}\r\n", rfc5322_date(now)));
     }
     if !has_id {
         head.push_str(&format!(
@@ -171,34 +168,6 @@ fn header_names(message: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter_map(|l| l.iter().position(|&b| b == b':').map(|i| &l[..i]))
 }
 
-/// `Tue, 25 Nov 2025 03:14:49 +0000` for a Unix time (RFC 5322 §3.3), in UTC.
-fn rfc5322_date(unix: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = unix / 86_400;
-    let secs = unix % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil, inverted).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{}, {day} {} {year} {:02}:{:02}:{:02} +0000",
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -218,24 +187,6 @@ mod tests {
         let d = to(&["m.eml"]);
         assert_eq!(split_file(&d, "-"), (&d[..], "-"));
         assert_eq!(split_file(&a, "f.eml"), (&a[..], "f.eml"));
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
-        assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
-        assert_eq!(
-            rfc5322_date(1_700_000_000),
-            "Tue, 14 Nov 2023 22:13:20 +0000"
-        );
-        assert_eq!(
-            rfc5322_date(4_107_542_399),
-            "Sun, 28 Feb 2100 23:59:59 +0000"
-        );
-        assert_eq!(
-            rfc5322_date(4_133_980_799),
-            "Fri, 31 Dec 2100 23:59:59 +0000"
-        );
     }
 
     #[test]

@@ -76,5 +76,9 @@ mod tests {
         assert_eq!(rfc5322_date(t), "Wed, 25 Nov 2026 02:34:55 +0000");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(rfc5322_date(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
+        let at = |secs| rfc5322_date(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 +0000");
+        assert_eq!(at(4_107_542_399), "Sun, 28 Feb 2100 23:59:59 +0000");
+        assert_eq!(at(4_133_980_799), "Fri, 31 Dec 2100 23:59:59 +0000");
     }
 }

@@ -1,7 +1,5 @@
 //! Commands (RFC 9051 §6, RFC 3501 §6) and those of the extensions.
 
-use std::fmt;
-
 use super::capability::Capability;
 use super::core::{AString, Atom, IString, NString, Tag, Text, Vec1};
 use super::datetime::DateTime;
@@ -20,27 +18,9 @@ pub struct Command {
     pub body: CommandBody,
 }
 
-/// A password or other secret octets; `Debug` never shows them.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret<T>(T);
-
-impl<T> Secret<T> {
-    /// Wraps a secret.
-    pub fn new(value: T) -> Self {
-        Self(value)
-    }
-
-    /// The secret value.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+/// A password or other secret octets: `Debug` never shows them and they are wiped on drop
+/// (the codec's [`Secret`](mailwire_codec::Secret), one type for every protocol).
+pub use mailwire_codec::Secret;
 
 /// The SASL initial response of `AUTHENTICATE mechanism initial` (RFC 4959 SASL-IR).
 #[derive(Debug, Clone, PartialEq, Eq)]

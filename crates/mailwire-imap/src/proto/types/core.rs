@@ -168,6 +168,20 @@ impl SmallBytes {
     }
 }
 
+impl zeroize::Zeroize for SmallBytes {
+    /// Overwrites the octets with zeros, then leaves the value empty.
+    fn zeroize(&mut self) {
+        match self {
+            Self::Inline { len, buf } => {
+                buf.zeroize();
+                len.zeroize();
+            }
+            Self::Heap(b) => b.zeroize(),
+        }
+        *self = Self::default();
+    }
+}
+
 impl Default for SmallBytes {
     fn default() -> Self {
         Self::Inline {
@@ -302,6 +316,14 @@ impl Atom {
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct AString(SmallBytes);
+
+/// A secret astring (an IMAP `LOGIN` password in a [`Secret`](mailwire_codec::Secret)) is
+/// wiped on drop; a zeroized `AString` is the empty string.
+impl zeroize::Zeroize for AString {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
 
 impl AString {
     /// Validates `content` (no NUL: `CHAR8 = %x01-ff`).

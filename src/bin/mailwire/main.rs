@@ -8,11 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-#[path = "mailwire/pop3_console.rs"]
 mod pop3_console;
-#[path = "mailwire/pop3_fetch.rs"]
 mod pop3_fetch;
-#[path = "mailwire/send.rs"]
 mod send;
 
 #[derive(Parser, Debug)]
@@ -173,11 +170,29 @@ struct Pop3Args {
     ca_file: Option<PathBuf>,
 }
 
+/// `--tls`: the STARTTLS/STLS policy of every client subcommand.
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum TlsArg {
     Required,
     Opportunistic,
     Off,
+}
+
+impl TlsArg {
+    /// The library's policy for this flag.
+    fn policy(self) -> mailwire::tls::TlsPolicy {
+        use mailwire::tls::TlsPolicy;
+        match self {
+            Self::Required => TlsPolicy::Required,
+            Self::Opportunistic => TlsPolicy::Opportunistic,
+            Self::Off => TlsPolicy::Disabled,
+        }
+    }
+
+    /// `--tls off` also allows passwords in cleartext (the user asked for no TLS).
+    fn allows_plaintext(self) -> bool {
+        matches!(self, Self::Off)
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
