@@ -148,8 +148,7 @@ pub use mime::{Address, Disposition, Encapsulated, Envelope, MimeIndex, MimePart
 pub use name::{DELIMITER, MAX_NAME_LEN, MailboxName};
 pub use pop3::{Pop3Maildrop, Pop3Message};
 pub use store::{
-    DEFAULT_EXPUNGE_HISTORY, MAX_LOGIN_LEN, Mailbox, Store, StoreOptions, User, list_matches,
-    normalize_login,
+    DEFAULT_EXPUNGE_HISTORY, MAX_LOGIN_LEN, Mailbox, Store, StoreOptions, User, normalize_login,
 };
 pub use types::{
     AppendResult, BackendKind, Change, Changes, CopyResult, FlagUpdate, InternalDate,

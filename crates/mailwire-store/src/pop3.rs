@@ -17,9 +17,9 @@ pub struct Pop3Message {
     pub uid: u32,
     /// Its size in octets (exactly the stored bytes).
     pub size: u64,
-    /// The UIDL unique id, `UIDVALIDITY.UID`: stable across sessions and processes for as long
-    /// as the mailbox keeps its UIDVALIDITY.
-    pub unique_id: String,
+    /// INBOX's UIDVALIDITY: with [`uid`](Self::uid), what a stable unique id (POP3 UIDL) is
+    /// made from, for as long as the mailbox keeps its UIDVALIDITY.
+    pub uidvalidity: u32,
 }
 
 /// A POP3 session's snapshot of INBOX (RFC 1939 TRANSACTION state).
@@ -60,7 +60,7 @@ impl Pop3Maildrop {
             .map(|m| Pop3Message {
                 uid: m.uid,
                 size: m.size,
-                unique_id: format!("{uidvalidity}.{}", m.uid),
+                uidvalidity,
             })
             .collect();
         Ok(Pop3Maildrop {

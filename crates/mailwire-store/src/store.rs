@@ -17,7 +17,7 @@ use crate::flags::{FlagOp, Flags};
 use crate::maildir::MaildirBackend;
 use crate::memory::MemoryBackend;
 use crate::mime::{MimeIndex, SectionKind};
-use crate::name::{DELIMITER, MailboxName};
+use crate::name::MailboxName;
 use crate::pop3::Pop3Maildrop;
 use crate::types::{
     AppendResult, BackendKind, Changes, CopyResult, InternalDate, ListAttribute, ListEntry,
@@ -380,37 +380,6 @@ impl fmt::Debug for User {
     }
 }
 
-fn matches(pattern: &[char], name: &[char]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some(('*', rest)) => (0..=name.len()).any(|i| matches(rest, &name[i..])),
-        Some(('%', rest)) => (0..=name.len())
-            .take_while(|&i| i == 0 || name[i - 1] != DELIMITER)
-            .any(|i| matches(rest, &name[i..])),
-        Some((c, rest)) => name.first() == Some(c) && matches(rest, &name[1..]),
-    }
-}
-
-/// IMAP LIST matching: `*` matches anything, `%` anything but the delimiter; a leading
-/// `INBOX` matches case-insensitively.
-pub fn list_matches(pattern: &str, name: &str) -> bool {
-    let normalize = |s: &str| -> Vec<char> {
-        let (first, rest) = s
-            .split_once(DELIMITER)
-            .map_or((s, None), |(a, b)| (a, Some(b)));
-        let first = if first.eq_ignore_ascii_case("INBOX") {
-            "INBOX"
-        } else {
-            first
-        };
-        match rest {
-            Some(r) => format!("{first}{DELIMITER}{r}").chars().collect(),
-            None => first.chars().collect(),
-        }
-    };
-    matches(&normalize(pattern), &normalize(name))
-}
-
 impl User {
     /// The login (lower case).
     pub fn login(&self) -> &str {
@@ -459,22 +428,6 @@ impl User {
             .run(|b, l| Ok((b.list_mailboxes(l)?, b.subscriptions(l)?)))
             .await?;
         Ok(build_list(boxes, &subs))
-    }
-
-    /// LIST `reference` `pattern` (RFC 3501 §6.3.8 / RFC 9051 §6.3.9): the reference is
-    /// prefixed to the pattern. An empty pattern gives an empty result (the server answers it
-    /// with the delimiter).
-    pub async fn list(&self, reference: &str, pattern: &str) -> Result<Vec<ListEntry>> {
-        if pattern.is_empty() {
-            return Ok(Vec::new());
-        }
-        let full = format!("{reference}{pattern}");
-        Ok(self
-            .mailboxes()
-            .await?
-            .into_iter()
-            .filter(|e| list_matches(&full, e.name.as_str()))
-            .collect())
     }
 
     /// Creates a mailbox. Superior names are not created (they list as `\Noselect` implied

@@ -7,6 +7,40 @@ use mailwire_store::{
     SpecialUse, Store, StoreError, StoreOptions,
 };
 
+/// IMAP LIST over the store: the store lists every mailbox, the IMAP crate's matcher picks
+/// (the store knows no protocol).
+trait ListExt {
+    async fn list(
+        &self,
+        reference: &str,
+        pattern: &str,
+    ) -> mailwire_store::Result<Vec<mailwire_store::ListEntry>>;
+}
+
+impl ListExt for mailwire_store::User {
+    async fn list(
+        &self,
+        reference: &str,
+        pattern: &str,
+    ) -> mailwire_store::Result<Vec<mailwire_store::ListEntry>> {
+        if pattern.is_empty() {
+            return Ok(Vec::new());
+        }
+        let full = format!("{reference}{pattern}");
+        let all = self.mailboxes().await?;
+        Ok(all
+            .into_iter()
+            .filter(|e| {
+                mailwire_imap::proto::list_matches(
+                    &full,
+                    e.name.as_str(),
+                    mailwire_store::DELIMITER,
+                )
+            })
+            .collect())
+    }
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -718,7 +752,7 @@ async fn pop3_view(store: Store) {
         Err(StoreError::MaildropInUse(_))
     ));
     assert_eq!(drop1.stat(), (3, msg(1).len() as u64 * 3));
-    let ids: Vec<String> = drop1.all().iter().map(|m| m.unique_id.clone()).collect();
+    let ids: Vec<(u32, u32)> = drop1.all().iter().map(|m| (m.uidvalidity, m.uid)).collect();
     assert_eq!(drop1.retrieve(2).await.unwrap(), msg(2));
     assert_eq!(
         drop1.retrieve_many(&[3, 1, 2]).await.unwrap(),
@@ -740,7 +774,7 @@ async fn pop3_view(store: Store) {
     // Mail arriving meanwhile is not in an open snapshot.
     let mut drop2 = u.pop3().await.unwrap();
     assert_eq!(drop2.all().len(), 3);
-    let ids2: Vec<String> = drop2.all().iter().map(|m| m.unique_id.clone()).collect();
+    let ids2: Vec<(u32, u32)> = drop2.all().iter().map(|m| (m.uidvalidity, m.uid)).collect();
     assert_eq!(ids, ids2, "UIDL ids are stable across sessions");
     store.deliver("alice", msg(4)).await.unwrap();
     assert_eq!(drop2.all().len(), 3);
@@ -749,7 +783,7 @@ async fn pop3_view(store: Store) {
     assert_eq!(drop2.commit().await.unwrap(), [1, 3]);
 
     let drop3 = u.pop3().await.unwrap();
-    let ids3: Vec<&str> = drop3.all().iter().map(|m| m.unique_id.as_str()).collect();
+    let ids3: Vec<(u32, u32)> = drop3.all().iter().map(|m| (m.uidvalidity, m.uid)).collect();
     assert_eq!(ids3.len(), 2);
     assert_eq!(ids3[0], ids[1]);
     assert_eq!(drop3.retrieve(2).await.unwrap(), msg(4));

@@ -48,7 +48,9 @@ pub use types::fetch::{
     Section,
 };
 pub use types::flag::{Flag, FlagFetch, FlagPerm, MailboxAttr, StoreKind};
-pub use types::mailbox::{ListMailbox, Mailbox, OtherMailbox, decode_utf7, encode_utf7};
+pub use types::mailbox::{
+    ListMailbox, Mailbox, OtherMailbox, decode_utf7, encode_utf7, list_matches,
+};
 pub use types::response::{
     Code, Completion, Continue, Data, ESearch, ESearchData, ExtValue, Greeting, GreetingKind,
     ListData, NamespaceDescr, QuotaResource, QuotedChar, Response, StatusValue, Tagged, Thread,

@@ -30,6 +30,9 @@ use crate::server::{
 /// let drops = StoreMaildrops::new(store.clone());
 /// let view = drops.lock("alice").await.unwrap();
 /// assert_eq!(view.list().len(), 1);
+/// // UIDL: UIDVALIDITY.UID.
+/// let status = store.user("alice").unwrap().status("INBOX").await.unwrap();
+/// assert_eq!(view.list()[0].uid.as_str(), format!("{}.1", status.uidvalidity));
 /// assert!(matches!(drops.lock("alice").await, Err(LockError::InUse)));
 /// view.commit_deletions(vec![0]).await.unwrap();
 /// assert!(drops.lock("alice").await.unwrap().list().is_empty());
@@ -76,7 +79,7 @@ impl MaildropProvider for StoreMaildrops {
             for m in maildrop.all() {
                 list.push(MessageInfo {
                     size: m.size,
-                    uid: UniqueId::new(m.unique_id.clone())
+                    uid: UniqueId::new(uidl(m.uidvalidity, m.uid))
                         .map_err(|e| LockError::Unavailable(e.to_string()))?,
                 });
             }
@@ -90,6 +93,13 @@ impl MaildropProvider for StoreMaildrops {
             Ok(view)
         })
     }
+}
+
+/// The UIDL unique id of a stored message, `UIDVALIDITY.UID` (RFC 1939 §7: "uniquely
+/// identifies a message in a maildrop and persists across sessions"): stable for as long as
+/// INBOX keeps its UIDVALIDITY, and changed with it when the UIDs are renumbered.
+fn uidl(uidvalidity: u32, uid: u32) -> String {
+    format!("{uidvalidity}.{uid}")
 }
 
 /// Read-ahead limits. POP3 clients fetch in order (poplib, fetchmail, `mailwire fetch`): while

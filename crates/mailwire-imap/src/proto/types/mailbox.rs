@@ -122,6 +122,68 @@ impl ListMailbox {
     }
 }
 
+/// LIST/LSUB matching (RFC 3501 §6.3.8, RFC 9051 §6.3.9): whether mailbox `name` matches
+/// `pattern` (the reference and the pattern joined, both as Unicode), where `*` matches any
+/// characters and `%` any characters but `delimiter`. A leading `INBOX` component matches
+/// case-insensitively in both.
+///
+/// Time is O(pattern length × name length) whatever the pattern (a naive backtracking matcher
+/// is exponential in the number of `*`s, which a client chooses).
+///
+/// ```
+/// use mailwire_imap::proto::list_matches;
+/// assert!(list_matches("Work/%", "Work/Notes", '/'));
+/// assert!(!list_matches("Work/%", "Work/Projects/2024", '/'));
+/// assert!(list_matches("*", "Work/Projects/2024", '/'));
+/// assert!(list_matches("inbox", "INBOX", '/'));
+/// ```
+pub fn list_matches(pattern: &str, name: &str, delimiter: char) -> bool {
+    let pattern = inbox_folded(pattern, delimiter);
+    let name = inbox_folded(name, delimiter);
+    // can[j]: the pattern read so far matches the first j characters of the name.
+    let mut can = vec![false; name.len() + 1];
+    can[0] = true;
+    for &p in &pattern {
+        let mut next = vec![false; name.len() + 1];
+        match p {
+            '*' => {
+                let mut any = false;
+                for j in 0..=name.len() {
+                    any |= can[j];
+                    next[j] = any;
+                }
+            }
+            '%' => {
+                let mut any = false;
+                for j in 0..=name.len() {
+                    if j > 0 && name[j - 1] == delimiter {
+                        any = false;
+                    }
+                    any |= can[j];
+                    next[j] = any;
+                }
+            }
+            c => {
+                for j in 1..=name.len() {
+                    next[j] = can[j - 1] && name[j - 1] == c;
+                }
+            }
+        }
+        can = next;
+    }
+    can[name.len()]
+}
+
+/// `s` as characters, its first component upper-cased when it is `INBOX` in any case.
+fn inbox_folded(s: &str, delimiter: char) -> Vec<char> {
+    let first = s.split(delimiter).next().unwrap_or("");
+    if first.eq_ignore_ascii_case("INBOX") {
+        "INBOX".chars().chain(s[first.len()..].chars()).collect()
+    } else {
+        s.chars().collect()
+    }
+}
+
 impl TryFrom<&str> for ListMailbox {
     type Error = ValidationError;
     fn try_from(s: &str) -> Result<Self, ValidationError> {
@@ -156,6 +218,48 @@ mod tests {
         assert_eq!(encode_utf7("😀"), "&2D3eAA-");
         assert_eq!(decode_utf7(b"&2D3eAA-").as_deref(), Some("😀"));
         assert_eq!(decode_utf7(b"&2D0-"), None, "unpaired surrogate");
+    }
+
+    /// The backtracking definition, for comparison.
+    fn naive(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|i| naive(rest, &n[i..])),
+            Some(('%', rest)) => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != '/')
+                .any(|i| naive(rest, &n[i..])),
+            Some((c, rest)) => n.first() == Some(c) && naive(rest, &n[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn list_matching_is_the_backtracking_definition(
+            p in "[ab/*%]{0,8}",
+            n in "[ab/]{0,8}",
+        ) {
+            let (pc, nc): (Vec<char>, Vec<char>) = (p.chars().collect(), n.chars().collect());
+            proptest::prop_assert_eq!(list_matches(&p, &n, '/'), naive(&pc, &nc));
+        }
+    }
+
+    #[test]
+    fn list_matching() {
+        assert!(list_matches("Work/%", "Work/Notes", '/'));
+        assert!(!list_matches("Work/%", "Work/Projects/2024", '/'));
+        assert!(list_matches("Work/*", "Work/Projects/2024", '/'));
+        assert!(list_matches("%", "Entwürfe", '/'));
+        assert!(list_matches("inBOX", "INBOX", '/'));
+        assert!(list_matches("INBOX/%", "inbox/Sub", '/'));
+        assert!(!list_matches("inboxes", "INBOX", '/'));
+        assert!(!list_matches("", "INBOX", '/'));
+        assert!(list_matches("", "", '/'));
+        assert!(list_matches("a.%", "a.b", '.'));
+        assert!(!list_matches("a.%", "a.b.c", '.'));
+        // Many stars against a long name that does not match: quick, not exponential.
+        let name = "a".repeat(200);
+        let pattern = format!("{}b", "*a".repeat(30));
+        assert!(!list_matches(&pattern, &name, '/'));
     }
 
     #[test]
