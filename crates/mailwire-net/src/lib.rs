@@ -107,3 +107,48 @@ pub use accept::{AcceptLimits, serve_connections};
 pub use driver::{
     ConnectionError, DriverOptions, Handler, Session, Step, Writer, drive, open, write_out,
 };
+
+/// Implements [`Session`] for a sans-I/O server session whose inherent methods already have
+/// the trait's names and signatures (`handle_input`, `poll_event`, `output_len`, `poll_output`,
+/// `tls_established`, `handle_idle_timeout`, `handle_shutdown`): the SMTP, POP3 and IMAP
+/// sessions, which keep those methods for callers that drive them without this crate.
+///
+/// ```ignore
+/// mailwire_net::impl_session!(crate::proto::ServerSession, crate::proto::Event);
+/// ```
+#[macro_export]
+macro_rules! impl_session {
+    ($session:ty, $event:ty) => {
+        impl $crate::Session for $session {
+            type Event = $event;
+
+            fn handle_input(&mut self, input: &[u8]) -> usize {
+                <$session>::handle_input(self, input)
+            }
+
+            fn poll_event(&mut self) -> Option<$event> {
+                <$session>::poll_event(self)
+            }
+
+            fn output_len(&self) -> usize {
+                <$session>::output_len(self)
+            }
+
+            fn poll_output(&mut self, out: &mut Vec<u8>) {
+                <$session>::poll_output(self, out);
+            }
+
+            fn tls_established(&mut self) {
+                <$session>::tls_established(self);
+            }
+
+            fn handle_idle_timeout(&mut self) {
+                <$session>::handle_idle_timeout(self);
+            }
+
+            fn handle_shutdown(&mut self) {
+                <$session>::handle_shutdown(self);
+            }
+        }
+    };
+}

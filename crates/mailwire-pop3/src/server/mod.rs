@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use mailwire_net::ConnectionError;
-use mailwire_net::{AcceptLimits, DriverOptions, Handler, Session, Step, Writer};
+use mailwire_net::{AcceptLimits, DriverOptions, Handler, Step, Writer};
 use mailwire_net::{drive, open, serve_connections};
 use mailwire_sasl::Authenticator;
 use mailwire_tls::TlsAcceptor;
@@ -229,38 +229,8 @@ impl<M: MaildropProvider> Server<M> {
     }
 }
 
-/// The session as the shared driver sees it.
-impl Session for ServerSession {
-    type Event = Event;
-
-    fn handle_input(&mut self, input: &[u8]) -> usize {
-        ServerSession::handle_input(self, input)
-    }
-
-    fn poll_event(&mut self) -> Option<Event> {
-        ServerSession::poll_event(self)
-    }
-
-    fn output_len(&self) -> usize {
-        ServerSession::output_len(self)
-    }
-
-    fn poll_output(&mut self, out: &mut Vec<u8>) {
-        ServerSession::poll_output(self, out);
-    }
-
-    fn tls_established(&mut self) {
-        ServerSession::tls_established(self);
-    }
-
-    fn handle_idle_timeout(&mut self) {
-        ServerSession::handle_idle_timeout(self);
-    }
-
-    fn handle_shutdown(&mut self) {
-        ServerSession::handle_shutdown(self);
-    }
-}
+// The session as the shared driver sees it.
+mailwire_net::impl_session!(ServerSession, Event);
 
 /// One connection's answers to its session's events: the locked maildrop, and the RETR/TOP
 /// streaming.
