@@ -22,7 +22,7 @@
 //!   stable UIDL ids, deletions applied all together and durably at commit.
 //! - A **MIME index** ([`MimeIndex`]) made once per message, on the first FETCH that needs it
 //!   (delivery does no parsing), and kept: the part tree with
-//!   byte offsets, BODYSTRUCTURE fields and the ENVELOPE, so FETCH of `BODY[1.2.MIME]`,
+//!   byte offsets, the header fields and the BODYSTRUCTURE fields (built on `mail-parser`), so FETCH of `BODY[1.2.MIME]`,
 //!   `HEADER.FIELDS` or partial ranges needs no reparsing. Malformed MIME never fails a
 //!   delivery.
 //! - Two **backends** behind one internal (synchronous) trait, run by one conformance test
@@ -121,7 +121,7 @@
 //! let meta = inbox.message(1).await?;
 //! assert!(meta.flags.is_seen());
 //! assert_eq!(inbox.fetch(1).await?, &b"Subject: hi\r\n\r\nHello\r\n"[..]);
-//! assert_eq!(inbox.mime(1).await?.envelope.subject.as_deref(), Some("hi"));
+//! assert_eq!(inbox.mime(1).await?.root.header_value(b"Subject: hi\r\n\r\nHello\r\n", "subject"), Some(&b" hi\r\n"[..]));
 //! # Ok::<(), mailwire_store::StoreError>(())
 //! # }).unwrap();
 //! ```
@@ -133,6 +133,8 @@ mod backend;
 mod core;
 mod error;
 mod flags;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod maildir;
 mod memory;
 pub mod mime;
@@ -144,7 +146,7 @@ mod types;
 pub use crate::core::EVENT_CAPACITY;
 pub use error::{Result, StoreError};
 pub use flags::{Flag, FlagOp, Flags, MAX_KEYWORD_LEN};
-pub use mime::{Address, Disposition, Encapsulated, Envelope, MimeIndex, MimePart, SectionKind};
+pub use mime::{Disposition, HeaderField, MimeIndex, MimePart, SectionKind};
 pub use name::{DELIMITER, MAX_NAME_LEN, MailboxName};
 pub use pop3::{Pop3Maildrop, Pop3Message};
 pub use store::{

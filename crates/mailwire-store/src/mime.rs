@@ -1,27 +1,86 @@
-//! The MIME index: a message parsed once into a part tree with byte offsets, so that ENVELOPE,
-//! BODYSTRUCTURE, `BODY[1.2.MIME]`, `HEADER.FIELDS` and partial fetches are served later without
-//! reparsing.
+//! The MIME index: a message parsed once into a part tree with byte offsets, so that
+//! BODYSTRUCTURE, ENVELOPE, `BODY[1.2.MIME]`, `HEADER.FIELDS` and partial fetches are served
+//! later without reparsing.
 //!
-//! The parser works on the raw bytes and never fails: a message that is not valid MIME still gets
-//! an index (at worst a single `text/plain` part spanning the body). Header values are kept as
-//! they were sent (RFC 2047 encoded-words are *not* decoded, as IMAP's ENVELOPE and BODYSTRUCTURE
-//! require); bytes that are not UTF-8 are replaced by U+FFFD in the index strings (the message
-//! bytes themselves are never changed).
+//! The header fields come from the [`mail_parser`] crate (its raw header offsets: names,
+//! values, folding, odd lines). What this module adds is what a store serving IMAP needs
+//! exactly and `mail-parser` does not give:
+//! - **the part tree, split at the delimiters here** (RFC 2046 §5.1.1): a part's body ends
+//!   before the line break of the next delimiter. `mail-parser`'s own tree loses parts after a
+//!   `message/rfc822` nested in a `message/rfc822` inside a multipart, and loses the
+//!   `multipart/digest` default after the first implicit `message/rfc822` part (both found by
+//!   `tests/mime_properties.rs`), so its part offsets are not used;
+//! - the values **as written**: media type, subtype and parameters from the raw `Content-Type`
+//!   (RFC 2047/2231 left encoded, as BODYSTRUCTURE requires), and the other `Content-*` fields;
+//! - the RFC 2045/2046 **defaults** (`text/plain; charset=us-ascii`, `message/rfc822` inside
+//!   `multipart/digest`), and a multipart without usable parts served as one `text/plain` part;
+//! - an **encapsulated message** for every `message/rfc822` (and `message/global`) part, with
+//!   offsets into the stored bytes even when the part was sent with a transfer encoding (then
+//!   its raw body is read as the message, as IMAP servers do);
+//! - nesting cut at [`MAX_DEPTH`], boundaries longer than [`MAX_BOUNDARY_LEN`] not followed.
+//!
+//! The index never fails: a message that is not valid MIME still gets one (at worst a single
+//! `text/plain` part spanning the body). The message bytes themselves are never changed; bytes
+//! that are not UTF-8 are replaced by U+FFFD in the index strings.
+//!
+//! ```
+//! use mailwire_store::{MimeIndex, SectionKind};
+//!
+//! let raw = b"Subject: hi\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+//! --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n--b--\r\n";
+//! let index = MimeIndex::parse(raw);
+//! assert!(index.root.is_multipart());
+//! assert_eq!(index.section_bytes(raw, &[1], SectionKind::Full), Some(&b"hello"[..]));
+//! assert_eq!(index.root.children[0].param("charset"), Some("utf-8"));
+//! assert_eq!(index.root.header_value(raw, "SUBJECT"), Some(&b" hi\r\n"[..]));
+//! ```
+//!
+//! The IMAP-shaped values (ENVELOPE addresses, `HEADER.FIELDS` selection) are made by the IMAP
+//! crate from [`MimePart::fields`]; the store knows no protocol.
 
 use std::ops::Range;
 
+use mail_parser::MessageParser;
+
 /// How deep multiparts and encapsulated messages are followed; deeper parts are leaves.
 pub const MAX_DEPTH: usize = 40;
+
+/// The longest multipart boundary followed (RFC 2046 §5.1.1 allows 70 characters).
+pub const MAX_BOUNDARY_LEN: usize = 200;
 
 /// The parsed structure of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MimeIndex {
     /// The whole message as a MIME entity (its header is the message header).
     pub root: MimePart,
-    /// The ENVELOPE of the message.
-    pub envelope: Envelope,
     /// The message size in bytes.
     pub size: usize,
+}
+
+/// One header field of an entity, as byte ranges into the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderField {
+    /// The field name (before the colon).
+    pub name: Range<usize>,
+    /// The raw value after the colon, folding and the final line break included.
+    pub value: Range<usize>,
+}
+
+impl HeaderField {
+    /// The field name.
+    pub fn name<'a>(&self, raw: &'a [u8]) -> &'a [u8] {
+        raw.get(self.name.clone()).unwrap_or_default()
+    }
+
+    /// The raw value (after the colon, line breaks included).
+    pub fn value<'a>(&self, raw: &'a [u8]) -> &'a [u8] {
+        raw.get(self.value.clone()).unwrap_or_default()
+    }
+
+    /// The whole field, name to final line break, as it is in the message.
+    pub fn line<'a>(&self, raw: &'a [u8]) -> &'a [u8] {
+        raw.get(self.name.start..self.value.end).unwrap_or_default()
+    }
 }
 
 /// One MIME entity: a message, a part of a multipart, or an encapsulated message's top entity.
@@ -33,6 +92,8 @@ pub struct MimePart {
     /// The body, after the blank line; for a part of a multipart, up to (not including) the line
     /// break before the next boundary.
     pub body: Range<usize>,
+    /// The header fields in order, duplicates included.
+    pub fields: Vec<HeaderField>,
     /// The media type as written (`text`, `multipart`, ...), defaulted when absent.
     pub media_type: String,
     /// The media subtype as written (`plain`, `mixed`, ...), defaulted when absent.
@@ -60,17 +121,9 @@ pub struct MimePart {
     pub lines: u32,
     /// The parts of a multipart, in order (empty otherwise).
     pub children: Vec<MimePart>,
-    /// For `message/rfc822` (and `message/global`): the encapsulated message.
-    pub message: Option<Box<Encapsulated>>,
-}
-
-/// An encapsulated `message/rfc822`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Encapsulated {
-    /// Its ENVELOPE.
-    pub envelope: Envelope,
-    /// Its top entity (header = the encapsulated message header).
-    pub root: MimePart,
+    /// For `message/rfc822` (and `message/global`): the encapsulated message's top entity
+    /// (its header is the encapsulated message header).
+    pub message: Option<Box<MimePart>>,
 }
 
 /// Content-Disposition.
@@ -80,52 +133,6 @@ pub struct Disposition {
     pub kind: String,
     /// Parameters, names as written, values unquoted.
     pub params: Vec<(String, String)>,
-}
-
-/// The IMAP ENVELOPE fields, raw (encoded-words kept, folding removed).
-///
-/// As RFC 3501 §7.4.2 requires of the server, `sender` and `reply_to` default to `from` when
-/// their header is absent or empty.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Envelope {
-    /// Date.
-    pub date: Option<String>,
-    /// Subject.
-    pub subject: Option<String>,
-    /// From.
-    pub from: Vec<Address>,
-    /// Sender (defaults to From).
-    pub sender: Vec<Address>,
-    /// Reply-To (defaults to From).
-    pub reply_to: Vec<Address>,
-    /// To.
-    pub to: Vec<Address>,
-    /// Cc.
-    pub cc: Vec<Address>,
-    /// Bcc.
-    pub bcc: Vec<Address>,
-    /// In-Reply-To.
-    pub in_reply_to: Option<String>,
-    /// Message-ID.
-    pub message_id: Option<String>,
-    /// The raw values of the envelope headers, as `(lowercase name, unfolded value)`.
-    pub raw: Vec<(String, String)>,
-}
-
-/// One address of an ENVELOPE address list, in IMAP's four-field form.
-///
-/// Group syntax is represented as IMAP does: a start marker with `mailbox` = the group name and
-/// `host` = `None`, then the members, then an end marker with both `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Address {
-    /// The display name (phrase), unquoted.
-    pub name: Option<String>,
-    /// The source route (obsolete `@a,@b`), if any.
-    pub adl: Option<String>,
-    /// The local part (or the group name of a group start marker).
-    pub mailbox: Option<String>,
-    /// The domain.
-    pub host: Option<String>,
 }
 
 /// Which bytes of a part a FETCH section names.
@@ -145,11 +152,8 @@ pub enum SectionKind {
 impl MimeIndex {
     /// Parses `raw`. Never fails.
     pub fn parse(raw: &[u8]) -> MimeIndex {
-        let root = parse_entity(raw, 0, raw.len(), Default::default(), 0);
-        let envelope = envelope_of(raw, &root.header);
         MimeIndex {
-            root,
-            envelope,
+            root: entity(raw, 0..raw.len(), DefaultType::TextPlain, 0),
             size: raw.len(),
         }
     }
@@ -163,7 +167,7 @@ impl MimeIndex {
             return Some(entity);
         }
         for (i, &n) in path.iter().enumerate() {
-            let child = if is_multipart(entity) {
+            let child = if entity.is_multipart() {
                 entity.children.get((n as usize).checked_sub(1)?)?
             } else if n == 1 {
                 entity
@@ -174,8 +178,8 @@ impl MimeIndex {
                 return Some(child);
             }
             entity = if let Some(m) = &child.message {
-                &m.root
-            } else if is_multipart(child) {
+                m
+            } else if child.is_multipart() {
                 child
             } else {
                 return None;
@@ -201,8 +205,8 @@ impl MimeIndex {
         match kind {
             SectionKind::Full => Some(part.body.clone()),
             SectionKind::Mime => Some(part.header.clone()),
-            SectionKind::Header => part.message.as_ref().map(|m| m.root.header.clone()),
-            SectionKind::Text => part.message.as_ref().map(|m| m.root.body.clone()),
+            SectionKind::Header => part.message.as_ref().map(|m| m.header.clone()),
+            SectionKind::Text => part.message.as_ref().map(|m| m.body.clone()),
         }
     }
 
@@ -219,12 +223,12 @@ impl MimeIndex {
 }
 
 impl MimePart {
-    /// True for `multipart/*`.
+    /// True for `multipart/*` with parts.
     pub fn is_multipart(&self) -> bool {
-        is_multipart(self)
+        self.media_type.eq_ignore_ascii_case("multipart") && !self.children.is_empty()
     }
 
-    /// True for `message/rfc822` (and `message/global`) with a parsed encapsulated message.
+    /// True for `message/rfc822` (and `message/global`) with an encapsulated message.
     pub fn is_message(&self) -> bool {
         self.message.is_some()
     }
@@ -246,10 +250,30 @@ impl MimePart {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-}
 
-fn is_multipart(p: &MimePart) -> bool {
-    p.media_type.eq_ignore_ascii_case("multipart") && !p.children.is_empty()
+    /// The raw value of the first header field called `name` (case-insensitive).
+    pub fn header_value<'a>(&self, raw: &'a [u8], name: &str) -> Option<&'a [u8]> {
+        self.fields
+            .iter()
+            .find(|f| f.name(raw).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|f| f.value(raw))
+    }
+
+    /// Every part below this one (children, encapsulated messages, recursively), depth first.
+    pub fn descendants(&self) -> Vec<&MimePart> {
+        let mut out = Vec::new();
+        let mut stack: Vec<&MimePart> = vec![self];
+        while let Some(p) = stack.pop() {
+            if !std::ptr::eq(p, self) {
+                out.push(p);
+            }
+            if let Some(m) = &p.message {
+                stack.push(m);
+            }
+            stack.extend(p.children.iter().rev());
+        }
+        out
+    }
 }
 
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
@@ -259,158 +283,120 @@ enum DefaultType {
     MessageRfc822,
 }
 
-/// Iterates over the header fields of a header block as `(name, raw value with folding)`.
-///
-/// `header` is the header bytes (as returned for `BODY[HEADER]`). Lines that are not fields are
-/// skipped.
-pub fn header_fields(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    FieldIter { rest: header }
-}
-
-struct FieldIter<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for FieldIter<'a> {
-    type Item = (&'a [u8], &'a [u8]);
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.rest.is_empty() {
-                return None;
-            }
-            let (raw, rest) = split_field(self.rest);
-            self.rest = rest;
-            if raw.is_empty() || raw == b"\n" || raw == b"\r\n" {
-                return None; // end of header
-            }
-            if let Some(colon) = raw.iter().position(|&b| b == b':') {
-                let name = trim(&raw[..colon]);
-                if !name.is_empty() && !name.iter().any(|b| b.is_ascii_whitespace()) {
-                    return Some((name, &raw[colon + 1..]));
-                }
-            }
-        }
+/// The entity that `raw[range]` holds: its header up to the first empty line (RFC 5322 §2.1),
+/// the fields in it as `mail-parser` reads them, and below it the parts of a multipart or the
+/// encapsulated message.
+fn entity(raw: &[u8], range: Range<usize>, default: DefaultType, depth: usize) -> MimePart {
+    let body_start = header_end(raw, range.start, range.end);
+    let header = range.start..body_start;
+    let fields = header_fields(raw, header.clone());
+    let mut part = describe(raw, header, body_start..range.end, fields, default);
+    if depth >= MAX_DEPTH {
+        return part;
     }
-}
-
-/// Splits off one field including its continuation lines and final line break.
-fn split_field(s: &[u8]) -> (&[u8], &[u8]) {
-    let mut i = 0;
-    loop {
-        match memchr_lf(&s[i..]) {
-            None => return (s, &[]),
-            Some(p) => {
-                let end = i + p + 1;
-                // A line that is only a line break ends the header; do not join it.
-                if i == 0 && (end == 1 || (end == 2 && s[0] == b'\r')) {
-                    return (&s[..end], &s[end..]);
-                }
-                if end < s.len() && (s[end] == b' ' || s[end] == b'\t') {
-                    i = end;
-                    continue;
-                }
-                return (&s[..end], &s[end..]);
+    if part.media_type.eq_ignore_ascii_case("multipart") {
+        let child_default = if part.media_subtype.eq_ignore_ascii_case("digest") {
+            DefaultType::MessageRfc822
+        } else {
+            DefaultType::TextPlain
+        };
+        if let Some(b) = part
+            .param("boundary")
+            .filter(|b| !b.is_empty() && b.len() <= MAX_BOUNDARY_LEN)
+            .map(|b| b.as_bytes().to_vec())
+        {
+            for (s, e) in split_multipart(raw, part.body.start, part.body.end, &b) {
+                part.children
+                    .push(entity(raw, s..e, child_default, depth + 1));
             }
         }
-    }
-}
-
-fn memchr_lf(s: &[u8]) -> Option<usize> {
-    s.iter().position(|&b| b == b'\n')
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |p| p + 1);
-    &s[start..end.max(start)]
-}
-
-/// Removes CR and LF of folded lines and trims the value.
-pub fn unfold(value: &[u8]) -> String {
-    let mut out = Vec::with_capacity(value.len());
-    for &b in value {
-        if b != b'\r' && b != b'\n' {
-            out.push(b);
+        if part.children.is_empty() {
+            // Malformed multipart: serve it as a single text/plain part.
+            set_text_plain(&mut part);
         }
+    } else if is_message_type(&part) {
+        // Sent with a transfer encoding or not, the raw body is read as the message.
+        part.message = Some(Box::new(entity(
+            raw,
+            part.body.clone(),
+            DefaultType::TextPlain,
+            depth + 1,
+        )));
     }
-    String::from_utf8_lossy(trim(&out)).into_owned()
+    part
 }
 
-/// Selects header lines for `HEADER.FIELDS (names)` (`not = false`) or
-/// `HEADER.FIELDS.NOT (names)` (`not = true`): the selected fields, unchanged and in order, then
-/// the blank line, as IMAP returns them. Names compare case-insensitively.
-pub fn filter_header_fields(header: &[u8], names: &[&str], not: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = header;
-    while !rest.is_empty() {
-        let (raw, r) = split_field(rest);
-        rest = r;
-        if raw == b"\n" || raw == b"\r\n" {
-            break;
-        }
-        let name = raw
-            .iter()
-            .position(|&b| b == b':')
-            .map(|c| trim(&raw[..c]))
-            .unwrap_or(b"");
-        let listed = names
-            .iter()
-            .any(|n| n.as_bytes().eq_ignore_ascii_case(name));
-        if !name.is_empty() && listed != not {
-            out.extend_from_slice(raw);
-            if !raw.ends_with(b"\n") {
-                out.extend_from_slice(b"\r\n");
-            }
-        }
-    }
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
-/// Finds the end of the header starting at `start`: returns (end of header incl. blank line).
+/// The end of the header that starts at `start`: just after the first empty line, or `end`.
+/// A part that starts with an empty line has an empty header (that line).
 fn header_end(raw: &[u8], start: usize, end: usize) -> usize {
     let mut i = start;
-    // A part that starts with a blank line has an empty header.
-    loop {
-        if i >= end {
-            return end;
-        }
-        let line_end = match memchr_lf(&raw[i..end]) {
+    while i < end {
+        let line_end = match raw[i..end].iter().position(|&b| b == b'\n') {
             Some(p) => i + p + 1,
             None => return end,
         };
-        let line = &raw[i..line_end];
-        if line == b"\n" || line == b"\r\n" {
+        if matches!(&raw[i..line_end], b"\n" | b"\r\n") {
             return line_end;
         }
         i = line_end;
     }
+    end
 }
 
-fn count_lines(body: &[u8]) -> u32 {
-    let n = body.iter().filter(|&&b| b == b'\n').count();
-    let extra = usize::from(!body.is_empty() && !body.ends_with(b"\n"));
-    u32::try_from(n + extra).unwrap_or(u32::MAX)
+/// The fields of the header `raw[header]`, as `mail-parser` splits them (folding, names and
+/// values), turned into ranges of the stored message.
+fn header_fields(raw: &[u8], header: Range<usize>) -> Vec<HeaderField> {
+    let Some(message) = MessageParser::new().parse_headers(&raw[header.clone()]) else {
+        return Vec::new();
+    };
+    let Some(first) = message.parts.first() else {
+        return Vec::new();
+    };
+    let at = |o: u32| (header.start + o as usize).min(header.end);
+    first
+        .headers
+        .iter()
+        .map(|h| {
+            let (field, start) = (at(h.offset_field), at(h.offset_start));
+            // The name ends before the colon.
+            let name_end = raw[field..start.max(field)]
+                .iter()
+                .rposition(|&b| b == b':')
+                .map_or(start.max(field), |c| field + c);
+            let value_end = at(h.offset_end).max(start);
+            HeaderField {
+                name: field..name_end,
+                value: start.max(name_end)..value_end.max(name_end),
+            }
+        })
+        .collect()
 }
 
-fn parse_entity(
+fn is_message_type(p: &MimePart) -> bool {
+    p.media_type.eq_ignore_ascii_case("message")
+        && (p.media_subtype.eq_ignore_ascii_case("rfc822")
+            || p.media_subtype.eq_ignore_ascii_case("global"))
+}
+
+fn set_text_plain(part: &mut MimePart) {
+    part.media_type = "text".into();
+    part.media_subtype = "plain".into();
+    part.params = vec![("charset".into(), "us-ascii".into())];
+}
+
+/// The entity's own fields: the `Content-*` values as written, and the defaults.
+fn describe(
     raw: &[u8],
-    start: usize,
-    end: usize,
+    header: Range<usize>,
+    body: Range<usize>,
+    fields: Vec<HeaderField>,
     default: DefaultType,
-    depth: usize,
 ) -> MimePart {
-    let body_start = header_end(raw, start, end);
-    let header = &raw[start..body_start];
     let mut part = MimePart {
-        header: start..body_start,
-        body: body_start..end,
+        lines: count_lines(&raw[body.clone()]),
+        header,
+        body,
+        fields: Vec::new(),
         media_type: String::new(),
         media_subtype: String::new(),
         params: Vec::new(),
@@ -422,13 +408,15 @@ fn parse_entity(
         disposition: None,
         language: Vec::new(),
         location: None,
-        lines: count_lines(&raw[body_start..end]),
         children: Vec::new(),
         message: None,
     };
-    for (name, value) in header_fields(header) {
-        let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
-        let value = unfold(value);
+    for f in &fields {
+        let lname = String::from_utf8_lossy(f.name(raw)).to_ascii_lowercase();
+        if !lname.starts_with("content-") {
+            continue;
+        }
+        let value = unfold(f.value(raw));
         match lname.as_str() {
             "content-type" if !part.has_content_type => {
                 if let Some((t, s, params)) = parse_content_type(&value) {
@@ -464,99 +452,30 @@ fn parse_entity(
             _ => {}
         }
     }
+    part.fields = fields;
     if !part.has_content_type {
         match default {
-            DefaultType::TextPlain => {
-                part.media_type = "text".into();
-                part.media_subtype = "plain".into();
-                part.params = vec![("charset".into(), "us-ascii".into())];
-            }
+            DefaultType::TextPlain => set_text_plain(&mut part),
             DefaultType::MessageRfc822 => {
                 part.media_type = "message".into();
                 part.media_subtype = "rfc822".into();
             }
         }
     }
-    if depth >= MAX_DEPTH {
-        return part;
-    }
-    if part.media_type.eq_ignore_ascii_case("multipart") {
-        let boundary = part.param("boundary").map(str::to_owned);
-        let child_default = if part.media_subtype.eq_ignore_ascii_case("digest") {
-            DefaultType::MessageRfc822
-        } else {
-            DefaultType::TextPlain
-        };
-        if let Some(b) = boundary.filter(|b| !b.is_empty() && b.len() <= 200) {
-            for (s, e) in split_multipart(raw, body_start, end, b.as_bytes()) {
-                part.children
-                    .push(parse_entity(raw, s, e, child_default, depth + 1));
-            }
-        }
-        if part.children.is_empty() {
-            // Malformed multipart: serve it as a single text/plain part.
-            part.media_type = "text".into();
-            part.media_subtype = "plain".into();
-            part.params = vec![("charset".into(), "us-ascii".into())];
-        }
-    } else if part.media_type.eq_ignore_ascii_case("message")
-        && (part.media_subtype.eq_ignore_ascii_case("rfc822")
-            || part.media_subtype.eq_ignore_ascii_case("global"))
-    {
-        let inner = parse_entity(raw, body_start, end, DefaultType::TextPlain, depth + 1);
-        let envelope = envelope_of(raw, &inner.header);
-        part.message = Some(Box::new(Encapsulated {
-            envelope,
-            root: inner,
-        }));
-    }
     part
 }
 
-/// Splits a multipart body into the byte ranges of its parts.
-fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize, usize)> {
-    let mut parts = Vec::new();
-    let mut i = start;
-    let mut current: Option<usize> = None; // start of the current part
-    while i < end {
-        let line_end = match memchr_lf(&raw[i..end]) {
-            Some(p) => i + p + 1,
-            None => end,
-        };
-        let line = &raw[i..line_end];
-        if line.len() >= 2 + boundary.len()
-            && line.starts_with(b"--")
-            && &line[2..2 + boundary.len()] == boundary
-        {
-            let rest = &line[2 + boundary.len()..];
-            let closing = rest.starts_with(b"--");
-            let tail = if closing { &rest[2..] } else { rest };
-            if tail.iter().all(|b| b.is_ascii_whitespace()) {
-                if let Some(s) = current.take() {
-                    // The line break before the delimiter belongs to the delimiter.
-                    let mut e = i;
-                    if e > s && raw[e - 1] == b'\n' {
-                        e -= 1;
-                        if e > s && raw[e - 1] == b'\r' {
-                            e -= 1;
-                        }
-                    }
-                    parts.push((s, e.max(s)));
-                }
-                if closing {
-                    return parts;
-                }
-                current = Some(line_end);
-            }
-        }
-        i = line_end;
-    }
-    if let Some(s) = current {
-        // No closing delimiter: the last part runs to the end.
-        parts.push((s, end));
-    }
-    parts
+/// Removes the line breaks of folded lines and trims the value.
+fn unfold(value: &[u8]) -> String {
+    let v: Vec<u8> = value
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
+    String::from_utf8_lossy(&v).trim().to_owned()
 }
+
+type Params = Vec<(String, String)>;
 
 fn strip_comments(v: &str) -> String {
     let mut out = String::new();
@@ -585,8 +504,6 @@ fn strip_comments(v: &str) -> String {
     }
     out.trim().to_owned()
 }
-
-type Params = Vec<(String, String)>;
 
 fn parse_content_type(v: &str) -> Option<(String, String, Params)> {
     let (main, params) = split_params(v);
@@ -668,248 +585,55 @@ fn unquote(v: &str) -> String {
     }
 }
 
-fn envelope_of(raw: &[u8], header: &Range<usize>) -> Envelope {
-    let mut env = Envelope::default();
-    let mut sender_set = false;
-    let mut reply_set = false;
-    for (name, value) in header_fields(&raw[header.clone()]) {
-        let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
-        let known = matches!(
-            lname.as_str(),
-            "date"
-                | "subject"
-                | "from"
-                | "sender"
-                | "reply-to"
-                | "to"
-                | "cc"
-                | "bcc"
-                | "in-reply-to"
-                | "message-id"
-        );
-        if !known {
-            continue;
-        }
-        let v = unfold(value);
-        // The first occurrence of each field wins.
-        if env.raw.iter().any(|(n, _)| *n == lname) {
-            continue;
-        }
-        env.raw.push((lname.clone(), v.clone()));
-        match lname.as_str() {
-            "date" => env.date = Some(v),
-            "subject" => env.subject = Some(v),
-            "from" => env.from = parse_address_list(&v),
-            "sender" => {
-                env.sender = parse_address_list(&v);
-                sender_set = !env.sender.is_empty();
-            }
-            "reply-to" => {
-                env.reply_to = parse_address_list(&v);
-                reply_set = !env.reply_to.is_empty();
-            }
-            "to" => env.to = parse_address_list(&v),
-            "cc" => env.cc = parse_address_list(&v),
-            "bcc" => env.bcc = parse_address_list(&v),
-            "in-reply-to" => env.in_reply_to = Some(v),
-            "message-id" => env.message_id = Some(v),
-            _ => {}
-        }
-    }
-    if !sender_set {
-        env.sender = env.from.clone();
-    }
-    if !reply_set {
-        env.reply_to = env.from.clone();
-    }
-    env
+fn count_lines(body: &[u8]) -> u32 {
+    let n = body.iter().filter(|&&b| b == b'\n').count();
+    let extra = usize::from(!body.is_empty() && !body.ends_with(b"\n"));
+    u32::try_from(n + extra).unwrap_or(u32::MAX)
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Atom(String),
-    Quoted(String),
-    Special(char),
-    Domain(String), // [literal]
-}
-
-fn tokenize(s: &str) -> Vec<Tok> {
-    let mut out = Vec::new();
-    let cs: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < cs.len() {
-        let c = cs[i];
-        if c.is_whitespace() {
-            i += 1;
-        } else if c == '(' {
-            let mut depth = 0;
-            while i < cs.len() {
-                match cs[i] {
-                    '\\' => i += 1,
-                    '(' => depth += 1,
-                    ')' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            i += 1;
-                            break;
+/// Splits a multipart body into the byte ranges of its parts.
+fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize, usize)> {
+    let mut parts = Vec::new();
+    let mut i = start;
+    let mut current: Option<usize> = None; // start of the current part
+    while i < end {
+        let line_end = match raw[i..end].iter().position(|&b| b == b'\n') {
+            Some(p) => i + p + 1,
+            None => end,
+        };
+        let line = &raw[i..line_end];
+        if line.len() >= 2 + boundary.len()
+            && line.starts_with(b"--")
+            && &line[2..2 + boundary.len()] == boundary
+        {
+            let rest = &line[2 + boundary.len()..];
+            let closing = rest.starts_with(b"--");
+            let tail = if closing { &rest[2..] } else { rest };
+            if tail.iter().all(|b| b.is_ascii_whitespace()) {
+                if let Some(s) = current.take() {
+                    // The line break before the delimiter belongs to the delimiter.
+                    let mut e = i;
+                    if e > s && raw[e - 1] == b'\n' {
+                        e -= 1;
+                        if e > s && raw[e - 1] == b'\r' {
+                            e -= 1;
                         }
                     }
-                    _ => {}
+                    parts.push((s, e.max(s)));
                 }
-                i += 1;
-            }
-        } else if c == '"' {
-            let mut v = String::new();
-            i += 1;
-            while i < cs.len() && cs[i] != '"' {
-                if cs[i] == '\\' && i + 1 < cs.len() {
-                    i += 1;
+                if closing {
+                    return parts;
                 }
-                v.push(cs[i]);
-                i += 1;
+                current = Some(line_end);
             }
-            i += 1;
-            out.push(Tok::Quoted(v));
-        } else if c == '[' {
-            let mut v = String::from("[");
-            i += 1;
-            while i < cs.len() && cs[i] != ']' {
-                v.push(cs[i]);
-                i += 1;
-            }
-            v.push(']');
-            i += 1;
-            out.push(Tok::Domain(v));
-        } else if "<>@,;:.".contains(c) {
-            out.push(Tok::Special(c));
-            i += 1;
-        } else {
-            let mut v = String::new();
-            while i < cs.len() && !cs[i].is_whitespace() && !"()<>@,;:.\"[".contains(cs[i]) {
-                v.push(cs[i]);
-                i += 1;
-            }
-            out.push(Tok::Atom(v));
         }
+        i = line_end;
     }
-    out
-}
-
-fn tok_text(t: &Tok) -> String {
-    match t {
-        Tok::Atom(s) | Tok::Quoted(s) | Tok::Domain(s) => s.clone(),
-        Tok::Special(c) => c.to_string(),
+    if let Some(s) = current {
+        // No closing delimiter: the last part runs to the end.
+        parts.push((s, end));
     }
-}
-
-/// Parses an RFC 5322 address list into IMAP ENVELOPE addresses (tolerant; never fails).
-pub fn parse_address_list(s: &str) -> Vec<Address> {
-    let toks = tokenize(s);
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut in_group = false;
-    while i < toks.len() {
-        // Collect one element up to ',' or ';' (outside <>), noting ':' for groups.
-        let mut j = i;
-        let mut angle = false;
-        let mut colon_at = None;
-        while j < toks.len() {
-            match &toks[j] {
-                Tok::Special('<') => angle = true,
-                Tok::Special('>') => angle = false,
-                Tok::Special(':') if !angle && !in_group && colon_at.is_none() => {
-                    colon_at = Some(j);
-                }
-                Tok::Special(',') if !angle => break,
-                Tok::Special(';') if !angle => break,
-                _ => {}
-            }
-            if colon_at == Some(j) {
-                break;
-            }
-            j += 1;
-        }
-        if let Some(c) = colon_at {
-            let name: Vec<String> = toks[i..c].iter().map(tok_text).collect();
-            out.push(Address {
-                name: None,
-                adl: None,
-                mailbox: Some(name.join(" ")),
-                host: None,
-            });
-            in_group = true;
-            i = c + 1;
-            continue;
-        }
-        if let Some(a) = parse_mailbox(&toks[i..j]) {
-            out.push(a);
-        }
-        if j < toks.len() && toks[j] == Tok::Special(';') && in_group {
-            out.push(Address::default());
-            in_group = false;
-        }
-        i = j + 1;
-    }
-    if in_group {
-        out.push(Address::default());
-    }
-    out
-}
-
-fn parse_mailbox(toks: &[Tok]) -> Option<Address> {
-    if toks.is_empty() {
-        return None;
-    }
-    let lt = toks.iter().position(|t| *t == Tok::Special('<'));
-    let (phrase, spec): (&[Tok], &[Tok]) = match lt {
-        Some(p) => {
-            let gt = toks[p..]
-                .iter()
-                .position(|t| *t == Tok::Special('>'))
-                .map_or(toks.len(), |q| p + q);
-            (&toks[..p], &toks[p + 1..gt])
-        }
-        None => (&[], toks),
-    };
-    let name = if phrase.is_empty() {
-        None
-    } else {
-        let mut s = String::new();
-        for t in phrase {
-            let text = tok_text(t);
-            if !s.is_empty() && *t != Tok::Special('.') && !s.ends_with('.') {
-                s.push(' ');
-            }
-            s.push_str(&text);
-        }
-        Some(s)
-    };
-    // Source route: @a,@b:
-    let mut spec = spec;
-    let mut adl = None;
-    if spec.first() == Some(&Tok::Special('@'))
-        && let Some(c) = spec.iter().position(|t| *t == Tok::Special(':'))
-    {
-        adl = Some(spec[..c].iter().map(tok_text).collect::<String>());
-        spec = &spec[c + 1..];
-    }
-    let at = spec.iter().rposition(|t| *t == Tok::Special('@'));
-    let (local, domain) = match at {
-        Some(a) => (&spec[..a], Some(&spec[a + 1..])),
-        None => (spec, None),
-    };
-    let join = |ts: &[Tok]| ts.iter().map(tok_text).collect::<String>();
-    let mailbox = join(local);
-    let host = domain.map(join).filter(|h| !h.is_empty());
-    if mailbox.is_empty() && host.is_none() && name.is_none() {
-        return None;
-    }
-    Some(Address {
-        name,
-        adl,
-        mailbox: Some(mailbox).filter(|m| !m.is_empty()),
-        host,
-    })
+    parts
 }
 
 #[cfg(test)]
@@ -993,36 +717,19 @@ epilogue\r\n";
         assert_eq!(s(MULTI, idx.section(&[2, 1], SectionKind::Mime)), b"\r\n");
         assert!(idx.section(&[3], SectionKind::Full).is_none());
         assert!(idx.section(&[1], SectionKind::Header).is_none());
-        let inner = &p2.message.as_ref().unwrap().envelope;
-        assert_eq!(inner.subject.as_deref(), Some("inner"));
-        assert_eq!(inner.from[0].host.as_deref(), Some("b.c"));
-    }
-
-    #[test]
-    fn envelope_fields() {
-        let e = MimeIndex::parse(MULTI).envelope;
-        assert_eq!(e.subject.as_deref(), Some("=?utf-8?q?hi?= there"));
-        assert_eq!(e.from[0].name.as_deref(), Some("Joe Q. Public"));
-        assert_eq!(e.from[0].mailbox.as_deref(), Some("john.q.public"));
-        assert_eq!(e.sender, e.from);
-        assert_eq!(e.reply_to, e.from);
-        assert_eq!(e.to.len(), 3);
-        assert_eq!(e.to[2].name.as_deref(), Some("Who?"));
-        assert_eq!(e.cc[1].name.as_deref(), Some("Giant; \"Big\" Box"));
+        let inner = p2.message.as_ref().unwrap();
         assert_eq!(
-            e.message_id.as_deref(),
-            Some("<5678.21-Nov-1997@example.com>")
+            inner.header_value(MULTI, "subject"),
+            Some(&b" inner\r\n"[..])
         );
-    }
-
-    #[test]
-    fn groups() {
-        let a = parse_address_list("A Group:Ed Jones <c@a.test>,joe@where.test;, x@y");
-        assert_eq!(a.len(), 5);
-        assert_eq!(a[0].mailbox.as_deref(), Some("A Group"));
-        assert_eq!(a[0].host, None);
-        assert_eq!(a[3], Address::default());
-        assert_eq!(a[4].host.as_deref(), Some("y"));
+        assert_eq!(inner.fields.len(), 3);
+        assert_eq!(inner.fields[1].line(MULTI), b"From: a@b.c\r\n");
+        // The root's fields, folded value and duplicates as written.
+        assert_eq!(
+            idx.root.header_value(MULTI, "Subject"),
+            Some(&b" =?utf-8?q?hi?=\r\n there\r\n"[..])
+        );
+        assert_eq!(idx.root.fields[0].name(MULTI), b"From");
     }
 
     #[test]
@@ -1052,15 +759,83 @@ epilogue\r\n";
     }
 
     #[test]
-    fn header_fields_filter() {
-        let h = b"Subject: a\r\nFrom: b\r\n c\r\nTo: d\r\n\r\n";
+    fn digest_parts_default_to_messages() {
+        let raw = b"Content-Type: multipart/digest; boundary=D\r\n\r\n--D\r\n\r\nSubject: d1\r\n\r\nb1\r\n\
+--D\r\n\r\nSubject: d2\r\n\r\nb2\r\n--D\r\n\r\nSubject: d3\r\n\r\nb3\r\n--D--\r\n";
+        let idx = MimeIndex::parse(raw);
+        assert_eq!(idx.root.children.len(), 3);
+        for (i, body) in [&b"b1"[..], b"b2", b"b3"].into_iter().enumerate() {
+            let n = i as u32 + 1;
+            let part = idx.part(&[n]).unwrap();
+            assert_eq!(
+                (part.media_type.as_str(), part.media_subtype.as_str()),
+                ("message", "rfc822")
+            );
+            assert!(!part.has_content_type);
+            assert_eq!(s(raw, idx.section(&[n], SectionKind::Text)), body);
+        }
+        // The second part is not a text part that runs over the closing delimiter.
         assert_eq!(
-            filter_header_fields(h, &["from"], false),
-            b"From: b\r\n c\r\n\r\n"
+            s(raw, idx.section(&[2], SectionKind::Full)),
+            b"Subject: d2\r\n\r\nb2"
+        );
+    }
+
+    #[test]
+    fn nested_messages_keep_the_parts_after_them() {
+        let raw = b"Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n\
+Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nSubject: deep\r\n\r\ndeep\r\n\
+--q\r\nContent-Type: text/plain\r\n\r\nafter\r\n--q--\r\n";
+        let idx = MimeIndex::parse(raw);
+        assert_eq!(idx.root.children.len(), 2);
+        assert_eq!(s(raw, idx.section(&[2], SectionKind::Full)), b"after");
+        assert_eq!(s(raw, idx.section(&[1, 1], SectionKind::Text)), b"deep");
+    }
+
+    #[test]
+    fn encoded_message_parts_and_values_as_written() {
+        let raw = b"Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n\
+Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeAoKYgo=\r\n\
+--z\r\nContent-Type: Application/PDF; name*0=\"a\"; name*1=\"b.pdf\" (c)\r\n\
+Content-Disposition: attachment; filename*=utf-8''%e2%82%ac.pdf\r\nContent-Language: en, de\r\n\
+\r\nJVBERi0=\r\n--z--\r\n";
+        let idx = MimeIndex::parse(raw);
+        let m = idx.part(&[1]).unwrap();
+        assert_eq!(m.encoding.as_deref(), Some("base64"));
+        // The raw (encoded) body is the encapsulated message, inside the part's body.
+        let inner = m.message.as_ref().unwrap();
+        assert_eq!(inner.body.end, m.body.end);
+        let pdf = idx.part(&[2]).unwrap();
+        assert_eq!(
+            (pdf.media_type.as_str(), pdf.media_subtype.as_str()),
+            ("Application", "PDF")
         );
         assert_eq!(
-            filter_header_fields(h, &["FROM"], true),
-            b"Subject: a\r\nTo: d\r\n\r\n"
+            pdf.params,
+            [
+                ("name*0".to_owned(), "a".to_owned()),
+                ("name*1".to_owned(), "b.pdf".to_owned())
+            ]
         );
+        let d = pdf.disposition.as_ref().unwrap();
+        assert_eq!(d.params[0].1, "utf-8''%e2%82%ac.pdf");
+        assert_eq!(pdf.language, ["en", "de"]);
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let mut raw = Vec::new();
+        for _ in 0..200 {
+            raw.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
+        }
+        raw.extend_from_slice(b"Subject: x\r\n\r\nbody\r\n");
+        let idx = MimeIndex::parse(&raw);
+        let mut depth = 0;
+        let mut p = &idx.root;
+        while let Some(m) = &p.message {
+            p = m;
+            depth += 1;
+        }
+        assert_eq!(depth, MAX_DEPTH);
     }
 }

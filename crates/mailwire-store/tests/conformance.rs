@@ -848,8 +848,24 @@ Content-Transfer-Encoding: quoted-printable\r\n\r\n<b>two</b>\r\n--b1--\r\n";
         std::sync::Arc::ptr_eq(&idx, &again),
         "the MIME index is parsed once"
     );
-    assert_eq!(idx.envelope.subject.as_deref(), Some("parts"));
-    assert_eq!(idx.envelope.from[0].name.as_deref(), Some("Joe"));
+    assert_eq!(
+        idx.root.header_value(raw, "subject"),
+        Some(&b" parts\r\n"[..])
+    );
+    assert_eq!(
+        idx.root
+            .fields
+            .iter()
+            .map(|f| f.name(raw))
+            .collect::<Vec<_>>(),
+        [
+            &b"From"[..],
+            b"To",
+            b"Subject",
+            b"Message-ID",
+            b"Content-Type"
+        ]
+    );
     assert_eq!(idx.root.children.len(), 2);
     assert_eq!(
         idx.root.children[1].encoding.as_deref(),

@@ -335,5 +335,6 @@ async fn mailwire_opens_mail_delivered_by_dovecot_lmtp() {
         "{metas:?}"
     );
     let mime = inbox.mime(metas[0].uid).await.unwrap();
-    assert!(mime.envelope.subject.is_some());
+    let raw = inbox.fetch(metas[0].uid).await.unwrap();
+    assert!(mime.root.header_value(&raw, "subject").is_some());
 }

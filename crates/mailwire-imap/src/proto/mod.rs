@@ -19,6 +19,7 @@
 
 pub mod client;
 mod encode;
+mod envelope;
 mod parse;
 pub mod transcript;
 pub mod types;
@@ -26,6 +27,7 @@ pub mod types;
 pub use mailwire_codec::{LiteralAnnouncement, LiteralMode};
 
 pub use encode::{EncodeOptions, Encoded, Fragment};
+pub use envelope::{header_fields_section, parse_address_list};
 pub use parse::{
     DecodeError, DecodeOptions, SyntaxError, decode_authenticate_data, decode_command,
     decode_greeting, decode_idle_done, decode_response,
