@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailwire_imap::server::Listener as ImapListener;
 use mailwire_pop3::server::Listener as Pop3Listener;
 use mailwire_smtp::server::{Listener as SmtpListener, ServerOptions as SmtpOptions};
 use mailwire_smtp::store::{StorePolicy, StoreSink};
@@ -56,7 +57,7 @@ pub enum Protocol {
 enum Served {
     Smtp(SmtpListener),
     Pop3(Pop3Listener),
-    NotBuilt,
+    Imap(ImapListener),
 }
 
 impl Protocol {
@@ -100,12 +101,6 @@ impl Protocol {
         })
     }
 
-    /// Whether its server is built (`serve` refuses a named protocol that is not, and skips
-    /// it among the defaults).
-    pub fn is_built(self) -> bool {
-        !matches!(self.served(), Served::NotBuilt)
-    }
-
     fn served(self) -> Served {
         match self {
             Self::Smtp => Served::Smtp(SmtpListener::Smtp),
@@ -114,7 +109,8 @@ impl Protocol {
             Self::Lmtp => Served::Smtp(SmtpListener::Lmtp),
             Self::Pop3 => Served::Pop3(Pop3Listener::Pop3),
             Self::Pop3s => Served::Pop3(Pop3Listener::Pop3s),
-            Self::Imap | Self::Imaps => Served::NotBuilt,
+            Self::Imap => Served::Imap(ImapListener::Imap),
+            Self::Imaps => Served::Imap(ImapListener::Imaps),
         }
     }
 }
@@ -234,43 +230,21 @@ impl ServeConfig {
         }
     }
 
-    /// The listeners to start: those named, or every default when none is named. Named
-    /// protocols that are not built yet are an error; defaults that are not built are skipped
-    /// (and reported by [`Server::skipped`]).
-    fn listeners(&self) -> Result<Chosen, ServeError> {
+    /// The listeners to start: those named, or every default when none is named.
+    fn listeners(&self) -> Vec<(Protocol, String)> {
         let named: Vec<_> = Protocol::ALL
             .into_iter()
             .filter_map(|p| self.address_of(p).map(|a| (p, a.clone())))
             .collect();
         if !named.is_empty() {
-            let missing: Vec<&str> = named
-                .iter()
-                .filter(|(p, _)| !p.is_built())
-                .map(|(p, _)| p.name())
-                .collect();
-            if !missing.is_empty() {
-                return Err(ServeError::NotBuilt(missing.join(", ")));
-            }
-            return Ok((named, Vec::new()));
+            return named;
         }
-        let mut chosen = Vec::new();
-        let mut skipped = Vec::new();
-        for p in Protocol::ALL {
-            let Some(addr) = p.default_address() else {
-                continue;
-            };
-            if p.is_built() {
-                chosen.push((p, addr.to_owned()));
-            } else {
-                skipped.push(p);
-            }
-        }
-        Ok((chosen, skipped))
+        Protocol::ALL
+            .into_iter()
+            .filter_map(|p| p.default_address().map(|a| (p, a.to_owned())))
+            .collect()
     }
 }
-
-/// The listeners to start (protocol, address) and the defaults skipped as not built.
-type Chosen = (Vec<(Protocol, String)>, Vec<Protocol>);
 
 /// Why `serve` could not start. Each says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -279,9 +253,6 @@ pub enum ServeError {
     /// A bad setting (flag or config file).
     #[error("configuration: {0}")]
     Config(String),
-    /// A protocol was asked for whose server is not built yet.
-    #[error("not built yet: {0} (nothing was started)")]
-    NotBuilt(String),
     /// A listener could not bind.
     #[error("cannot listen on {addr} for {protocol}: {source}")]
     Bind {
@@ -312,7 +283,6 @@ pub enum ServeError {
 pub struct Server {
     addresses: BTreeMap<String, SocketAddr>,
     ca: Option<PathBuf>,
-    skipped: Vec<Protocol>,
     store: Store,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -325,7 +295,7 @@ impl Server {
     /// Opens the store, registers the users, sets up TLS, binds every listener and starts
     /// serving. The ready file (if asked for) is written once every listener is bound.
     pub async fn start(config: ServeConfig) -> Result<Self, ServeError> {
-        let (listeners, skipped) = config.listeners()?;
+        let listeners = config.listeners();
         let store_spec = config.store.clone().unwrap_or_else(|| "memory".to_owned());
         let mut options = mailwire_store::StoreOptions::default();
         if let Some(n) = config.expunge_history {
@@ -421,6 +391,13 @@ impl Server {
             Arc::clone(&auth),
             Some(acceptor.clone()),
         );
+        let mut imap_options = mailwire_imap::server::ServerOptions::default();
+        imap_options.session.allow_insecure_auth = config.allow_insecure_auth;
+        if let Some(max) = config.max_message_size {
+            imap_options.session.max_literal_len = max;
+        }
+        let imap =
+            mailwire_imap::server::Server::new(imap_options, store.clone(), Some(acceptor.clone()));
         for (protocol, listener) in bound {
             let local = listener.local_addr().map_err(|source| ServeError::Bind {
                 protocol,
@@ -446,14 +423,20 @@ impl Server {
                         }
                     });
                 }
-                Served::NotBuilt => return Err(ServeError::NotBuilt(protocol.name().to_owned())),
+                Served::Imap(kind) => {
+                    let server = Arc::clone(&imap);
+                    tasks.spawn(async move {
+                        if let Err(e) = server.serve(listener, kind, rx, grace).await {
+                            tracing::error!(error = %e, "IMAP listener failed");
+                        }
+                    });
+                }
             }
         }
 
         let server = Self {
             addresses,
             ca,
-            skipped,
             store,
             stop,
             tasks,
@@ -479,11 +462,6 @@ impl Server {
     /// The PEM file of the certificate in use (generated or given).
     pub fn ca(&self) -> Option<&Path> {
         self.ca.as_deref()
-    }
-
-    /// Default listeners not started because their protocol is not built yet.
-    pub fn skipped(&self) -> &[Protocol] {
-        &self.skipped
     }
 
     /// The store behind every listener.
@@ -539,18 +517,29 @@ mod tests {
         assert!("smtpx".parse::<Protocol>().is_err());
         assert_eq!(Protocol::Lmtp.default_address(), None);
         assert_eq!(Protocol::Pop3s.default_address(), Some("127.0.0.1:3995"));
-        // Defaults: every built protocol with a default address; the rest reported skipped.
-        let (chosen, skipped) = ServeConfig::default().listeners().unwrap();
+        // Defaults: every protocol with a default address.
+        let chosen = ServeConfig::default().listeners();
         let names: Vec<_> = chosen.iter().map(|(p, _)| p.name()).collect();
-        assert_eq!(names, ["smtp", "smtps", "submission", "pop3", "pop3s"]);
-        assert_eq!(skipped, [Protocol::Imap, Protocol::Imaps]);
-        // A named protocol that is not built is an error naming it.
+        assert_eq!(
+            names,
+            [
+                "smtp",
+                "smtps",
+                "submission",
+                "pop3",
+                "pop3s",
+                "imap",
+                "imaps"
+            ]
+        );
+        // Named protocols only, when any is named.
         let config = ServeConfig {
             imap: Some("127.0.0.1:0".into()),
             smtp: Some("127.0.0.1:0".into()),
             ..ServeConfig::default()
         };
-        assert!(matches!(config.listeners(), Err(ServeError::NotBuilt(p)) if p == "imap"));
+        let names: Vec<_> = config.listeners().iter().map(|(p, _)| p.name()).collect();
+        assert_eq!(names, ["smtp", "imap"]);
     }
 
     /// The generated certificate lives in a fresh folder of an unpredictable name, readable

@@ -48,15 +48,6 @@ fn help_lists_the_contract() {
 }
 
 #[test]
-fn serve_says_what_is_not_built() {
-    // IMAP is not built yet: asking for it fails plainly.
-    let (code, _, stderr) = mailwire(&["serve", "--imap", "127.0.0.1:0", "--user", "alice:secret"]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("not built yet"), "{stderr}");
-    assert!(stderr.contains("imap"), "{stderr}");
-}
-
-#[test]
 fn unbuilt_clients_fail_plainly() {
     // `send` is built (tests/cli_send.rs): nothing listens on port 1, so it fails to connect
     // (status 1), it does not claim to be unbuilt.

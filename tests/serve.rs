@@ -231,13 +231,6 @@ fn clear_errors_and_non_zero_exits() {
     ]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("store"), "{err}");
-
-    let (code, err) = run(&["--imap", "127.0.0.1:0"]);
-    assert_eq!(code, 2);
-    assert!(
-        err.contains("not built yet") && err.contains("imap"),
-        "{err}"
-    );
 }
 
 #[test]
@@ -323,6 +316,62 @@ print('ok')
 }
 
 #[test]
+fn mail_sent_over_smtp_is_read_over_imap_and_seen_in_idle() {
+    let s = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--imap",
+        "127.0.0.1:0",
+        "--imaps",
+        "127.0.0.1:0",
+        "--user",
+        "alice:secret",
+    ]);
+    let ca = s.ready["ca"].as_str().unwrap().to_owned();
+    let (smtp, imap, imaps) = (s.port("smtp"), s.port("imap"), s.port("imaps"));
+    let out = python(&format!(
+        r#"
+import smtplib, imaplib, ssl, threading, time
+msg = b'Subject: over imap\r\n\r\n.dot line\r\nbody\r\n'
+s = smtplib.SMTP('127.0.0.1', {smtp})
+s.sendmail('a@example.com', ['alice@example.com'], msg)
+ctx = ssl.create_default_context(cafile='{ca}')
+m = imaplib.IMAP4('localhost', {imap})
+assert 'LOGINDISABLED' in m.capabilities, m.capabilities
+m.starttls(ssl_context=ctx)
+m.login('alice', 'secret')
+m.select('INBOX')
+typ, data = m.fetch('1', '(BODY.PEEK[])')
+assert data[0][1] == msg, data
+# IDLE over IMAPS sees the next SMTP delivery.
+i = imaplib.IMAP4_SSL('localhost', {imaps}, ssl_context=ctx)
+i.login('alice', 'secret'); i.select('INBOX')
+tag = i._new_tag().decode()
+i.send(('%s IDLE\r\n' % tag).encode())
+assert i.readline().startswith(b'+'), 'no continuation'
+t = time.time()
+s.sendmail('a@example.com', ['alice@example.com'], b'Subject: two\r\n\r\nx\r\n')
+line = i.readline()
+assert line == b'* 2 EXISTS\r\n', line
+print('idle', round(time.time() - t, 3))
+i.send(b'DONE\r\n')
+assert i.readline().startswith(tag.encode() + b' OK'), 'IDLE not ended'
+s.quit(); m.logout(); i.logout()
+print('ok')
+"#
+    ));
+    assert!(out.contains("ok"), "{out}");
+    let secs: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("idle "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(secs < 1.0, "IDLE saw the SMTP delivery after {secs}s");
+    assert_eq!(s.terminate().0, 0);
+}
+
+#[test]
 fn accept_any_auth_and_recipient_make_users_on_demand() {
     let s = Serve::start(&[
         "--smtp",
@@ -364,13 +413,11 @@ fn default_listeners_are_greenmail_ports() {
         ("submission", 3587),
         ("pop3", 3110),
         ("pop3s", 3995),
+        ("imap", 3143),
+        ("imaps", 3993),
     ] {
         assert_eq!(s.port(protocol), port, "{protocol}");
     }
     assert!(s.ready.get("lmtp").is_none(), "LMTP is off unless named");
-    assert!(
-        s.ready.get("imap").is_none(),
-        "IMAP is not built yet and not pretended"
-    );
     assert_eq!(s.terminate().0, 0);
 }

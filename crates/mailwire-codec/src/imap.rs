@@ -170,6 +170,13 @@ impl ImapFramer {
         if self.handed_out { 0 } else { self.buf.len() }
     }
 
+    /// The octets of the message in progress (its lines so far, literals included): after
+    /// [`ImapFrame::LiteralAnnounced`], the command line whose tag a refusal carries. Empty
+    /// between messages.
+    pub fn buffered(&self) -> &[u8] {
+        if self.handed_out { &[] } else { &self.buf }
+    }
+
     /// Whether the framer is between messages.
     pub fn is_idle(&self) -> bool {
         self.buffered_len() == 0 && self.phase == Phase::Line && !self.poisoned

@@ -30,3 +30,4 @@
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod proto;
+pub mod server;

@@ -67,3 +67,11 @@ fn client_session() {
         mailwire_imap::fuzzing::client_session,
     );
 }
+
+#[test]
+fn server_session() {
+    replay(
+        "imap_server_session",
+        mailwire_imap::fuzzing::server_session,
+    );
+}

@@ -258,10 +258,6 @@ fn serve(args: &ServeArgs) -> ExitCode {
     runtime.block_on(async move {
         let server = match Server::start(config).await {
             Ok(s) => s,
-            Err(e @ mailwire::serve::ServeError::NotBuilt(_)) => {
-                eprintln!("mailwire serve: {e}");
-                return ExitCode::from(NOT_BUILT);
-            }
             Err(e) => {
                 eprintln!("mailwire serve: {e}");
                 return ExitCode::from(1);
@@ -275,9 +271,6 @@ fn serve(args: &ServeArgs) -> ExitCode {
                 "mailwire serve: TLS certificate (use it as the CA) {}",
                 ca.display()
             );
-        }
-        for p in server.skipped() {
-            println!("mailwire serve: {p} is not built yet; not started");
         }
         wait_for_signal().await;
         println!("mailwire serve: shutting down");

@@ -194,3 +194,187 @@ pub fn client_session(data: &[u8]) {
         out.escape_ascii()
     );
 }
+
+/// The server session fed arbitrary bytes in arbitrary chunks, its store requests answered
+/// from a small synthetic mailbox, alternately with success and failure, and the mailbox
+/// changing under it (messages added and expunged by "another session"): never panics, never
+/// leaves the output mid-line, and keeps its sequence numbers within the mailbox.
+pub fn server_session(data: &[u8]) {
+    use std::sync::Arc;
+
+    use crate::proto::server::{
+        Answer, Event as SEvent, Failure, FailureKind, MailboxEntry, MailboxState, MessageContent,
+        MessageInfo, Request, ServerConfig, ServerSession,
+    };
+    use crate::proto::{Date, DateTime, Flag};
+
+    let Some((&seed, rest)) = data.split_first() else {
+        return;
+    };
+    let config = ServerConfig {
+        starttls_available: seed & 1 == 1,
+        allow_insecure_auth: seed & 2 == 2,
+        max_output: 512,
+        max_literal_len: 4096,
+        max_literal_before_auth: 64,
+        fetch_batch: 2,
+        ..ServerConfig::default()
+    };
+    let auth = mailwire_sasl::StaticAuthenticator::new().with_user("alice", "secret");
+    let mut s = ServerSession::new(config, Arc::new(auth), seed & 4 == 4);
+    let bodies: [&[u8]; 3] = [
+        b"Subject: a\r\nFrom: A <a@x>\r\n\r\nbody\r\n",
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b--\r\n",
+        b"",
+    ];
+    let date = DateTime::new(Date::new(2024, 1, 1).expect("date"), 0, 0, 0, 0).expect("time");
+    let info = |uid: u32| MessageInfo {
+        uid,
+        modseq: u64::from(uid),
+        flags: if uid % 2 == 0 {
+            vec![Flag::Seen]
+        } else {
+            Vec::new()
+        },
+        internal_date: date,
+        internal_timestamp: 1_704_067_200,
+        size: bodies[uid as usize % 3].len() as u64,
+    };
+    let state = |n: u32| MailboxState {
+        exists: n,
+        uidvalidity: 7,
+        uidnext: n + 1,
+        highest_modseq: u64::from(n),
+        unseen: 1,
+        deleted: 0,
+        size: 100,
+        flags: vec![Flag::Seen, Flag::Deleted],
+    };
+    // The mailbox: UIDs present; another session adds and removes as the session polls.
+    let mut uids: Vec<u32> = vec![1, 2, 3];
+    let mut next = 4;
+    let mut yes = false;
+    let mut out = Vec::new();
+    let no = || Failure::new(FailureKind::NoSuchMailbox, "no");
+    for chunk in mailwire_codec::fuzzing::chunks(rest, seed) {
+        let mut input = chunk;
+        while !input.is_empty() && !s.is_closed() {
+            let n = s.handle_input(input);
+            input = &input[n..];
+            let mut answered = false;
+            while let Some(ev) = s.poll_event() {
+                answered = true;
+                yes = !yes;
+                let SEvent::Request(r) = ev else {
+                    if matches!(ev, SEvent::StartTls) {
+                        s.tls_established();
+                    }
+                    continue;
+                };
+                let a = match r {
+                    _ if !yes && !matches!(r, Request::Poll | Request::Unselect) => Err(no()),
+                    Request::Login { .. }
+                    | Request::Create { .. }
+                    | Request::Delete { .. }
+                    | Request::Rename { .. }
+                    | Request::Subscribe { .. }
+                    | Request::Unselect => Ok(Answer::Done),
+                    Request::List => Ok(Answer::Mailboxes(vec![
+                        MailboxEntry {
+                            name: "INBOX".into(),
+                            selectable: true,
+                            has_children: false,
+                            subscribed: true,
+                            special_use: None,
+                        },
+                        MailboxEntry {
+                            name: "a/b".into(),
+                            selectable: true,
+                            has_children: false,
+                            subscribed: false,
+                            special_use: Some(crate::proto::MailboxAttr::Sent),
+                        },
+                    ])),
+                    Request::Status { .. } => Ok(Answer::Status(state(uids.len() as u32))),
+                    Request::Select { .. } => Ok(Answer::Selected {
+                        state: state(uids.len() as u32),
+                        messages: uids.iter().map(|&u| info(u)).collect(),
+                    }),
+                    Request::Append { .. } => {
+                        uids.push(next);
+                        next += 1;
+                        Ok(Answer::Appended {
+                            uidvalidity: 7,
+                            uid: next - 1,
+                        })
+                    }
+                    Request::Fetch { uids: want, mime } => Ok(Answer::Messages(
+                        want.iter()
+                            .filter(|u| uids.contains(u))
+                            .map(|&u| {
+                                let raw = bytes::Bytes::from_static(bodies[u as usize % 3]);
+                                MessageContent {
+                                    uid: u,
+                                    mime: mime
+                                        .then(|| Arc::new(mailwire_store::MimeIndex::parse(&raw))),
+                                    raw,
+                                }
+                            })
+                            .collect(),
+                    )),
+                    Request::Store {
+                        uids: want, flags, ..
+                    } => Ok(Answer::Stored {
+                        updated: want
+                            .iter()
+                            .filter(|u| uids.contains(u))
+                            .map(|&u| (u, flags.clone(), u64::from(next) + 100))
+                            .collect(),
+                        modified: Vec::new(),
+                    }),
+                    Request::Copy {
+                        uids: want, r#move, ..
+                    } => {
+                        if r#move {
+                            uids.retain(|u| !want.contains(u));
+                        }
+                        Ok(Answer::Copied {
+                            uidvalidity: 9,
+                            uids: want.iter().map(|&u| (u, u + 50)).collect(),
+                        })
+                    }
+                    Request::Expunge { .. } => {
+                        let gone = uids.first().copied().into_iter().collect::<Vec<_>>();
+                        uids.retain(|u| !gone.contains(u));
+                        Ok(Answer::Expunged(gone))
+                    }
+                    Request::Poll => {
+                        // Another session: one message in, the oldest out.
+                        if yes {
+                            uids.push(next);
+                            next += 1;
+                            if uids.len() > 4 {
+                                uids.remove(0);
+                            }
+                            Ok(Answer::Snapshot {
+                                messages: uids.iter().map(|&u| info(u)).collect(),
+                                flags: vec![Flag::Seen],
+                            })
+                        } else {
+                            Ok(Answer::Unchanged)
+                        }
+                    }
+                };
+                s.answer(a);
+            }
+            s.poll_output(&mut out);
+            if n == 0 && !answered {
+                break;
+            }
+        }
+    }
+    s.poll_output(&mut out);
+    if !out.is_empty() {
+        assert!(out.ends_with(b"\r\n"), "output ends mid-line");
+    }
+}

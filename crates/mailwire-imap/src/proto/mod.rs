@@ -21,6 +21,7 @@ pub mod client;
 mod encode;
 mod envelope;
 mod parse;
+pub mod server;
 pub mod transcript;
 pub mod types;
 

@@ -4,6 +4,7 @@
 
 mod command;
 mod response;
+pub(crate) use response::{binary_prefix, body_section_prefix};
 
 use std::num::NonZeroU32;
 

@@ -747,3 +747,54 @@ fn body_extension(e: &mut Enc, x: &BodyExtension) {
         BodyExtension::List(l) => e.list(l, body_extension),
     }
 }
+
+impl MessageData {
+    /// Encodes one FETCH data item (`msg-att` element), as a server writes it inside
+    /// `* n FETCH (…)`.
+    pub fn encode(&self, options: &EncodeOptions) -> Encoded {
+        let mut e = Enc::new(*options, true);
+        message_data(&mut e, self);
+        e.finish()
+    }
+}
+
+/// Writes `BODY[section]<origin> ` (with the space) into `out`: what precedes the literal of a
+/// body section the server writes straight from the stored octets.
+pub(crate) fn body_section_prefix(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    s: &crate::proto::types::fetch::Section,
+    origin: Option<u32>,
+) {
+    let mut e = Enc::new(EncodeOptions::default(), true);
+    e.raw(name);
+    section(&mut e, s);
+    if let Some(o) = origin {
+        e.byte(b'<');
+        e.num(u64::from(o));
+        e.byte(b'>');
+    }
+    e.sp();
+    out.extend_from_slice(&e.buf);
+}
+
+/// Writes `BINARY[part]<origin> ` (with the space) into `out`.
+pub(crate) fn binary_prefix(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    p: &[std::num::NonZeroU32],
+    origin: Option<u32>,
+) {
+    let mut e = Enc::new(EncodeOptions::default(), true);
+    e.raw(name);
+    e.byte(b'[');
+    part(&mut e, p);
+    e.byte(b']');
+    if let Some(o) = origin {
+        e.byte(b'<');
+        e.num(u64::from(o));
+        e.byte(b'>');
+    }
+    e.sp();
+    out.extend_from_slice(&e.buf);
+}

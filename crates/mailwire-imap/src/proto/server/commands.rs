@@ -1,0 +1,1831 @@
+//! The commands: what each one checks, asks the store and answers.
+
+use super::*;
+
+impl ServerSession {
+    pub(super) fn command(&mut self, cmd: Command, more: bool) {
+        let Command { tag, body } = cmd;
+        let state = self.state;
+        let auth = matches!(state, State::Authenticated | State::Selected);
+        let sel = state == State::Selected;
+        match body {
+            CommandBody::Capability => {
+                let caps = self.capabilities();
+                self.data(Data::Capability(caps));
+                self.finish(tag, "CAPABILITY completed", true);
+            }
+            CommandBody::Noop => self.finish(tag, "NOOP completed", true),
+            CommandBody::Check if sel => self.finish(tag, "CHECK completed", true),
+            CommandBody::Logout => {
+                self.untagged(UntaggedKind::Bye, None, "Logging out");
+                self.ok(&tag, "LOGOUT completed");
+                if self.selected.is_some() {
+                    self.events.push_back(Event::Request(Request::Unselect));
+                }
+                self.close();
+            }
+            CommandBody::Id(_) => {
+                let name = IString::new(b"name".to_vec()).ok();
+                let value = IString::new(self.config.id_name.clone().into_bytes()).ok();
+                let params = match (name, value) {
+                    (Some(n), Some(v)) => Some(vec![(n, Some(v))]),
+                    _ => None,
+                };
+                self.data(Data::Id(params));
+                self.finish(tag, "ID completed", true);
+            }
+            CommandBody::StartTls if state == State::NotAuthenticated => {
+                if self.tls {
+                    return self.bad(Some(&tag), "TLS is already active");
+                }
+                if !self.config.starttls_available {
+                    return self.bad(Some(&tag), "STARTTLS is not available");
+                }
+                if more {
+                    // Commands sent before the handshake must never run after it.
+                    self.bye("Commands pipelined after STARTTLS");
+                    return;
+                }
+                self.ok(&tag, "Begin TLS negotiation now");
+                self.events.push_back(Event::StartTls);
+            }
+            CommandBody::Login { username, password } if state == State::NotAuthenticated => {
+                if !self.plaintext_allowed() {
+                    return self.no(
+                        &tag,
+                        Some(Code::PrivacyRequired),
+                        "LOGIN is disabled before TLS: use STARTTLS",
+                    );
+                }
+                let user = username.to_str_lossy().into_owned();
+                let pass = String::from_utf8_lossy(password.expose().as_bytes()).into_owned();
+                if self.auth.verify_plain(&user, &pass) {
+                    self.logged_in(tag, user);
+                } else {
+                    self.auth_failed(&tag, "Invalid credentials");
+                }
+            }
+            CommandBody::Authenticate { mechanism, initial }
+                if state == State::NotAuthenticated =>
+            {
+                self.authenticate(tag, mechanism.as_str(), initial);
+            }
+            CommandBody::Enable(caps) if state == State::Authenticated => {
+                let mut enabled = Vec::new();
+                for c in caps.iter() {
+                    match c {
+                        Capability::CondStore => {
+                            self.condstore = true;
+                            enabled.push(c.clone());
+                        }
+                        Capability::Utf8Accept => {
+                            self.utf8 = true;
+                            enabled.push(c.clone());
+                        }
+                        _ => {}
+                    }
+                }
+                self.data(Data::Enabled(enabled));
+                self.finish(tag, "ENABLE completed", true);
+            }
+            CommandBody::Namespace if auth => {
+                let personal = vec![NamespaceDescr {
+                    prefix: IString::default(),
+                    delimiter: QuotedChar::new(DELIMITER).ok(),
+                    extensions: Vec::new(),
+                }];
+                self.data(Data::Namespace {
+                    personal,
+                    other: Vec::new(),
+                    shared: Vec::new(),
+                });
+                self.finish(tag, "NAMESPACE completed", true);
+            }
+            CommandBody::Select { mailbox, params } if auth => {
+                self.select(tag, &mailbox, &params, false);
+            }
+            CommandBody::Examine { mailbox, params } if auth => {
+                self.select(tag, &mailbox, &params, true);
+            }
+            CommandBody::Create {
+                mailbox,
+                special_use,
+            } if auth => {
+                let name = self.name(&mailbox);
+                let name = name.trim_end_matches(DELIMITER).to_owned();
+                if special_use.len() > 1 {
+                    return self.no(&tag, Some(Code::UseAttr), "One special use per mailbox");
+                }
+                let su = special_use.into_iter().next();
+                if let Some(a) = &su
+                    && !matches!(
+                        a,
+                        MailboxAttr::Sent
+                            | MailboxAttr::Drafts
+                            | MailboxAttr::Trash
+                            | MailboxAttr::Junk
+                            | MailboxAttr::Archive
+                    )
+                {
+                    return self.no(
+                        &tag,
+                        Some(Code::UseAttr),
+                        "That special use is not supported",
+                    );
+                }
+                self.request(
+                    Pending::Simple {
+                        tag,
+                        what: "CREATE",
+                    },
+                    Request::Create {
+                        mailbox: name,
+                        special_use: su,
+                    },
+                );
+            }
+            CommandBody::Delete(mailbox) if auth => {
+                let name = self.name(&mailbox);
+                if self.selected.as_ref().is_some_and(|s| s.name == name) {
+                    // RFC 9051 §6.3.4 allows it; the session then has nothing selected.
+                    self.selected = None;
+                    self.state = State::Authenticated;
+                    self.events.push_back(Event::Request(Request::Unselect));
+                    self.untagged(UntaggedKind::Ok, Some(Code::Closed), "Mailbox closed");
+                }
+                self.request(
+                    Pending::Simple {
+                        tag,
+                        what: "DELETE",
+                    },
+                    Request::Delete { mailbox: name },
+                );
+            }
+            CommandBody::Rename { from, to } if auth => {
+                let from = self.name(&from);
+                let to = self.name(&to);
+                self.request(
+                    Pending::Simple {
+                        tag,
+                        what: "RENAME",
+                    },
+                    Request::Rename { from, to },
+                );
+            }
+            CommandBody::Subscribe(mailbox) if auth => {
+                let name = self.name(&mailbox);
+                self.request(
+                    Pending::Simple {
+                        tag,
+                        what: "SUBSCRIBE",
+                    },
+                    Request::Subscribe {
+                        mailbox: name,
+                        subscribe: true,
+                    },
+                );
+            }
+            CommandBody::Unsubscribe(mailbox) if auth => {
+                let name = self.name(&mailbox);
+                self.request(
+                    Pending::Simple {
+                        tag,
+                        what: "UNSUBSCRIBE",
+                    },
+                    Request::Subscribe {
+                        mailbox: name,
+                        subscribe: false,
+                    },
+                );
+            }
+            CommandBody::List {
+                select,
+                reference,
+                patterns,
+                returns,
+            } if auth => {
+                let extended = !select.is_empty() || !returns.is_empty() || patterns.len() > 1;
+                let mut spec = ListSpec {
+                    lsub: false,
+                    patterns: patterns
+                        .iter()
+                        .map(|p| self.pattern(p.as_bytes()))
+                        .collect(),
+                    reference: self.name(&reference),
+                    subscribed_only: false,
+                    special_only: false,
+                    recursive: false,
+                    ret_subscribed: false,
+                    ret_children: true,
+                    ret_special: true,
+                    extended,
+                };
+                for o in &select {
+                    match o {
+                        ListSelectOption::Subscribed => {
+                            spec.subscribed_only = true;
+                            spec.ret_subscribed = true;
+                        }
+                        ListSelectOption::SpecialUse => spec.special_only = true,
+                        ListSelectOption::RecursiveMatch => spec.recursive = true,
+                        ListSelectOption::Remote => {}
+                        ListSelectOption::Other(_) => {
+                            return self.bad(Some(&tag), "Unknown LIST selection option");
+                        }
+                    }
+                }
+                if spec.recursive && !spec.subscribed_only {
+                    return self.bad(Some(&tag), "RECURSIVEMATCH needs another selection option");
+                }
+                for o in &returns {
+                    match o {
+                        ListReturnOption::Subscribed => spec.ret_subscribed = true,
+                        ListReturnOption::Children => spec.ret_children = true,
+                        ListReturnOption::SpecialUse => spec.ret_special = true,
+                        ListReturnOption::Status(_) | ListReturnOption::Other(_) => {
+                            return self.bad(Some(&tag), "Unsupported LIST return option");
+                        }
+                    }
+                }
+                self.request(
+                    Pending::List {
+                        tag,
+                        spec: Box::new(spec),
+                    },
+                    Request::List,
+                );
+            }
+            CommandBody::Lsub { reference, pattern } if auth => {
+                let spec = ListSpec {
+                    lsub: true,
+                    patterns: vec![self.pattern(pattern.as_bytes())],
+                    reference: self.name(&reference),
+                    subscribed_only: true,
+                    special_only: false,
+                    recursive: false,
+                    ret_subscribed: false,
+                    ret_children: false,
+                    ret_special: false,
+                    extended: false,
+                };
+                self.request(
+                    Pending::List {
+                        tag,
+                        spec: Box::new(spec),
+                    },
+                    Request::List,
+                );
+            }
+            CommandBody::Status { mailbox, items } if auth => {
+                let name = self.name(&mailbox);
+                self.request(
+                    Pending::Status {
+                        tag,
+                        mailbox,
+                        items: items.to_vec(),
+                    },
+                    Request::Status { mailbox: name },
+                );
+            }
+            CommandBody::Append { mailbox, messages } if auth => {
+                let name = self.name(&mailbox);
+                let mut rest: VecDeque<AppendMessage> = messages.into_vec().into();
+                let first = rest.pop_front().expect("Vec1 is never empty");
+                self.append_next(tag, name, first, rest, Vec::new());
+            }
+            CommandBody::Idle if auth => {
+                self.output.extend_from_slice(b"+ idling\r\n");
+                self.phase = Phase::Idle { tag };
+                // Report what changed before IDLE at once.
+                self.mailbox_changed();
+            }
+            CommandBody::Close if sel => {
+                let read_only = self.selected.as_ref().is_some_and(|s| s.read_only);
+                if read_only {
+                    self.unselect(tag, "CLOSE completed");
+                } else {
+                    self.request(
+                        Pending::Expunge {
+                            tag,
+                            silent: true,
+                            then_unselect: true,
+                        },
+                        Request::Expunge { uids: None },
+                    );
+                }
+            }
+            CommandBody::Unselect if sel => self.unselect(tag, "UNSELECT completed"),
+            CommandBody::Expunge { uids } if sel => {
+                if self.selected.as_ref().is_some_and(|s| s.read_only) {
+                    return self.no(&tag, Some(Code::ReadOnly), "Mailbox is read-only");
+                }
+                let uids = match uids {
+                    None => None,
+                    Some(set) => match self.resolve(&set, true) {
+                        Ok(ix) => Some(self.uids_of(&ix)),
+                        Err(e) => return self.bad(Some(&tag), e),
+                    },
+                };
+                self.request(
+                    Pending::Expunge {
+                        tag,
+                        silent: false,
+                        then_unselect: false,
+                    },
+                    Request::Expunge { uids },
+                );
+            }
+            CommandBody::Fetch {
+                set,
+                items,
+                modifiers,
+                uid,
+            } if sel => self.fetch(tag, &set, &items, &modifiers, uid),
+            CommandBody::Store {
+                set,
+                kind,
+                silent,
+                flags,
+                unchanged_since,
+                uid,
+            } if sel => self.store(tag, &set, kind, silent, flags, unchanged_since, uid),
+            CommandBody::Copy { set, mailbox, uid } if sel => {
+                self.copy(tag, &set, &mailbox, uid, false);
+            }
+            CommandBody::Move { set, mailbox, uid } if sel => {
+                self.copy(tag, &set, &mailbox, uid, true);
+            }
+            CommandBody::Search {
+                returns,
+                charset,
+                criteria,
+                uid,
+            } if sel => {
+                if let Some(cs) = &charset {
+                    let c = cs.to_str_lossy();
+                    if !c.eq_ignore_ascii_case("UTF-8") && !c.eq_ignore_ascii_case("US-ASCII") {
+                        let known = ["UTF-8", "US-ASCII"]
+                            .iter()
+                            .filter_map(|s| crate::proto::AString::new(*s).ok())
+                            .collect();
+                        return self.no(&tag, Some(Code::BadCharset(known)), "Unsupported charset");
+                    }
+                }
+                let key = if criteria.len() == 1 {
+                    criteria.first().clone()
+                } else {
+                    SearchKey::And(criteria)
+                };
+                self.search(tag, key, returns, uid);
+            }
+            body @ (CommandBody::Compress(_)
+            | CommandBody::GetQuota(_)
+            | CommandBody::GetQuotaRoot(_)
+            | CommandBody::SetQuota { .. }
+            | CommandBody::Sort { .. }
+            | CommandBody::Thread { .. }
+            | CommandBody::Experimental { .. }) => {
+                let t = format!("{} is not supported", body.name());
+                self.bad(Some(&tag), &t);
+            }
+            body => {
+                let t = match state {
+                    State::NotAuthenticated => "not allowed before login",
+                    State::Authenticated => "needs a selected mailbox",
+                    State::Selected if matches!(body, CommandBody::StartTls) => {
+                        "not allowed after login"
+                    }
+                    _ => "not allowed now",
+                };
+                let t = format!("{} {t}", body.name());
+                self.bad(Some(&tag), &t);
+            }
+        }
+    }
+
+    /// A mailbox name in UTF-8 (modified UTF-7 decoded unless UTF8=ACCEPT is on).
+    pub(super) fn name(&self, m: &Mailbox) -> String {
+        match m {
+            Mailbox::Inbox => "INBOX".to_owned(),
+            other if self.utf8 => String::from_utf8_lossy(other.as_bytes()).into_owned(),
+            other => other.to_utf8().into_owned(),
+        }
+    }
+
+    fn pattern(&self, p: &[u8]) -> String {
+        if self.utf8 {
+            String::from_utf8_lossy(p).into_owned()
+        } else {
+            crate::proto::decode_utf7(p).unwrap_or_else(|| String::from_utf8_lossy(p).into_owned())
+        }
+    }
+
+    fn wire_name(&self, name: &str) -> Option<Mailbox> {
+        if name.eq_ignore_ascii_case("INBOX") {
+            return Some(Mailbox::Inbox);
+        }
+        Mailbox::from_utf8(name, self.utf8).ok()
+    }
+
+    // ---- authentication
+
+    fn logged_in(&mut self, tag: Tag, user: String) {
+        self.request(
+            Pending::Login { tag },
+            Request::Login { user: user.clone() },
+        );
+        self.user = Some(user);
+    }
+
+    fn auth_failed(&mut self, tag: &Tag, t: &str) {
+        self.auth_failures += 1;
+        self.no(tag, Some(Code::AuthenticationFailed), t);
+        if self.auth_failures >= self.config.max_auth_failures {
+            self.bye("Too many failed logins");
+        }
+    }
+
+    fn authenticate(&mut self, tag: Tag, mechanism: &str, initial: Option<InitialResponse>) {
+        let Some(mech) = Mechanism::from_name(mechanism) else {
+            return self.no(
+                &tag,
+                Some(Code::CanNot),
+                "Unsupported authentication mechanism",
+            );
+        };
+        if !self.mechanisms().contains(&mech) {
+            if mech.needs_confidentiality() && !self.plaintext_allowed() {
+                return self.no(
+                    &tag,
+                    Some(Code::PrivacyRequired),
+                    "This mechanism needs TLS: use STARTTLS",
+                );
+            }
+            return self.no(
+                &tag,
+                Some(Code::CanNot),
+                "Authentication mechanism not available",
+            );
+        }
+        let params = ServerParams::new(self.config.hostname.clone())
+            .with_tls(self.tls)
+            .with_insecure_auth(self.config.allow_insecure_auth);
+        let mut sasl = match mailwire_sasl::ServerSession::new(mech, Arc::clone(&self.auth), params)
+        {
+            Ok(s) => Box::new(s),
+            Err(_) => {
+                return self.no(
+                    &tag,
+                    Some(Code::CanNot),
+                    "Authentication mechanism not available",
+                );
+            }
+        };
+        let first: Option<Vec<u8>> = match initial {
+            None => None,
+            Some(InitialResponse::Empty) => Some(Vec::new()),
+            Some(InitialResponse::Data(d)) => Some(d.expose().clone()),
+        };
+        let result = sasl.step(first.as_deref());
+        self.phase = Phase::Auth {
+            tag: tag.clone(),
+            sasl,
+        };
+        self.auth_step(result);
+    }
+
+    pub(super) fn auth_data(&mut self, m: &[u8]) {
+        let Phase::Auth { tag, sasl } = &mut self.phase else {
+            return;
+        };
+        let tag = tag.clone();
+        let result = match decode_authenticate_data(m) {
+            Ok((AuthenticateData::Cancel, _)) => {
+                self.phase = Phase::Command;
+                return self.bad(Some(&tag), "Authentication cancelled");
+            }
+            Ok((AuthenticateData::Continue(d), _)) => sasl.step(Some(d.expose())),
+            Err(_) => {
+                self.phase = Phase::Command;
+                return self.bad(Some(&tag), "Malformed authentication response");
+            }
+        };
+        self.auth_step(result);
+    }
+
+    fn auth_step(&mut self, result: Result<ServerStep, mailwire_sasl::Error>) {
+        let Phase::Auth { tag, .. } = &self.phase else {
+            return;
+        };
+        let tag = tag.clone();
+        match result {
+            Ok(ServerStep::Challenge(c)) => {
+                use base64::Engine;
+                self.output.extend_from_slice(b"+ ");
+                self.output.extend_from_slice(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(&c)
+                        .as_bytes(),
+                );
+                self.output.extend_from_slice(b"\r\n");
+            }
+            Ok(ServerStep::Success { authenticated, .. }) => {
+                self.phase = Phase::Command;
+                self.logged_in(tag, authenticated.authzid);
+            }
+            Err(mailwire_sasl::Error::Cancelled) => {
+                self.phase = Phase::Command;
+                self.bad(Some(&tag), "Authentication cancelled");
+            }
+            Err(mailwire_sasl::Error::Base64 | mailwire_sasl::Error::Malformed(_)) => {
+                self.phase = Phase::Command;
+                self.bad(Some(&tag), "Malformed authentication response");
+                self.auth_failures += 1;
+            }
+            Err(_) => {
+                self.phase = Phase::Command;
+                self.auth_failed(&tag, "Authentication failed");
+            }
+        }
+    }
+
+    // ---- completion and mailbox synchronisation
+
+    /// Completes a command with OK, bringing the selected mailbox in step first.
+    pub(super) fn finish(&mut self, tag: Tag, t: &str, allow_expunge: bool) {
+        self.complete(Done {
+            tag,
+            kind: Completion::Ok,
+            code: None,
+            text: t.to_owned(),
+            allow_expunge,
+        });
+    }
+
+    pub(super) fn complete(&mut self, done: Done) {
+        if self.selected.is_some() && !self.closed {
+            self.request(Pending::Poll { done: Some(done) }, Request::Poll);
+        } else {
+            self.write_done(done);
+        }
+    }
+
+    fn write_done(&mut self, done: Done) {
+        if done.allow_expunge {
+            self.report_expunges();
+        }
+        self.tagged(&done.tag, done.kind, done.code, &done.text);
+        if self.pending_shutdown && self.pending.is_none() {
+            self.bye("Server shutting down");
+        }
+    }
+
+    /// Sends EXPUNGE (or nothing more) for messages the store no longer has.
+    fn report_expunges(&mut self) {
+        let Some(sel) = self.selected.as_mut() else {
+            return;
+        };
+        if !sel.pending_expunge {
+            return;
+        }
+        sel.pending_expunge = false;
+        let mut lines = Vec::new();
+        let mut i = 0;
+        while i < sel.msgs.len() {
+            if sel.msgs[i].expunged {
+                sel.msgs.remove(i);
+                lines.push(i as u32 + 1);
+            } else {
+                i += 1;
+            }
+        }
+        for n in lines {
+            if let Some(n) = NonZeroU32::new(n) {
+                self.data(Data::Expunge(n));
+            }
+        }
+    }
+
+    /// Applies a snapshot of the selected mailbox: new messages (EXISTS), flag changes (FETCH
+    /// FLAGS), expunges (held until they may be sent).
+    fn apply_snapshot(&mut self, messages: Vec<MessageInfo>, flags: Vec<Flag>) {
+        let condstore = self.condstore;
+        let opts = self.enc();
+        let Some(sel) = self.selected.as_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        if flags != sel.flags {
+            sel.flags = flags.clone();
+            out.extend_from_slice(Response::Data(Data::Flags(flags)).encode(&opts).as_bytes());
+        }
+        let mut snap = messages.into_iter().peekable();
+        let mut i = 0;
+        while i < sel.msgs.len() {
+            let m = &mut sel.msgs[i];
+            if m.expunged {
+                i += 1;
+                continue;
+            }
+            // Skip store messages below this one (cannot happen: UIDs only ascend).
+            while snap.peek().is_some_and(|s| s.uid < m.info.uid) {
+                snap.next();
+            }
+            match snap.peek() {
+                Some(s) if s.uid == m.info.uid => {
+                    let s = snap.next().expect("peeked");
+                    if s.flags != m.info.flags || s.modseq != m.info.modseq {
+                        let changed = s.flags != m.info.flags;
+                        m.info.flags = s.flags;
+                        m.info.modseq = s.modseq;
+                        sel.highest_modseq = sel.highest_modseq.max(m.info.modseq);
+                        if changed || condstore {
+                            let mut items = vec![FetchItem::Flags];
+                            if condstore {
+                                items.push(FetchItem::ModSeq);
+                            }
+                            let _ = fetch::write_fetch(
+                                &mut out,
+                                i as u32 + 1,
+                                &m.info,
+                                &items,
+                                None,
+                                false,
+                                false,
+                                &opts,
+                            );
+                        }
+                    }
+                }
+                _ => {
+                    m.expunged = true;
+                    sel.pending_expunge = true;
+                }
+            }
+            i += 1;
+        }
+        let before = sel.msgs.len();
+        for s in snap {
+            if s.uid > sel.max_uid() {
+                sel.highest_modseq = sel.highest_modseq.max(s.modseq);
+                sel.msgs.push(Msg {
+                    info: s,
+                    expunged: false,
+                });
+            }
+        }
+        if sel.msgs.len() != before {
+            let n = sel.msgs.len() as u32;
+            out.extend_from_slice(Response::Data(Data::Exists(n)).encode(&opts).as_bytes());
+        }
+        self.output.extend_from_slice(&out);
+    }
+
+    /// Answers the outstanding request.
+    pub fn answer(&mut self, result: Result<Answer, Failure>) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        match (pending, result) {
+            (Pending::Poll { done }, Ok(a)) => {
+                if let Answer::Snapshot { messages, flags } = a {
+                    self.apply_snapshot(messages, flags);
+                }
+                match done {
+                    Some(d) => self.write_done(d),
+                    None if self.is_idle() => self.report_expunges(),
+                    None => {}
+                }
+            }
+            (Pending::Poll { done }, Err(_)) => {
+                if let Some(d) = done {
+                    self.write_done(d);
+                }
+            }
+            (Pending::Login { tag }, Ok(_)) => {
+                self.state = State::Authenticated;
+                let caps = self.capabilities();
+                self.tagged(
+                    &tag,
+                    Completion::Ok,
+                    Some(Code::Capability(caps)),
+                    "Logged in",
+                );
+            }
+            (Pending::Login { tag }, Err(f)) => {
+                self.user = None;
+                self.no(&tag, Some(Code::Unavailable), &f.text);
+            }
+            (Pending::Simple { tag, what }, Ok(_)) => {
+                self.finish(tag, &format!("{what} completed"), true);
+            }
+            (Pending::Simple { tag, .. }, Err(f)) => self.fail(tag, &f, false),
+            (Pending::List { tag, spec }, Ok(Answer::Mailboxes(list))) => {
+                self.list_answer(&spec, list);
+                let what = if spec.lsub { "LSUB" } else { "LIST" };
+                self.finish(tag, &format!("{what} completed"), true);
+            }
+            (
+                Pending::Status {
+                    tag,
+                    mailbox,
+                    items,
+                },
+                Ok(Answer::Status(st)),
+            ) => {
+                let values = items
+                    .iter()
+                    .map(|i| {
+                        let n = match i {
+                            StatusItem::Messages => u64::from(st.exists),
+                            StatusItem::Recent => 0,
+                            StatusItem::UidNext => u64::from(st.uidnext),
+                            StatusItem::UidValidity => u64::from(st.uidvalidity),
+                            StatusItem::Unseen => u64::from(st.unseen),
+                            StatusItem::Deleted => u64::from(st.deleted),
+                            StatusItem::Size => st.size,
+                            StatusItem::HighestModSeq => st.highest_modseq,
+                            StatusItem::AppendLimit => self.config.max_literal_len,
+                            StatusItem::MailboxId | StatusItem::DeletedStorage => 0,
+                        };
+                        StatusValue::Number(*i, n)
+                    })
+                    .collect();
+                self.data(Data::Status {
+                    mailbox,
+                    items: values,
+                });
+                self.finish(tag, "STATUS completed", true);
+            }
+            (
+                Pending::Select {
+                    tag,
+                    name,
+                    read_only,
+                    condstore,
+                },
+                Ok(Answer::Selected { state, messages }),
+            ) => self.selected_answer(tag, name, read_only, condstore, state, messages),
+            (Pending::Select { tag, .. }, Err(f)) => {
+                self.state = State::Authenticated;
+                self.fail(tag, &f, false);
+            }
+            (
+                Pending::Append {
+                    tag,
+                    mailbox,
+                    mut rest,
+                    mut uids,
+                },
+                Ok(Answer::Appended { uidvalidity, uid }),
+            ) => {
+                uids.push(uid);
+                match rest.pop_front() {
+                    Some(next) => self.append_next(tag, mailbox, next, rest, uids),
+                    None => {
+                        let set = uid_set(&uids);
+                        let code = NonZeroU32::new(uidvalidity).and_then(|v| {
+                            set.map(|uids| Code::AppendUid {
+                                uid_validity: v,
+                                uids,
+                            })
+                        });
+                        self.complete(Done {
+                            tag,
+                            kind: Completion::Ok,
+                            code,
+                            text: "APPEND completed".to_owned(),
+                            allow_expunge: true,
+                        });
+                    }
+                }
+            }
+            (Pending::Append { tag, .. }, Err(f)) => self.fail(tag, &f, true),
+            (Pending::Fetch(job), Ok(Answer::Messages(list))) => self.fetch_answer(job, list),
+            (Pending::Fetch(job), Err(f)) => self.fail(job.tag, &f, false),
+            (Pending::Store(job), Ok(Answer::Stored { updated, modified })) => {
+                self.store_answer(*job, updated, modified);
+            }
+            (Pending::Store(job), Err(f)) => self.fail(job.tag, &f, false),
+            (Pending::Copy { tag, r#move, uid }, Ok(Answer::Copied { uidvalidity, uids })) => {
+                let src: Vec<u32> = uids.iter().map(|p| p.0).collect();
+                let dst: Vec<u32> = uids.iter().map(|p| p.1).collect();
+                let code = match (NonZeroU32::new(uidvalidity), uid_set(&src), uid_set(&dst)) {
+                    (Some(v), Some(s), Some(d)) => Some(Code::CopyUid {
+                        uid_validity: v,
+                        source: s,
+                        destination: d,
+                    }),
+                    _ => None,
+                };
+                if r#move {
+                    // RFC 6851 §4.3: COPYUID in an untagged OK, then the expunges.
+                    if let Some(c) = code {
+                        self.untagged(UntaggedKind::Ok, Some(c), "Moved UIDs");
+                    }
+                    self.mark_expunged(&src);
+                    self.complete(Done {
+                        tag,
+                        kind: Completion::Ok,
+                        code: None,
+                        text: "MOVE completed".to_owned(),
+                        allow_expunge: true,
+                    });
+                } else {
+                    self.complete(Done {
+                        tag,
+                        kind: Completion::Ok,
+                        code,
+                        text: "COPY completed".to_owned(),
+                        allow_expunge: uid,
+                    });
+                }
+            }
+            (Pending::Copy { tag, .. }, Err(f)) => self.fail(tag, &f, true),
+            (
+                Pending::Expunge {
+                    tag,
+                    silent,
+                    then_unselect,
+                },
+                Ok(Answer::Expunged(uids)),
+            ) => {
+                if then_unselect {
+                    let _ = silent;
+                    self.unselect(tag, "CLOSE completed");
+                } else {
+                    self.mark_expunged(&uids);
+                    self.finish(tag, "EXPUNGE completed", true);
+                }
+            }
+            (Pending::Expunge { tag, .. }, Err(f)) => self.fail(tag, &f, false),
+            (Pending::Search(job), Ok(Answer::Messages(list))) => self.search_answer(job, list),
+            (Pending::Search(job), Err(f)) => self.fail(job.tag, &f, false),
+            (Pending::Unselect { done }, _) => self.write_done(done),
+            (p, Ok(a)) => {
+                // An answer that does not fit its request: a bug in the store adapter.
+                let tag = match p {
+                    Pending::Login { tag }
+                    | Pending::Simple { tag, .. }
+                    | Pending::List { tag, .. }
+                    | Pending::Status { tag, .. }
+                    | Pending::Select { tag, .. }
+                    | Pending::Append { tag, .. }
+                    | Pending::Copy { tag, .. }
+                    | Pending::Expunge { tag, .. } => tag,
+                    Pending::Fetch(j) => j.tag,
+                    Pending::Store(j) => j.tag,
+                    Pending::Search(j) => j.tag,
+                    Pending::Poll { .. } | Pending::Unselect { .. } => return,
+                };
+                let t = format!("Internal error: unexpected answer {a:?}");
+                self.no(
+                    &tag,
+                    Some(Code::ServerBug),
+                    &t.chars().take(200).collect::<String>(),
+                );
+            }
+            (p, Err(f)) => {
+                let tag = match p {
+                    Pending::List { tag, .. } | Pending::Status { tag, .. } => tag,
+                    _ => return,
+                };
+                self.fail(tag, &f, false);
+            }
+        }
+        if self.pending_shutdown && self.pending.is_none() && !self.closed {
+            self.bye("Server shutting down");
+        }
+    }
+
+    /// A store failure as `NO` with the code a client acts on.
+    fn fail(&mut self, tag: Tag, f: &Failure, try_create: bool) {
+        let code = match f.kind {
+            FailureKind::NoSuchMailbox if try_create => Code::TryCreate,
+            FailureKind::NoSuchMailbox => Code::NonExistent,
+            FailureKind::AlreadyExists => Code::AlreadyExists,
+            FailureKind::NotAllowed | FailureKind::InvalidName => Code::CanNot,
+            FailureKind::TooBig => Code::TooBig,
+            FailureKind::OverQuota => Code::OverQuota,
+            FailureKind::InUse => Code::InUse,
+            FailureKind::Unavailable => Code::Unavailable,
+        };
+        let t = f.text.clone();
+        self.complete(Done {
+            tag,
+            kind: Completion::No,
+            code: Some(code),
+            text: t,
+            allow_expunge: false,
+        });
+    }
+
+    fn mark_expunged(&mut self, uids: &[u32]) {
+        let Some(sel) = self.selected.as_mut() else {
+            return;
+        };
+        for uid in uids {
+            if let Some(i) = sel.index_of_uid(*uid) {
+                sel.msgs[i].expunged = true;
+                sel.pending_expunge = true;
+            }
+        }
+    }
+
+    // ---- SELECT, CLOSE, UNSELECT
+
+    fn select(&mut self, tag: Tag, mailbox: &Mailbox, params: &[SelectParam], read_only: bool) {
+        let mut condstore = false;
+        for p in params {
+            match p {
+                SelectParam::CondStore => condstore = true,
+                SelectParam::QResync { .. } => {
+                    return self.bad(Some(&tag), "QRESYNC is not enabled");
+                }
+            }
+        }
+        if self.selected.take().is_some() {
+            // RFC 7162 §3.2.11 / RFC 9051 §6.3.2: the old mailbox is closed first.
+            self.untagged(
+                UntaggedKind::Ok,
+                Some(Code::Closed),
+                "Previous mailbox closed",
+            );
+        }
+        self.state = State::Authenticated;
+        let name = self.name(mailbox);
+        self.request(
+            Pending::Select {
+                tag,
+                name: name.clone(),
+                read_only,
+                condstore,
+            },
+            Request::Select {
+                mailbox: name,
+                read_only,
+            },
+        );
+    }
+
+    fn selected_answer(
+        &mut self,
+        tag: Tag,
+        name: String,
+        read_only: bool,
+        condstore: bool,
+        st: MailboxState,
+        messages: Vec<MessageInfo>,
+    ) {
+        if condstore {
+            self.condstore = true;
+        }
+        let exists = messages.len() as u32;
+        let first_unseen = messages
+            .iter()
+            .position(|m| !m.flags.contains(&Flag::Seen))
+            .map(|i| i as u32 + 1);
+        self.data(Data::Flags(st.flags.clone()));
+        self.data(Data::Exists(exists));
+        self.data(Data::Recent(0));
+        if let Some(n) = first_unseen.and_then(NonZeroU32::new) {
+            self.untagged(UntaggedKind::Ok, Some(Code::Unseen(n)), "First unseen");
+        }
+        if let Some(v) = NonZeroU32::new(st.uidvalidity) {
+            self.untagged(UntaggedKind::Ok, Some(Code::UidValidity(v)), "UIDs valid");
+        }
+        if let Some(n) = NonZeroU32::new(st.uidnext) {
+            self.untagged(
+                UntaggedKind::Ok,
+                Some(Code::UidNext(n)),
+                "Predicted next UID",
+            );
+        }
+        let perm = if read_only {
+            Vec::new()
+        } else {
+            let mut p: Vec<FlagPerm> = st.flags.iter().cloned().map(FlagPerm::Flag).collect();
+            p.push(FlagPerm::Asterisk);
+            p
+        };
+        self.untagged(
+            UntaggedKind::Ok,
+            Some(Code::PermanentFlags(perm)),
+            "Limited",
+        );
+        self.untagged(
+            UntaggedKind::Ok,
+            Some(Code::HighestModSeq(st.highest_modseq)),
+            "Highest",
+        );
+        self.selected = Some(Selected {
+            name,
+            read_only,
+            msgs: messages
+                .into_iter()
+                .map(|info| Msg {
+                    info,
+                    expunged: false,
+                })
+                .collect(),
+            flags: st.flags,
+            highest_modseq: st.highest_modseq,
+            pending_expunge: false,
+        });
+        self.state = State::Selected;
+        let (code, t) = if read_only {
+            (Code::ReadOnly, "EXAMINE completed")
+        } else {
+            (Code::ReadWrite, "SELECT completed")
+        };
+        self.tagged(&tag, Completion::Ok, Some(code), t);
+    }
+
+    fn unselect(&mut self, tag: Tag, t: &str) {
+        self.selected = None;
+        self.state = State::Authenticated;
+        self.request(
+            Pending::Unselect {
+                done: Done {
+                    tag,
+                    kind: Completion::Ok,
+                    code: None,
+                    text: t.to_owned(),
+                    allow_expunge: false,
+                },
+            },
+            Request::Unselect,
+        );
+    }
+
+    // ---- LIST
+
+    fn list_answer(&mut self, spec: &ListSpec, list: Vec<MailboxEntry>) {
+        let delim = QuotedChar::new(DELIMITER).ok();
+        for p in &spec.patterns {
+            if p.is_empty() && !spec.lsub {
+                // RFC 9051 §6.3.9: the delimiter and the root name.
+                self.data(Data::List(ListData {
+                    attributes: vec![MailboxAttr::NoSelect],
+                    delimiter: delim,
+                    mailbox: Mailbox::new(Vec::new()).unwrap_or(Mailbox::Inbox),
+                    extended: Vec::new(),
+                }));
+            }
+        }
+        let patterns: Vec<String> = spec
+            .patterns
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                if p.starts_with(DELIMITER) || spec.reference.is_empty() {
+                    p.clone()
+                } else if spec.reference.ends_with(DELIMITER) {
+                    format!("{}{p}", spec.reference)
+                } else {
+                    format!("{}{DELIMITER}{p}", spec.reference)
+                }
+            })
+            .collect();
+        for e in &list {
+            let matched = patterns.iter().any(|p| list_matches(p, &e.name, DELIMITER));
+            if !matched {
+                continue;
+            }
+            if spec.subscribed_only && !e.subscribed {
+                continue;
+            }
+            if spec.special_only && e.special_use.is_none() {
+                continue;
+            }
+            let mut attrs = Vec::new();
+            if !e.selectable {
+                attrs.push(MailboxAttr::NoSelect);
+            }
+            if spec.ret_children || spec.lsub {
+                attrs.push(if e.has_children {
+                    MailboxAttr::HasChildren
+                } else {
+                    MailboxAttr::HasNoChildren
+                });
+            }
+            if spec.ret_subscribed && e.subscribed {
+                attrs.push(MailboxAttr::Subscribed);
+            }
+            if spec.ret_special
+                && let Some(s) = &e.special_use
+            {
+                attrs.push(s.clone());
+            }
+            let Some(mailbox) = self.wire_name(&e.name) else {
+                continue;
+            };
+            let data = ListData {
+                attributes: attrs,
+                delimiter: delim,
+                mailbox,
+                extended: Vec::new(),
+            };
+            self.data(if spec.lsub {
+                Data::Lsub(data)
+            } else {
+                Data::List(data)
+            });
+        }
+        let _ = spec.extended;
+    }
+
+    // ---- APPEND
+
+    fn append_next(
+        &mut self,
+        tag: Tag,
+        mailbox: String,
+        m: AppendMessage,
+        rest: VecDeque<AppendMessage>,
+        uids: Vec<u32>,
+    ) {
+        let data = m.data.as_bytes().to_vec();
+        if data.len() as u64 > self.config.max_literal_len {
+            return self.no(&tag, Some(Code::TooBig), "Message too large");
+        }
+        let flags = m.flags.unwrap_or_default();
+        self.request(
+            Pending::Append {
+                tag,
+                mailbox: mailbox.clone(),
+                rest,
+                uids,
+            },
+            Request::Append {
+                mailbox,
+                data,
+                flags,
+                date: m.date,
+            },
+        );
+    }
+
+    // ---- sequence sets
+
+    /// The sequence-map indices a set names, ascending, without duplicates; messages already
+    /// expunged in the store are included (their numbers are still valid).
+    pub(super) fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<usize>, &'static str> {
+        let Some(sel) = self.selected.as_ref() else {
+            return Err("No mailbox selected");
+        };
+        let ranges = match set {
+            SequenceSet::Saved => {
+                return Ok(self
+                    .saved
+                    .iter()
+                    .filter_map(|u| sel.index_of_uid(*u))
+                    .collect());
+            }
+            SequenceSet::Set(r) => r,
+        };
+        let n = sel.msgs.len();
+        let mut out: Vec<usize> = Vec::new();
+        if uid {
+            let max = sel.max_uid();
+            let v = |s: &SeqNum| match s {
+                SeqNum::Value(v) => v.get(),
+                SeqNum::Largest => max,
+            };
+            for r in ranges {
+                let (lo, hi) = match r {
+                    SeqRange::Single(s) => (v(s), v(s)),
+                    SeqRange::Range(a, b) => (v(a).min(v(b)), v(a).max(v(b))),
+                };
+                let start = sel.msgs.partition_point(|m| m.info.uid < lo);
+                let end = sel.msgs.partition_point(|m| m.info.uid <= hi);
+                out.extend(start..end);
+            }
+        } else {
+            let v = |s: &SeqNum| -> Result<usize, &'static str> {
+                match s {
+                    SeqNum::Value(v) if (v.get() as usize) <= n => Ok(v.get() as usize),
+                    SeqNum::Largest if n > 0 => Ok(n),
+                    _ => Err("Invalid message sequence number"),
+                }
+            };
+            for r in ranges {
+                let (lo, hi) = match r {
+                    SeqRange::Single(s) => (v(s)?, v(s)?),
+                    SeqRange::Range(a, b) => {
+                        let (a, b) = (v(a)?, v(b)?);
+                        (a.min(b), a.max(b))
+                    }
+                };
+                out.extend(lo - 1..hi);
+            }
+        }
+        if ranges.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+        Ok(out)
+    }
+
+    pub(super) fn uids_of(&self, ix: &[usize]) -> Vec<u32> {
+        let Some(sel) = self.selected.as_ref() else {
+            return Vec::new();
+        };
+        ix.iter().map(|&i| sel.msgs[i].info.uid).collect()
+    }
+
+    // ---- FETCH
+
+    fn fetch(
+        &mut self,
+        tag: Tag,
+        set: &SequenceSet,
+        items: &crate::proto::FetchItems,
+        modifiers: &[FetchModifier],
+        uid: bool,
+    ) {
+        let ix = match self.resolve(set, uid) {
+            Ok(ix) => ix,
+            Err(e) => return self.bad(Some(&tag), e),
+        };
+        let mut items = fetch::expand(items, uid);
+        let mut changed_since = None;
+        for m in modifiers {
+            match m {
+                FetchModifier::ChangedSince(n) => changed_since = Some(*n),
+                FetchModifier::Vanished => {
+                    return self.bad(Some(&tag), "VANISHED needs QRESYNC, which is not enabled");
+                }
+            }
+        }
+        if changed_since.is_some() {
+            self.condstore = true;
+            if !items.contains(&FetchItem::ModSeq) {
+                items.push(FetchItem::ModSeq);
+            }
+        }
+        let sel = self.selected.as_ref().expect("selected");
+        let mut expunge_issued = false;
+        let todo: VecDeque<u32> = ix
+            .iter()
+            .filter_map(|&i| {
+                let m = &sel.msgs[i];
+                if m.expunged {
+                    expunge_issued = true;
+                    return None;
+                }
+                if changed_since.is_some_and(|c| m.info.modseq <= c) {
+                    return None;
+                }
+                Some(m.info.uid)
+            })
+            .collect();
+        let read_only = sel.read_only;
+        let need = fetch::need(&items);
+        let add_modseq = self.condstore && items.contains(&FetchItem::Flags);
+        let job = Box::new(FetchJob {
+            tag,
+            uid,
+            items,
+            need,
+            todo,
+            seen_set: Vec::new(),
+            add_modseq,
+            expunge_issued,
+            unknown_cte: false,
+        });
+        if fetch::sets_seen(&job.items) && !read_only {
+            let unseen: Vec<u32> = job
+                .todo
+                .iter()
+                .copied()
+                .filter(|u| {
+                    sel.index_of_uid(*u)
+                        .is_some_and(|i| !sel.msgs[i].info.flags.contains(&Flag::Seen))
+                })
+                .collect();
+            if !unseen.is_empty() {
+                let store = Box::new(StoreJob {
+                    tag: job.tag.clone(),
+                    uid,
+                    silent: true,
+                    fetch: Some(job),
+                });
+                return self.request(
+                    Pending::Store(store),
+                    Request::Store {
+                        uids: unseen,
+                        kind: StoreKind::Add,
+                        flags: vec![Flag::Seen],
+                        unchanged_since: None,
+                    },
+                );
+            }
+        }
+        self.fetch_next(job);
+    }
+
+    fn fetch_next(&mut self, mut job: Box<FetchJob>) {
+        if job.need == Need::Meta {
+            // Everything comes from the sequence map, in slices that respect max_output.
+            let opts = self.enc();
+            let sel = self.selected.as_ref().expect("selected");
+            let mut out = std::mem::take(&mut self.output);
+            while let Some(uid) = job.todo.pop_front() {
+                if let Some(i) = sel.index_of_uid(uid) {
+                    let add_flags = job.seen_set.contains(&uid);
+                    let _ = fetch::write_fetch(
+                        &mut out,
+                        i as u32 + 1,
+                        &sel.msgs[i].info,
+                        &job.items,
+                        None,
+                        add_flags,
+                        job.add_modseq,
+                        &opts,
+                    );
+                }
+                if out.len() >= self.config.max_output && !job.todo.is_empty() {
+                    break;
+                }
+            }
+            self.output = out;
+            if job.todo.is_empty() {
+                return self.fetch_done(*job);
+            }
+            // Come back after the driver has written this much: a Poll-free continuation.
+            let uids: Vec<u32> = Vec::new();
+            self.request(Pending::Fetch(job), Request::Fetch { uids, mime: false });
+            return;
+        }
+        if job.todo.is_empty() {
+            return self.fetch_done(*job);
+        }
+        let n = self.config.fetch_batch.max(1).min(job.todo.len());
+        let uids: Vec<u32> = job.todo.iter().take(n).copied().collect();
+        let mime = job.need == Need::Mime;
+        self.request(Pending::Fetch(job), Request::Fetch { uids, mime });
+    }
+
+    fn fetch_answer(&mut self, mut job: Box<FetchJob>, list: Vec<MessageContent>) {
+        if job.need != Need::Meta {
+            let opts = self.enc();
+            let n = self.config.fetch_batch.max(1).min(job.todo.len());
+            let batch: Vec<u32> = job.todo.drain(..n).collect();
+            let sel = self.selected.as_ref().expect("selected");
+            let mut out = std::mem::take(&mut self.output);
+            let mut it = list.iter().peekable();
+            for uid in batch {
+                while it.peek().is_some_and(|c| c.uid < uid) {
+                    it.next();
+                }
+                let Some(c) = it.peek().filter(|c| c.uid == uid) else {
+                    // Gone from the store meanwhile.
+                    job.expunge_issued = true;
+                    continue;
+                };
+                let Some(i) = sel.index_of_uid(uid) else {
+                    continue;
+                };
+                let content = Content {
+                    raw: &c.raw,
+                    mime: c.mime.as_deref(),
+                };
+                let add_flags = job.seen_set.contains(&uid);
+                if fetch::write_fetch(
+                    &mut out,
+                    i as u32 + 1,
+                    &sel.msgs[i].info,
+                    &job.items,
+                    Some(&content),
+                    add_flags,
+                    job.add_modseq,
+                    &opts,
+                )
+                .is_err()
+                {
+                    job.unknown_cte = true;
+                }
+            }
+            self.output = out;
+        }
+        self.fetch_next(job);
+    }
+
+    fn fetch_done(&mut self, job: FetchJob) {
+        let (kind, code, t) = if job.unknown_cte {
+            (
+                Completion::No,
+                Some(Code::UnknownCte),
+                "Unknown Content-Transfer-Encoding",
+            )
+        } else if job.expunge_issued {
+            (
+                Completion::No,
+                Some(Code::ExpungeIssued),
+                "Some messages were expunged meanwhile",
+            )
+        } else {
+            (Completion::Ok, None, "FETCH completed")
+        };
+        self.complete(Done {
+            tag: job.tag,
+            kind,
+            code,
+            text: t.to_owned(),
+            allow_expunge: job.uid,
+        });
+    }
+
+    // ---- STORE
+
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        tag: Tag,
+        set: &SequenceSet,
+        kind: StoreKind,
+        silent: bool,
+        flags: Vec<Flag>,
+        unchanged_since: Option<u64>,
+        uid: bool,
+    ) {
+        if self.selected.as_ref().is_some_and(|s| s.read_only) {
+            return self.no(&tag, Some(Code::ReadOnly), "Mailbox is read-only");
+        }
+        let ix = match self.resolve(set, uid) {
+            Ok(ix) => ix,
+            Err(e) => return self.bad(Some(&tag), e),
+        };
+        if unchanged_since.is_some() {
+            self.condstore = true;
+        }
+        let sel = self.selected.as_ref().expect("selected");
+        let uids: Vec<u32> = ix
+            .iter()
+            .filter(|&&i| !sel.msgs[i].expunged)
+            .map(|&i| sel.msgs[i].info.uid)
+            .collect();
+        let job = Box::new(StoreJob {
+            tag,
+            uid,
+            silent,
+            fetch: None,
+        });
+        self.request(
+            Pending::Store(job),
+            Request::Store {
+                uids,
+                kind,
+                flags,
+                unchanged_since,
+            },
+        );
+    }
+
+    fn store_answer(
+        &mut self,
+        job: StoreJob,
+        updated: Vec<(u32, Vec<Flag>, u64)>,
+        modified: Vec<u32>,
+    ) {
+        let opts = self.enc();
+        let condstore = self.condstore;
+        let sel = self.selected.as_mut().expect("selected");
+        let mut out = Vec::new();
+        let mut changed = Vec::new();
+        for (uid, flags, modseq) in updated {
+            let Some(i) = sel.index_of_uid(uid) else {
+                continue;
+            };
+            let m = &mut sel.msgs[i];
+            m.info.flags = flags;
+            m.info.modseq = modseq;
+            sel.highest_modseq = sel.highest_modseq.max(modseq);
+            changed.push(uid);
+            // RFC 7162 §3.1.3: with UNCHANGEDSINCE or CONDSTORE, FETCH with MODSEQ even when
+            // .SILENT.
+            if job.fetch.is_none() && (!job.silent || condstore) {
+                let mut items = Vec::new();
+                if job.uid {
+                    items.push(FetchItem::Uid);
+                }
+                if !job.silent {
+                    items.push(FetchItem::Flags);
+                }
+                if condstore {
+                    items.push(FetchItem::ModSeq);
+                }
+                let _ = fetch::write_fetch(
+                    &mut out,
+                    i as u32 + 1,
+                    &m.info,
+                    &items,
+                    None,
+                    false,
+                    false,
+                    &opts,
+                );
+            }
+        }
+        // New keywords become part of FLAGS.
+        let mut new_flags = sel.flags.clone();
+        for m in &sel.msgs {
+            for f in &m.info.flags {
+                if !new_flags.contains(f) {
+                    new_flags.push(f.clone());
+                }
+            }
+        }
+        if new_flags != sel.flags {
+            sel.flags = new_flags.clone();
+            let mut head = Response::Data(Data::Flags(new_flags))
+                .encode(&opts)
+                .into_bytes();
+            head.extend_from_slice(&out);
+            out = head;
+        }
+        self.output.extend_from_slice(&out);
+        if let Some(mut fetch) = job.fetch {
+            fetch.seen_set = changed;
+            return self.fetch_next(fetch);
+        }
+        let code = if modified.is_empty() {
+            None
+        } else {
+            let nums: Vec<u32> = if job.uid {
+                modified
+            } else {
+                let sel = self.selected.as_ref().expect("selected");
+                modified
+                    .iter()
+                    .filter_map(|u| sel.index_of_uid(*u).map(|i| i as u32 + 1))
+                    .collect()
+            };
+            uid_set(&nums).map(Code::Modified)
+        };
+        self.complete(Done {
+            tag: job.tag,
+            kind: Completion::Ok,
+            code,
+            text: if job.uid {
+                "UID STORE completed"
+            } else {
+                "STORE completed"
+            }
+            .to_owned(),
+            allow_expunge: job.uid,
+        });
+    }
+
+    // ---- COPY, MOVE
+
+    fn copy(&mut self, tag: Tag, set: &SequenceSet, mailbox: &Mailbox, uid: bool, mv: bool) {
+        if mv && self.selected.as_ref().is_some_and(|s| s.read_only) {
+            return self.no(&tag, Some(Code::ReadOnly), "Mailbox is read-only");
+        }
+        let ix = match self.resolve(set, uid) {
+            Ok(ix) => ix,
+            Err(e) => return self.bad(Some(&tag), e),
+        };
+        let sel = self.selected.as_ref().expect("selected");
+        let uids: Vec<u32> = ix
+            .iter()
+            .filter(|&&i| !sel.msgs[i].expunged)
+            .map(|&i| sel.msgs[i].info.uid)
+            .collect();
+        let dest = self.name(mailbox);
+        self.request(
+            Pending::Copy {
+                tag,
+                r#move: mv,
+                uid,
+            },
+            Request::Copy {
+                uids,
+                mailbox: dest,
+                r#move: mv,
+            },
+        );
+    }
+
+    // ---- SEARCH
+
+    fn search(
+        &mut self,
+        tag: Tag,
+        key: SearchKey,
+        returns: Option<Vec<SearchReturnOption>>,
+        uid: bool,
+    ) {
+        // Sequence sets inside the key must name existing messages.
+        if let Err(e) = self.check_sets(&key) {
+            return self.bad(Some(&tag), e);
+        }
+        let sel = self.selected.as_ref().expect("selected");
+        let todo: VecDeque<u32> = sel
+            .msgs
+            .iter()
+            .filter(|m| !m.expunged)
+            .map(|m| m.info.uid)
+            .collect();
+        let job = Box::new(SearchJob {
+            tag,
+            uid,
+            key,
+            returns,
+            todo,
+            hits: Vec::new(),
+        });
+        if search::needs_content(&job.key) {
+            self.search_next(job);
+        } else {
+            self.search_answer(job, Vec::new());
+        }
+    }
+
+    fn check_sets(&self, key: &SearchKey) -> Result<(), &'static str> {
+        match key {
+            SearchKey::SequenceSet(s) if !matches!(s, SequenceSet::Saved) => {
+                let n = self.selected.as_ref().map_or(0, |s| s.msgs.len());
+                if let SequenceSet::Set(r) = s {
+                    for r in r {
+                        let vals = match r {
+                            SeqRange::Single(a) => vec![*a],
+                            SeqRange::Range(a, b) => vec![*a, *b],
+                        };
+                        for v in vals {
+                            if let SeqNum::Value(v) = v
+                                && v.get() as usize > n
+                            {
+                                return Err("Invalid message sequence number");
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+            SearchKey::Not(k) => self.check_sets(k),
+            SearchKey::Or(a, b) => {
+                self.check_sets(a)?;
+                self.check_sets(b)
+            }
+            SearchKey::And(ks) => ks.iter().try_for_each(|k| self.check_sets(k)),
+            _ => Ok(()),
+        }
+    }
+
+    fn search_next(&mut self, job: Box<SearchJob>) {
+        let n = self.config.fetch_batch.max(1).min(job.todo.len());
+        let uids: Vec<u32> = job.todo.iter().take(n).copied().collect();
+        self.request(Pending::Search(job), Request::Fetch { uids, mime: true });
+    }
+
+    fn search_answer(&mut self, mut job: Box<SearchJob>, list: Vec<MessageContent>) {
+        let content = search::needs_content(&job.key);
+        let sel = self.selected.as_ref().expect("selected");
+        let exists = sel.msgs.len() as u32;
+        let max_uid = sel.max_uid();
+        let batch: Vec<u32> = if content {
+            let n = self.config.fetch_batch.max(1).min(job.todo.len());
+            job.todo.drain(..n).collect()
+        } else {
+            job.todo.drain(..).collect()
+        };
+        for uid in batch {
+            let Some(i) = sel.index_of_uid(uid) else {
+                continue;
+            };
+            let c = if content {
+                match list.iter().find(|c| c.uid == uid) {
+                    Some(c) => c.mime.as_deref().map(|m| (&c.raw[..], m)),
+                    None => continue,
+                }
+            } else {
+                None
+            };
+            let cand = search::Candidate {
+                seq: i as u32 + 1,
+                info: &sel.msgs[i].info,
+                content: c,
+                exists,
+                max_uid,
+                saved: &self.saved,
+                now: self.now,
+            };
+            if search::matches(&job.key, &cand) {
+                job.hits.push(uid);
+            }
+        }
+        if content && !job.todo.is_empty() {
+            return self.search_next(job);
+        }
+        self.search_done(*job);
+    }
+
+    fn search_done(&mut self, job: SearchJob) {
+        let sel = self.selected.as_ref().expect("selected");
+        let nums: Vec<u32> = if job.uid {
+            job.hits.clone()
+        } else {
+            job.hits
+                .iter()
+                .filter_map(|u| sel.index_of_uid(*u).map(|i| i as u32 + 1))
+                .collect()
+        };
+        let modseq = if search::uses_modseq(&job.key) {
+            job.hits
+                .iter()
+                .filter_map(|u| sel.index_of_uid(*u).map(|i| sel.msgs[i].info.modseq))
+                .max()
+        } else {
+            None
+        };
+        match &job.returns {
+            None => {
+                let nums = nums.iter().filter_map(|&n| NonZeroU32::new(n)).collect();
+                self.data(Data::Search { nums, modseq });
+            }
+            Some(opts) => {
+                let opts: Vec<SearchReturnOption> = if opts.is_empty() {
+                    vec![SearchReturnOption::All]
+                } else {
+                    opts.clone()
+                };
+                let save = opts.contains(&SearchReturnOption::Save);
+                let mut data = Vec::new();
+                for o in &opts {
+                    match o {
+                        SearchReturnOption::Min => {
+                            if let Some(n) = nums.iter().min().and_then(|&n| NonZeroU32::new(n)) {
+                                data.push(ESearchData::Min(n));
+                            }
+                        }
+                        SearchReturnOption::Max => {
+                            if let Some(n) = nums.iter().max().and_then(|&n| NonZeroU32::new(n)) {
+                                data.push(ESearchData::Max(n));
+                            }
+                        }
+                        SearchReturnOption::All => {
+                            if let Some(s) = uid_set(&nums) {
+                                data.push(ESearchData::All(s));
+                            }
+                        }
+                        SearchReturnOption::Count => {
+                            data.push(ESearchData::Count(nums.len() as u32));
+                        }
+                        SearchReturnOption::Save => {}
+                    }
+                }
+                if let Some(m) = modseq
+                    && !data.is_empty()
+                {
+                    data.push(ESearchData::ModSeq(m));
+                }
+                if save {
+                    self.saved = job.hits.clone();
+                }
+                // RFC 5182 §2.1: SAVE alone returns no ESEARCH response.
+                if !(save && opts.len() == 1) {
+                    self.data(Data::ESearch(ESearch {
+                        tag: Some(job.tag.clone()),
+                        uid: job.uid,
+                        data,
+                    }));
+                }
+            }
+        }
+        self.complete(Done {
+            tag: job.tag,
+            kind: Completion::Ok,
+            code: None,
+            text: "SEARCH completed".to_owned(),
+            allow_expunge: job.uid,
+        });
+    }
+}
+
+/// A compact sequence set of numbers (ascending runs become ranges); `None` when empty.
+pub(super) fn uid_set(nums: &[u32]) -> Option<SequenceSet> {
+    let mut v: Vec<u32> = nums.iter().copied().filter(|&n| n > 0).collect();
+    v.sort_unstable();
+    v.dedup();
+    let mut ranges = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let start = v[i];
+        let mut end = start;
+        while i + 1 < v.len() && v[i + 1] == end + 1 {
+            i += 1;
+            end = v[i];
+        }
+        let a = SeqNum::Value(NonZeroU32::new(start)?);
+        ranges.push(if start == end {
+            SeqRange::Single(a)
+        } else {
+            SeqRange::Range(a, SeqNum::Value(NonZeroU32::new(end)?))
+        });
+        i += 1;
+    }
+    SequenceSet::new(ranges).ok()
+}

