@@ -231,7 +231,7 @@ pub fn server_session(data: &[u8]) {
     let info = |uid: u32| MessageInfo {
         uid,
         modseq: u64::from(uid),
-        flags: if uid % 2 == 0 {
+        flags: if uid.is_multiple_of(2) {
             vec![Flag::Seen]
         } else {
             Vec::new()
