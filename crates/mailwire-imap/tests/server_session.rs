@@ -38,7 +38,7 @@ fn run(s: &mut ServerSession, input: &[u8]) -> String {
             }
         }
         s.poll_output(&mut out);
-        if (!any && n == 0) || rest.is_empty() && !any {
+        if !any && (n == 0 || rest.is_empty()) {
             break;
         }
     }
