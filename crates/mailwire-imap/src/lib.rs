@@ -12,7 +12,9 @@
 //!   socket ── handle_input ─►└───────────────┘── poll_event() ──► Completed / Data / ...
 //! ```
 //!
-//! It does not (yet) contain the server session or the tokio drivers.
+//! [`proto::server::ServerSession`] is the server's sans-I/O session and [`server`] its tokio
+//! driver over the embedded store (`rfc-notes/imap-server.md` says what it implements); the
+//! client's tokio driver is not built yet.
 //!
 //! | specification | status |
 //! |---|---|
