@@ -12,7 +12,7 @@
 //!
 //! The session frames commands with [`mailwire_codec::ImapFramer`] (literal announcements are
 //! checked against the limits before any literal octet is buffered), parses each with
-//! [`decode_command`](crate::proto::decode_command), and answers what it can by itself. What
+//! [`decode_command`](crate::proto::decode_command()), and answers what it can by itself. What
 //! needs the mailbox store becomes an [`Event::Request`]; the session stops reading input until
 //! [`ServerSession::answer`] brings the [`Answer`]. It keeps the per-session sequence map of the
 //! selected mailbox, and after every command (and at once during IDLE) brings it in step with
