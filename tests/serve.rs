@@ -372,6 +372,48 @@ print('ok')
 }
 
 #[test]
+fn a_pop3_deletion_reaches_a_selected_imap_session() {
+    let s = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--pop3s",
+        "127.0.0.1:0",
+        "--imaps",
+        "127.0.0.1:0",
+        "--user",
+        "alice:secret",
+    ]);
+    let ca = s.ready["ca"].as_str().unwrap().to_owned();
+    let (smtp, pop3s, imaps) = (s.port("smtp"), s.port("pop3s"), s.port("imaps"));
+    let out = python(&format!(
+        r#"
+import smtplib, imaplib, poplib, ssl
+s = smtplib.SMTP('127.0.0.1', {smtp})
+for i in range(3):
+    s.sendmail('a@example.com', ['alice@example.com'], b'Subject: m%d\r\n\r\nx\r\n' % i)
+s.quit()
+ctx = ssl.create_default_context(cafile='{ca}')
+m = imaplib.IMAP4_SSL('localhost', {imaps}, ssl_context=ctx)
+m.login('alice', 'secret')
+assert m.select('INBOX')[1] == [b'3']
+p = poplib.POP3_SSL('localhost', {pop3s}, context=ctx)
+p.user('alice'); p.pass_('secret')
+p.dele(2)
+p.quit()
+m.noop()
+assert m.response('EXPUNGE') == ('EXPUNGE', [b'2']), m.untagged_responses
+typ, data = m.fetch('1:*', '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+subjects = [d[1].strip() for d in data if isinstance(d, tuple)]
+assert subjects == [b'Subject: m0', b'Subject: m2'], subjects
+m.logout()
+print('ok')
+"#
+    ));
+    assert!(out.contains("ok"), "{out}");
+    assert_eq!(s.terminate().0, 0);
+}
+
+#[test]
 fn accept_any_auth_and_recipient_make_users_on_demand() {
     let s = Serve::start(&[
         "--smtp",
