@@ -114,7 +114,8 @@ pub use error::Error;
 /// Re-exported from `mailwire-codec`: credentials redacted in `Debug`, zeroized on drop.
 pub use mailwire_codec::Secret;
 pub use mechanism::{
-    AvailableCredentials, Mechanism, choose_mechanism, parse_mechanism_list, server_mechanisms,
+    AvailableCredentials, Mechanism, choose_mechanism, login_mechanisms, parse_mechanism_list,
+    server_mechanisms,
 };
 pub use scram::{ScramConfig, ScramHash, ScramVerifier};
 pub use server::{ServerParams, ServerSession, ServerStep};

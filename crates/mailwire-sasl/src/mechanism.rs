@@ -194,6 +194,18 @@ pub fn server_mechanisms<A: Authenticator + ?Sized>(
         .collect()
 }
 
+/// The mechanisms a mail server offers for a user's login (SMTP AUTH, POP3 AUTH, IMAP
+/// AUTHENTICATE): [`server_mechanisms`] without ANONYMOUS, which logs in nobody.
+pub fn login_mechanisms<A: Authenticator + ?Sized>(
+    auth: &A,
+    tls_active: bool,
+    allow_insecure_auth: bool,
+) -> Vec<Mechanism> {
+    let mut v = server_mechanisms(auth, tls_active, allow_insecure_auth);
+    v.retain(|&m| m != Mechanism::Anonymous);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

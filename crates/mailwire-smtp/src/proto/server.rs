@@ -608,14 +608,7 @@ impl ServerSession {
     }
 
     fn mechanisms(&self) -> Vec<Mechanism> {
-        mailwire_sasl::server_mechanisms(
-            &*self.auth,
-            self.info.tls,
-            self.config.allow_insecure_auth,
-        )
-        .into_iter()
-        .filter(|m| !matches!(m, Mechanism::External | Mechanism::Anonymous))
-        .collect()
+        mailwire_sasl::login_mechanisms(&*self.auth, self.info.tls, self.config.allow_insecure_auth)
     }
 
     fn mail(&mut self, from: ReversePath<'_>, params: MailParams<'_>) {

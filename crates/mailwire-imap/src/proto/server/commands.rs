@@ -644,16 +644,7 @@ impl ServerSession {
                             if condstore {
                                 items.push(FetchItem::ModSeq);
                             }
-                            let _ = fetch::write_fetch(
-                                &mut out,
-                                i as u32 + 1,
-                                &m.info,
-                                &items,
-                                None,
-                                false,
-                                false,
-                                &opts,
-                            );
+                            fetch::write_flags(&mut out, i as u32 + 1, &m.info, &items, &opts);
                         }
                     }
                 }
@@ -1145,7 +1136,7 @@ impl ServerSession {
         rest: VecDeque<AppendMessage>,
         uids: Vec<u32>,
     ) {
-        let data = m.data.as_bytes().to_vec();
+        let data = m.data.into_bytes();
         if data.len() as u64 > self.config.max_literal_len {
             return self.no(&tag, Some(Code::TooBig), "Message too large");
         }
@@ -1516,16 +1507,7 @@ impl ServerSession {
                 if condstore {
                     items.push(FetchItem::ModSeq);
                 }
-                let _ = fetch::write_fetch(
-                    &mut out,
-                    i as u32 + 1,
-                    &m.info,
-                    &items,
-                    None,
-                    false,
-                    false,
-                    &opts,
-                );
+                fetch::write_flags(&mut out, i as u32 + 1, &m.info, &items, &opts);
             }
         }
         // New keywords become part of FLAGS.

@@ -157,6 +157,19 @@ pub fn write_fetch(
     Ok(())
 }
 
+/// Writes an unsolicited or STORE-caused `* seq FETCH (…)` of metadata items only (UID,
+/// FLAGS, MODSEQ), which cannot fail.
+pub fn write_flags(
+    out: &mut Vec<u8>,
+    seq: u32,
+    msg: &MessageInfo,
+    items: &[FetchItem],
+    opts: &EncodeOptions,
+) {
+    debug_assert!(need(items) == Need::Meta);
+    let _ = write_fetch(out, seq, msg, items, None, false, false, opts);
+}
+
 /// `FLAGS (…)` values of a message.
 pub fn flag_fetch(msg: &MessageInfo) -> Vec<FlagFetch> {
     msg.flags.iter().cloned().map(FlagFetch::Flag).collect()

@@ -728,10 +728,7 @@ impl ServerSession {
     }
 
     fn mechanisms(&self) -> Vec<Mechanism> {
-        mailwire_sasl::server_mechanisms(&*self.auth, self.tls, self.config.allow_insecure_auth)
-            .into_iter()
-            .filter(|m| !matches!(m, Mechanism::External | Mechanism::Anonymous))
-            .collect()
+        mailwire_sasl::login_mechanisms(&*self.auth, self.tls, self.config.allow_insecure_auth)
     }
 
     /// The capabilities for the current state (RFC 9051 §7.2.2).

@@ -374,6 +374,13 @@ impl AppendData {
             Self::Literal(d) | Self::Binary(d) | Self::Utf8(d) => d,
         }
     }
+
+    /// The message octets, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Self::Literal(d) | Self::Binary(d) | Self::Utf8(d) => d,
+        }
+    }
 }
 
 impl CommandBody {
