@@ -62,6 +62,7 @@ pub fn command_stream(size: usize) -> Vec<u8> {
 }
 
 mod imap;
+pub mod imap_load;
 pub use imap::{
     imap_command_mix, imap_fetch_envelope, imap_fetch_literal, imap_list, imap_message_text,
     imap_response_mix,

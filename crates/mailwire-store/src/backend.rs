@@ -85,6 +85,19 @@ pub(crate) trait Backend: Send + Sync + 'static {
         range: Option<Range<u64>>,
     ) -> Result<Bytes>;
     fn mime(&self, login: &str, name: &MailboxName, uid: u32) -> Result<Arc<MimeIndex>>;
+    /// The MIME index and derived data kept for `uid`, without reading the message.
+    fn cached(&self, login: &str, name: &MailboxName, uid: u32) -> Result<Cached>;
+    /// Keeps a MIME index parsed outside (returns the one kept) .
+    fn keep_mime(
+        &self,
+        login: &str,
+        name: &MailboxName,
+        uid: u32,
+        idx: Arc<MimeIndex>,
+    ) -> Result<Arc<MimeIndex>>;
+    /// Keeps derived data for messages (unknown UIDs are ignored).
+    fn keep_derived(&self, login: &str, name: &MailboxName, items: Vec<(u32, Bytes)>)
+    -> Result<()>;
     #[allow(clippy::too_many_arguments)]
     fn store_flags(
         &self,
@@ -121,6 +134,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
 }
 
 /// Sorted, deduplicated copy of a UID list.
+/// What [`Backend::cached`] returns: the kept MIME index and derived data.
+pub(crate) type Cached = (Option<Arc<MimeIndex>>, Option<Bytes>);
+
 pub(crate) fn sorted(uids: &[u32]) -> Vec<u32> {
     let mut v = uids.to_vec();
     v.sort_unstable();

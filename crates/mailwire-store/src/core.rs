@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use crate::flags::{Flag, FlagOp, Flags};
@@ -104,6 +105,8 @@ pub(crate) struct Msg<X> {
     pub date: InternalDate,
     pub size: u64,
     pub mime: Option<Arc<MimeIndex>>,
+    /// Opaque data a protocol layer derived from the message (see `Mailbox::fetch_batch`).
+    pub derived: Option<Bytes>,
     pub extra: X,
 }
 
@@ -164,6 +167,18 @@ impl<X> Core<X> {
             Some(i) => self.msgs[i].mime.get_or_insert(idx).clone(),
             None => idx,
         }
+    }
+
+    /// Keeps `data` as the derived data of `uid` (replacing what was kept).
+    pub fn keep_derived(&mut self, uid: u32, data: Bytes) {
+        if let Some(i) = self.find(uid) {
+            self.msgs[i].derived = Some(data);
+        }
+    }
+
+    /// The kept MIME index and derived data of `uid`.
+    pub fn cached(&self, uid: u32) -> Option<(Option<Arc<MimeIndex>>, Option<Bytes>)> {
+        self.get(uid).map(|m| (m.mime.clone(), m.derived.clone()))
     }
 
     pub fn get(&self, uid: u32) -> Option<&Msg<X>> {

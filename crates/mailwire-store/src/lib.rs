@@ -150,7 +150,8 @@ pub use mime::{Disposition, HeaderField, MimeIndex, MimePart, SectionKind};
 pub use name::{DELIMITER, MAX_NAME_LEN, MailboxName};
 pub use pop3::{Pop3Maildrop, Pop3Message};
 pub use store::{
-    DEFAULT_EXPUNGE_HISTORY, MAX_LOGIN_LEN, Mailbox, Store, StoreOptions, User, normalize_login,
+    DEFAULT_EXPUNGE_HISTORY, FetchWant, Fetched, MAX_LOGIN_LEN, Mailbox, Store, StoreOptions, User,
+    normalize_login,
 };
 pub use types::{
     AppendResult, BackendKind, Change, Changes, CopyResult, FlagUpdate, InternalDate,

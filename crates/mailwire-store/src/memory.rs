@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use crate::backend::{Backend, LockGuard, NewMessage, clamp, sorted};
+use crate::backend::{Backend, Cached, LockGuard, NewMessage, clamp, sorted};
 use crate::core::{Core, Msg};
 use crate::error::{Result, StoreError};
 use crate::flags::{FlagOp, Flags};
@@ -95,6 +95,7 @@ impl MemoryBackend {
             date: m.date,
             size: m.data.len() as u64,
             mime: m.mime,
+            derived: None,
             extra: m.data,
         }
     }
@@ -313,6 +314,37 @@ impl Backend for MemoryBackend {
         // Parsed outside the lock (a large message must not stall the mailbox), then kept.
         let idx = Arc::new(MimeIndex::parse(&data));
         Ok(lock(&b).keep_mime(uid, idx))
+    }
+
+    fn cached(&self, login: &str, name: &MailboxName, uid: u32) -> Result<Cached> {
+        let b = self.mailbox(login, name)?;
+        let g = lock(&b);
+        g.cached(uid).ok_or(StoreError::NoSuchMessage(uid))
+    }
+
+    fn keep_mime(
+        &self,
+        login: &str,
+        name: &MailboxName,
+        uid: u32,
+        idx: Arc<MimeIndex>,
+    ) -> Result<Arc<MimeIndex>> {
+        let b = self.mailbox(login, name)?;
+        Ok(lock(&b).keep_mime(uid, idx))
+    }
+
+    fn keep_derived(
+        &self,
+        login: &str,
+        name: &MailboxName,
+        items: Vec<(u32, Bytes)>,
+    ) -> Result<()> {
+        let b = self.mailbox(login, name)?;
+        let mut g = lock(&b);
+        for (uid, d) in items {
+            g.keep_derived(uid, d);
+        }
+        Ok(())
     }
 
     fn store_flags(

@@ -631,6 +631,31 @@ fn build_list(
     out
 }
 
+/// What [`Mailbox::fetch_batch`] loads for each message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FetchWant {
+    /// The message's octets.
+    pub raw: bool,
+    /// Its MIME index.
+    pub mime: bool,
+    /// The derived data kept by [`Mailbox::keep_derived`], instead of the two above when
+    /// there is some.
+    pub derived: bool,
+}
+
+/// One message loaded by [`Mailbox::fetch_batch`].
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The UID.
+    pub uid: u32,
+    /// The octets, when asked for (and no derived data replaced them).
+    pub raw: Option<Bytes>,
+    /// The MIME index, when asked for (and no derived data replaced it).
+    pub mime: Option<Arc<MimeIndex>>,
+    /// The derived data kept for the message, if any.
+    pub derived: Option<Bytes>,
+}
+
 /// A mailbox as seen by one session (the [`User`] handle's origin).
 ///
 /// Sequence numbers are the session's business: [`messages`](Mailbox::messages) lists the
@@ -703,6 +728,66 @@ impl Mailbox {
     /// The MIME index, made on the first call for each message and kept.
     pub async fn mime(&self, uid: u32) -> Result<Arc<MimeIndex>> {
         self.run(move |b, l, n, _| b.mime(l, n, uid)).await
+    }
+
+    /// Several messages at once, in one call to the backend (one blocking task for Maildir):
+    /// for each UID still in the mailbox, in the order given, what `want` asks for. A message
+    /// whose derived data is kept comes back with it and, when `want.derived` is set, without
+    /// its octets and MIME index (the caller derived what it needs from them before). UIDs no
+    /// longer in the mailbox are left out.
+    pub async fn fetch_batch(&self, uids: Vec<u32>, want: FetchWant) -> Result<Vec<Fetched>> {
+        self.run(move |b, l, n, _| {
+            let mut out = Vec::with_capacity(uids.len());
+            for uid in uids {
+                let (mime, derived) = match b.cached(l, n, uid) {
+                    Ok(c) => c,
+                    Err(StoreError::NoSuchMessage(_)) => continue,
+                    Err(e) => return Err(e),
+                };
+                if want.derived && derived.is_some() {
+                    out.push(Fetched {
+                        uid,
+                        raw: None,
+                        mime: None,
+                        derived,
+                    });
+                    continue;
+                }
+                let raw = if want.raw || (want.mime && mime.is_none()) {
+                    match b.read(l, n, uid, None) {
+                        Ok(r) => Some(r),
+                        Err(StoreError::NoSuchMessage(_)) => continue,
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    None
+                };
+                let mime = match (want.mime, mime, &raw) {
+                    (false, _, _) => None,
+                    (true, Some(m), _) => Some(m),
+                    (true, None, Some(r)) => {
+                        Some(b.keep_mime(l, n, uid, Arc::new(MimeIndex::parse(r)))?)
+                    }
+                    (true, None, None) => None,
+                };
+                out.push(Fetched {
+                    uid,
+                    raw: if want.raw { raw } else { None },
+                    mime,
+                    derived,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Keeps data a protocol layer derived from messages (the IMAP server's rendered ENVELOPE
+    /// and BODYSTRUCTURE), handed back by [`fetch_batch`](Self::fetch_batch) until the
+    /// message is expunged. It is opaque to the store and kept in memory.
+    pub async fn keep_derived(&self, items: Vec<(u32, Bytes)>) -> Result<()> {
+        self.run(move |b, l, n, _| b.keep_derived(l, n, items))
+            .await
     }
 
     /// The bytes of a FETCH section (`BODY[1.2.MIME]` is `(&[1, 2], SectionKind::Mime)`);

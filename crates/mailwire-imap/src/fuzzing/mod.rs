@@ -203,8 +203,8 @@ pub fn server_session(data: &[u8]) {
     use std::sync::Arc;
 
     use crate::proto::server::{
-        Answer, Event as SEvent, Failure, FailureKind, MailboxEntry, MailboxState, MessageContent,
-        MessageInfo, Request, ServerConfig, ServerSession,
+        Answer, Event as SEvent, Failure, FailureKind, FetchContent, MailboxEntry, MailboxState,
+        MessageContent, MessageInfo, Request, ServerConfig, ServerSession, fetch::render_structure,
     };
     use crate::proto::{Date, DateTime, Flag};
 
@@ -308,15 +308,22 @@ pub fn server_session(data: &[u8]) {
                             uid: next - 1,
                         })
                     }
-                    Request::Fetch { uids: want, mime } => Ok(Answer::Messages(
+                    Request::Fetch {
+                        uids: want,
+                        want: content,
+                    } => Ok(Answer::Messages(
                         want.iter()
                             .filter(|u| uids.contains(u))
                             .map(|&u| {
                                 let raw = bytes::Bytes::from_static(bodies[u as usize % 3]);
+                                let mime = Arc::new(mailwire_store::MimeIndex::parse(&raw));
+                                // Odd UIDs answer a structure request with the rendered
+                                // structure, even ones with the raw message and its index.
+                                let render = content == FetchContent::Structure && u % 2 == 1;
                                 MessageContent {
                                     uid: u,
-                                    mime: mime
-                                        .then(|| Arc::new(mailwire_store::MimeIndex::parse(&raw))),
+                                    structure: render.then(|| render_structure(&raw, &mime)),
+                                    mime: (content != FetchContent::Raw && !render).then_some(mime),
                                     raw,
                                 }
                             })

@@ -18,14 +18,17 @@
 //! # });
 //! ```
 
+use bytes::Bytes;
 use mailwire_store::{
-    FlagOp, Flags, InternalDate, Mailbox, MessageMeta, SpecialUse, Store, StoreError, User,
+    FetchWant, FlagOp, Flags, InternalDate, Mailbox, MessageMeta, SpecialUse, Store, StoreError,
+    User,
 };
 use tokio::sync::broadcast;
 
 use crate::proto::server::search::days_from_civil;
 use crate::proto::server::{
-    Answer, Failure, FailureKind, MailboxEntry, MailboxState, MessageContent, MessageInfo, Request,
+    Answer, Failure, FailureKind, FetchContent, MailboxEntry, MailboxState, MessageContent,
+    MessageInfo, Request, fetch,
 };
 use crate::proto::types::datetime::{Date, DateTime};
 use crate::proto::types::flag::{Flag, MailboxAttr, StoreKind};
@@ -225,25 +228,43 @@ impl StoreAdapter {
                     uid: r.uid,
                 })
             }
-            Request::Fetch { uids, mime } => {
+            Request::Fetch { uids, want } => {
                 let mb = self.mailbox()?;
-                let mut out = Vec::with_capacity(uids.len());
-                for uid in uids {
-                    let raw = match mb.fetch(uid).await {
-                        Ok(r) => r,
-                        Err(StoreError::NoSuchMessage(_)) => continue,
-                        Err(e) => return Err(e.into()),
-                    };
-                    let mime = if mime {
-                        match mb.mime(uid).await {
-                            Ok(m) => Some(m),
-                            Err(StoreError::NoSuchMessage(_)) => continue,
-                            Err(e) => return Err(e.into()),
+                let structure = want == FetchContent::Structure;
+                let fw = FetchWant {
+                    raw: true,
+                    mime: want != FetchContent::Raw,
+                    derived: structure,
+                };
+                let list = mb.fetch_batch(uids, fw).await?;
+                let mut keep = Vec::new();
+                let out = list
+                    .into_iter()
+                    .map(|f| {
+                        if !structure {
+                            return MessageContent {
+                                uid: f.uid,
+                                raw: f.raw.unwrap_or_default(),
+                                mime: f.mime,
+                                structure: None,
+                            };
                         }
-                    } else {
-                        None
-                    };
-                    out.push(MessageContent { uid, raw, mime });
+                        // Rendered once per message, then kept by the store.
+                        let rendered = f.derived.or_else(|| {
+                            let s = fetch::render_structure(f.raw.as_deref()?, f.mime.as_deref()?);
+                            keep.push((f.uid, s.clone()));
+                            Some(s)
+                        });
+                        MessageContent {
+                            uid: f.uid,
+                            raw: Bytes::new(),
+                            mime: None,
+                            structure: rendered,
+                        }
+                    })
+                    .collect();
+                if !keep.is_empty() {
+                    mb.keep_derived(keep).await?;
                 }
                 Ok(Answer::Messages(out))
             }

@@ -383,6 +383,7 @@ impl Folder {
                 date: InternalDate::from_system_time(t),
                 size,
                 mime: None,
+                derived: None,
                 extra: f.loc,
             });
         }
@@ -535,6 +536,7 @@ impl Folder {
                 date,
                 size,
                 mime: None,
+                derived: None,
                 extra: f.loc,
             });
         }
@@ -601,6 +603,7 @@ impl Folder {
                 date: s.date,
                 size: s.size,
                 mime: s.mime.clone(),
+                derived: None,
                 extra: loc,
             });
         }
@@ -765,6 +768,7 @@ fn apply(core: &mut Core<Loc>, r: Rec, dir: &Path, unlink: &mut Vec<PathBuf>) {
                     date,
                     size,
                     mime: None,
+                    derived: None,
                     extra: loc,
                 });
             }

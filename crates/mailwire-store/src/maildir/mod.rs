@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use crate::backend::{Backend, LockGuard, NewMessage, sorted};
+use crate::backend::{Backend, Cached, LockGuard, NewMessage, sorted};
 use crate::core::Core;
 use crate::error::{Result, StoreError};
 use crate::flags::{FlagOp, Flags};
@@ -615,6 +615,37 @@ impl Backend for MaildirBackend {
         let data = self.read(login, name, uid, None)?;
         let idx = Arc::new(MimeIndex::parse(&data));
         Ok(lock(&f).core.keep_mime(uid, idx))
+    }
+
+    fn cached(&self, login: &str, name: &MailboxName, uid: u32) -> Result<Cached> {
+        let (_, f) = self.folder(login, name)?;
+        let g = lock(&f);
+        g.core.cached(uid).ok_or(StoreError::NoSuchMessage(uid))
+    }
+
+    fn keep_mime(
+        &self,
+        login: &str,
+        name: &MailboxName,
+        uid: u32,
+        idx: Arc<MimeIndex>,
+    ) -> Result<Arc<MimeIndex>> {
+        let (_, f) = self.folder(login, name)?;
+        Ok(lock(&f).core.keep_mime(uid, idx))
+    }
+
+    fn keep_derived(
+        &self,
+        login: &str,
+        name: &MailboxName,
+        items: Vec<(u32, Bytes)>,
+    ) -> Result<()> {
+        let (_, f) = self.folder(login, name)?;
+        let mut g = lock(&f);
+        for (uid, d) in items {
+            g.core.keep_derived(uid, d);
+        }
+        Ok(())
     }
 
     fn store_flags(

@@ -1346,7 +1346,13 @@ impl ServerSession {
             }
             // Come back after the driver has written this much: a Poll-free continuation.
             let uids: Vec<u32> = Vec::new();
-            self.request(Pending::Fetch(job), Request::Fetch { uids, mime: false });
+            self.request(
+                Pending::Fetch(job),
+                Request::Fetch {
+                    uids,
+                    want: FetchContent::Raw,
+                },
+            );
             return;
         }
         if job.todo.is_empty() {
@@ -1354,8 +1360,12 @@ impl ServerSession {
         }
         let n = self.config.fetch_batch.max(1).min(job.todo.len());
         let uids: Vec<u32> = job.todo.iter().take(n).copied().collect();
-        let mime = job.need == Need::Mime;
-        self.request(Pending::Fetch(job), Request::Fetch { uids, mime });
+        let want = match job.need {
+            Need::Structure => FetchContent::Structure,
+            Need::Raw => FetchContent::Raw,
+            Need::Meta | Need::Mime => FetchContent::Mime,
+        };
+        self.request(Pending::Fetch(job), Request::Fetch { uids, want });
     }
 
     fn fetch_answer(&mut self, mut job: Box<FetchJob>, list: Vec<MessageContent>) {
@@ -1381,6 +1391,7 @@ impl ServerSession {
                 let content = Content {
                     raw: &c.raw,
                     mime: c.mime.as_deref(),
+                    structure: c.structure.as_deref(),
                 };
                 let add_flags = job.seen_set.contains(&uid);
                 if fetch::write_fetch(
@@ -1660,7 +1671,13 @@ impl ServerSession {
     fn search_next(&mut self, job: Box<SearchJob>) {
         let n = self.config.fetch_batch.max(1).min(job.todo.len());
         let uids: Vec<u32> = job.todo.iter().take(n).copied().collect();
-        self.request(Pending::Search(job), Request::Fetch { uids, mime: true });
+        self.request(
+            Pending::Search(job),
+            Request::Fetch {
+                uids,
+                want: FetchContent::Mime,
+            },
+        );
     }
 
     fn search_answer(&mut self, mut job: Box<SearchJob>, list: Vec<MessageContent>) {

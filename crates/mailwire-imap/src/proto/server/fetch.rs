@@ -5,6 +5,7 @@
 
 use std::num::NonZeroU32;
 
+use bytes::Bytes;
 use mailwire_store::{MimeIndex, MimePart, SectionKind};
 
 use super::MessageInfo;
@@ -21,13 +22,15 @@ use crate::proto::types::flag::FlagFetch;
 use crate::proto::{EncodeOptions, header_fields_section};
 
 /// What a FETCH needs from the store for each message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
     /// The sequence map has it all (FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ).
     Meta,
+    /// ENVELOPE, BODY, BODYSTRUCTURE (and metadata): the rendered structure.
+    Structure,
     /// The raw octets (`BODY[]`, `RFC822`, partial ranges of them).
     Raw,
-    /// The raw octets and the MIME index (ENVELOPE, BODYSTRUCTURE, sections).
+    /// The raw octets and the MIME index (sections; raw octets together with the structure).
     Mime,
 }
 
@@ -61,25 +64,64 @@ pub fn expand(items: &FetchItems, uid: bool) -> Vec<FetchItem> {
 
 /// The store data the items need.
 pub fn need(items: &[FetchItem]) -> Need {
-    items
-        .iter()
-        .map(|i| match i {
+    let (mut structure, mut raw) = (false, false);
+    for i in items {
+        match i {
             FetchItem::Flags
             | FetchItem::Uid
             | FetchItem::InternalDate
             | FetchItem::Rfc822Size
             | FetchItem::ModSeq
             | FetchItem::EmailId
-            | FetchItem::ThreadId => Need::Meta,
-            FetchItem::Rfc822 => Need::Raw,
-            FetchItem::BodySection {
+            | FetchItem::ThreadId => {}
+            FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure => structure = true,
+            FetchItem::Rfc822
+            | FetchItem::BodySection {
                 section: Section::Top(None),
                 ..
-            } => Need::Raw,
-            _ => Need::Mime,
-        })
-        .max()
-        .unwrap_or(Need::Meta)
+            } => raw = true,
+            _ => return Need::Mime,
+        }
+    }
+    match (structure, raw) {
+        (true, true) => Need::Mime,
+        (false, true) => Need::Raw,
+        (true, false) => Need::Structure,
+        (false, false) => Need::Meta,
+    }
+}
+
+/// ENVELOPE, BODY and BODYSTRUCTURE of a message, encoded once (strings above 0x7F as
+/// literals, as a session without UTF-8 sends them) in one buffer a store can keep: three
+/// little-endian `u32` lengths, then the three encodings, each with its item name.
+pub fn render_structure(raw: &[u8], mime: &MimeIndex) -> Bytes {
+    let opts = EncodeOptions::default();
+    let env = MessageData::Envelope(Box::new(envelope(&mime.root, raw))).encode(&opts);
+    let body = MessageData::Body(Box::new(structure(&mime.root, raw, false, 0))).encode(&opts);
+    let bs =
+        MessageData::BodyStructure(Box::new(structure(&mime.root, raw, true, 0))).encode(&opts);
+    let parts = [env.as_bytes(), body.as_bytes(), bs.as_bytes()];
+    let mut out = Vec::with_capacity(12 + parts.iter().map(|p| p.len()).sum::<usize>());
+    for p in parts {
+        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+    }
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    Bytes::from(out)
+}
+
+/// The three encodings of a [`render_structure`] buffer (`None` if it is not one).
+fn rendered(buf: &[u8]) -> Option<[&[u8]; 3]> {
+    let len = |i: usize| -> Option<usize> {
+        Some(u32::from_le_bytes(buf.get(i * 4..i * 4 + 4)?.try_into().ok()?) as usize)
+    };
+    let (a, b, c) = (len(0)?, len(1)?, len(2)?);
+    let rest = buf.get(12..)?;
+    if rest.len() != a + b + c {
+        return None;
+    }
+    Some([&rest[..a], &rest[a..a + b], &rest[a + b..]])
 }
 
 /// Whether an item sets `\Seen` (a non-PEEK body section, RFC822, RFC822.TEXT, BINARY).
@@ -109,6 +151,8 @@ pub struct Content<'a> {
     pub raw: &'a [u8],
     /// Its MIME index.
     pub mime: Option<&'a MimeIndex>,
+    /// Its [`render_structure`] buffer, used when the session does not send UTF-8.
+    pub structure: Option<&'a [u8]>,
 }
 
 /// Writes `* seq FETCH (…)\r\n` for one message into `out`.
@@ -206,6 +250,11 @@ fn write_item(
 ) -> Result<(), ItemError> {
     let raw = content.map_or(&[][..], |c| c.raw);
     let mime = content.and_then(|c| c.mime);
+    let cached = if opts.utf8 {
+        None
+    } else {
+        content.and_then(|c| c.structure).and_then(rendered)
+    };
     match item {
         FetchItem::Flags => put(out, &MessageData::Flags(flag_fetch(msg)), opts),
         FetchItem::Uid => put(
@@ -221,6 +270,15 @@ fn write_item(
         FetchItem::EmailId | FetchItem::ThreadId => {
             // OBJECTID is not offered; a client that asks anyway gets NIL-free nothing.
             out.pop();
+        }
+        FetchItem::Envelope if cached.is_some() => {
+            out.extend_from_slice(cached.map_or(&[][..], |c| c[0]));
+        }
+        FetchItem::Body if cached.is_some() => {
+            out.extend_from_slice(cached.map_or(&[][..], |c| c[1]));
+        }
+        FetchItem::BodyStructure if cached.is_some() => {
+            out.extend_from_slice(cached.map_or(&[][..], |c| c[2]));
         }
         FetchItem::Envelope => {
             let env = mime.map(|m| envelope(&m.root, raw)).unwrap_or_default();
@@ -554,6 +612,7 @@ Content-Transfer-Encoding: base64\r\n\r\naGVs\r\nbG8=\r\n--b--\r\n";
         let c = Content {
             raw: MSG,
             mime: Some(&idx),
+            structure: None,
         };
         let mut out = Vec::new();
         write_fetch(
@@ -567,6 +626,57 @@ Content-Transfer-Encoding: base64\r\n\r\naGVs\r\nbG8=\r\n--b--\r\n";
             &EncodeOptions::default(),
         )?;
         Ok(String::from_utf8(out).unwrap())
+    }
+
+    /// A rendered structure buffer writes exactly what rendering from the message writes, for
+    /// ASCII and 8-bit headers, and is not used by a UTF-8 session.
+    #[test]
+    fn rendered_structure_writes_the_same_items() {
+        let eight = "Subject: Gr\u{fc}\u{df}e\r\nFrom: J\u{f6}rg <j@example.com>\r\n\r\nbody\r\n";
+        let items = [
+            FetchItem::Uid,
+            FetchItem::Envelope,
+            FetchItem::Body,
+            FetchItem::BodyStructure,
+            FetchItem::Flags,
+        ];
+        for raw in [MSG, eight.as_bytes()] {
+            let idx = MimeIndex::parse(raw);
+            let buf = render_structure(raw, &idx);
+            assert!(rendered(&buf).is_some());
+            for utf8 in [false, true] {
+                let opts = EncodeOptions {
+                    utf8,
+                    ..EncodeOptions::default()
+                };
+                let write = |c: &Content<'_>| {
+                    let mut out = Vec::new();
+                    write_fetch(&mut out, 1, &info(), &items, Some(c), false, false, &opts)
+                        .unwrap();
+                    out
+                };
+                let fresh = write(&Content {
+                    raw,
+                    mime: Some(&idx),
+                    structure: None,
+                });
+                let cached = write(&Content {
+                    raw: b"",
+                    mime: None,
+                    structure: Some(&buf),
+                });
+                if utf8 {
+                    // Not used: rendered again, and without the message there is nothing.
+                    assert_ne!(cached, fresh);
+                } else {
+                    assert_eq!(
+                        String::from_utf8_lossy(&cached),
+                        String::from_utf8_lossy(&fresh)
+                    );
+                }
+            }
+        }
+        assert!(rendered(b"\x01\0\0\0").is_none());
     }
 
     #[test]

@@ -207,6 +207,19 @@ pub struct MailboxEntry {
     pub special_use: Option<MailboxAttr>,
 }
 
+/// What a [`Request::Fetch`] needs of each message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchContent {
+    /// [`MessageContent::raw`].
+    Raw,
+    /// `raw` and [`MessageContent::mime`].
+    Mime,
+    /// Only what ENVELOPE, BODY and BODYSTRUCTURE show: [`MessageContent::structure`] as
+    /// [`render_structure`](fetch::render_structure) makes it (a store keeps it, so a second
+    /// FETCH reads no message), or else `raw` and `mime`, from which the session renders it.
+    Structure,
+}
+
 /// One message's content handed back for FETCH and SEARCH.
 #[derive(Debug, Clone)]
 pub struct MessageContent {
@@ -216,6 +229,8 @@ pub struct MessageContent {
     pub raw: Bytes,
     /// The MIME index, when asked for.
     pub mime: Option<Arc<MimeIndex>>,
+    /// For [`FetchContent::Structure`]: the rendered ENVELOPE, BODY and BODYSTRUCTURE.
+    pub structure: Option<Bytes>,
 }
 
 /// What the session asks of the store. Mailbox names are UTF-8 with `/` as delimiter.
@@ -285,8 +300,8 @@ pub enum Request {
     Fetch {
         /// The UIDs, ascending.
         uids: Vec<u32>,
-        /// Whether the MIME index is needed too.
-        mime: bool,
+        /// What is needed of each.
+        want: FetchContent,
     },
     /// STORE in the selected mailbox ([`Answer::Stored`]).
     Store {
