@@ -3,13 +3,14 @@
 # questions, on Debian 12 (as root, or through sudo). Installs only what is missing; a second run is quick.
 #   Debian: dovecot-imapd dovecot-pop3d dovecot-lmtpd (IMAP, POP3, LMTP), postfix (smtp-sink, smtp-source),
 #           swaks + libnet-ssleay-perl (swaks' STARTTLS), curl, fetchmail, isync (mbsync), getmail6,
+#           offlineimap3, neomutt + tmux (neomutt driven in a tmux pane),
 #           openssl (certificates), iproute2 (ss: which pid listens), python3 + python3-pip
 #   PyPI:   aiosmtpd, twisted[tls] (pyOpenSSL for STARTTLS), imapclient
 # Usage: tests/peers/install.sh [--check]   (--check only reports what is missing, exit 1 if anything is)
 set -euo pipefail
 
 APT_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix swaks libnet-ssleay-perl curl fetchmail
-  isync getmail6 openssl iproute2 python3 python3-pip)
+  isync getmail6 offlineimap3 neomutt tmux openssl iproute2 python3 python3-pip)
 PIP_PACKAGES=(aiosmtpd 'twisted[tls]' imapclient)
 PY_MODULES="aiosmtpd, twisted.mail, imapclient, OpenSSL"
 

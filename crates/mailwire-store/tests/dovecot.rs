@@ -309,9 +309,17 @@ async fn mailwire_opens_mail_delivered_by_dovecot_lmtp() {
         ours.push(data);
     }
     ours.sort();
-    assert_eq!(
-        ours, on_disk,
-        "mailwire reads exactly the bytes Dovecot wrote"
+    // Dovecot writes lines ending in LF alone; mailwire serves them with CRLF (RFC 5322
+    // §2.3), as Dovecot's own IMAP and POP3 servers do, and RFC822.SIZE counts that.
+    let mut want: Vec<Vec<u8>> = on_disk.iter().map(|d| lf_to_crlf(d)).collect();
+    want.sort();
+    assert!(
+        ours == want,
+        "mailwire reads the bytes Dovecot wrote, with CRLF line ends"
+    );
+    assert!(
+        on_disk.iter().any(|d| !d.contains(&b'\r')),
+        "Dovecot wrote LF files"
     );
     // Dovecot keeps mail with LF line ends on disk (mail_save_crlf = no) and adds
     // Return-Path, Delivered-To and Received: compare what was sent with LF line ends.
@@ -337,4 +345,18 @@ async fn mailwire_opens_mail_delivered_by_dovecot_lmtp() {
     let mime = inbox.mime(metas[0].uid).await.unwrap();
     let raw = inbox.fetch(metas[0].uid).await.unwrap();
     assert!(mime.root.header_value(&raw, "subject").is_some());
+}
+
+/// `data` with every LF that has no CR before it made CRLF.
+fn lf_to_crlf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 32);
+    let mut prev = 0u8;
+    for &b in data {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
 }

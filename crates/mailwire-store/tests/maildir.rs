@@ -341,3 +341,81 @@ async fn lost_index_records_are_recovered_from_file_names() {
         4
     );
 }
+
+/// Files other programs write (Dovecot, mutt, mbsync) often end lines with LF alone: they are
+/// served with CRLF, their size is the CRLF size, and ranges and MIME offsets apply to that.
+#[tokio::test]
+async fn files_with_lf_line_ends_are_served_with_crlf() {
+    let d = tempfile::tempdir().unwrap();
+    let (store, u) = open(d.path()).await;
+    let lf = b"Subject: lf\n\nline one\nline two\r\nmixed\n";
+    fs::write(d.path().join("alice/cur/1704189600.M1P2.host:2,S"), lf).unwrap();
+    let mb = u.mailbox("INBOX").await.unwrap();
+    let metas = mb.messages().await.unwrap();
+    assert_eq!(metas.len(), 1);
+    let want = b"Subject: lf\r\n\r\nline one\r\nline two\r\nmixed\r\n";
+    assert_eq!(metas[0].size, want.len() as u64);
+    let uid = metas[0].uid;
+    assert_eq!(&mb.fetch(uid).await.unwrap()[..], want);
+    assert_eq!(&mb.fetch_range(uid, 15..23).await.unwrap()[..], b"line one");
+    let idx = mb.mime(uid).await.unwrap();
+    assert_eq!(
+        &want[idx.root.body.clone()],
+        b"line one\r\nline two\r\nmixed\r\n"
+    );
+    // After a restart (the index holds the CRLF size) nothing changes.
+    drop((mb, u, store));
+    let (_store, u) = open(d.path()).await;
+    let mb = u.mailbox("INBOX").await.unwrap();
+    assert_eq!(mb.messages().await.unwrap()[0].size, want.len() as u64);
+    assert_eq!(&mb.fetch(uid).await.unwrap()[..], want);
+}
+
+/// Derived data (the IMAP server's rendered structure) is kept in `mailwire-cache` and comes
+/// back after a restart without the message being read; expunged messages' records go.
+#[tokio::test]
+async fn derived_data_survives_a_restart() {
+    use mailwire_store::FetchWant;
+    let d = tempfile::tempdir().unwrap();
+    let (store, u) = open(d.path()).await;
+    for i in 0..3 {
+        store
+            .deliver(
+                "alice",
+                format!("Subject: {i}\r\n\r\nbody\r\n").into_bytes(),
+            )
+            .await
+            .unwrap();
+    }
+    let mb = u.mailbox("INBOX").await.unwrap();
+    let want = FetchWant {
+        raw: true,
+        mime: true,
+        derived: true,
+    };
+    let first = mb.fetch_batch(vec![1, 2, 3, 9], want).await.unwrap();
+    assert_eq!(first.len(), 3, "UID 9 does not exist");
+    assert!(
+        first
+            .iter()
+            .all(|f| f.derived.is_none() && f.raw.is_some() && f.mime.is_some())
+    );
+    mb.keep_derived(vec![(1, "one".into()), (2, "two".into())])
+        .await
+        .unwrap();
+    mb.store_flags(&[2], FlagOp::Add, Flags::new().with(Flag::Deleted), None)
+        .await
+        .unwrap();
+    assert_eq!(mb.expunge_uids(&[2]).await.unwrap(), vec![2]);
+    drop((mb, u, store));
+    let (_store, u) = open(d.path()).await;
+    let mb = u.mailbox("INBOX").await.unwrap();
+    let got = mb.fetch_batch(vec![1, 2, 3], want).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].derived.as_deref(), Some(&b"one"[..]));
+    assert!(
+        got[0].raw.is_none() && got[0].mime.is_none(),
+        "not read again"
+    );
+    assert!(got[1].derived.is_none() && got[1].raw.is_some());
+}

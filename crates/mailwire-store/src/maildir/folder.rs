@@ -57,6 +57,15 @@ pub(crate) struct Found {
 }
 
 /// Lists the message files of a Maildir folder, by base name.
+/// The size of a message file as the protocols send it (bare LFs counted as CRLF): files
+/// another program put in the folder are read once, when first found.
+fn wire_size(path: &Path, len: u64) -> u64 {
+    match fs::read(path) {
+        Ok(d) => len + crate::maildir::bare_lfs(&d) as u64,
+        Err(_) => len,
+    }
+}
+
 pub(crate) fn list_files(dir: &Path) -> Result<HashMap<String, Found>> {
     let mut out = HashMap::new();
     for (sub, in_new) in [("new", true), ("cur", false)] {
@@ -182,6 +191,8 @@ pub(crate) struct Folder {
     len: u64,
     snapshot_len: u64,
     mtimes: [Option<SystemTime>; 2],
+    /// The UIDVALIDITY whose `mailwire-cache` records are in `core` (`None`: not loaded).
+    pub cache_for: Option<u32>,
 }
 
 /// A message about to be added: a file in the folder's `tmp/` (already synced).
@@ -219,6 +230,7 @@ impl Folder {
             len: 0,
             snapshot_len: 0,
             mtimes: [None, None],
+            cache_for: None,
         })
     }
 
@@ -318,6 +330,7 @@ impl Folder {
             }
         }
         self.core = core;
+        self.cache_for = None;
         self.cut_tail(valid as u64, data.len() as u64)?;
         self.snapshot_len = self.len;
         finish_unlinks(&self.dir, unlink);
@@ -370,7 +383,8 @@ impl Folder {
                 Err(_) => continue,
             };
             let t = md.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            entries.push((t, f.loc.base.clone(), f, md.len()));
+            let size = wire_size(&self.dir.join(&f.name), md.len());
+            entries.push((t, f.loc.base.clone(), f, size));
         }
         entries.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         for (t, _, f, size) in entries {
@@ -389,6 +403,7 @@ impl Folder {
         }
         self.snapshot_len = write_index(&self.dir, &core)?;
         self.core = core;
+        self.cache_for = None;
         self.open_journal()?;
         self.len = self.snapshot_len;
         Ok(())
@@ -470,8 +485,14 @@ impl Folder {
             if let Ok(md) = fs::metadata(self.dir.join(&f.name)) {
                 let t = md.modified().unwrap_or(SystemTime::UNIX_EPOCH);
                 match uid_in_name(&f.loc.base) {
-                    Some(u) if u >= self.core.uidnext => recovered.push((u, t, f, md.len())),
-                    _ => fresh.push((t, f.loc.base.clone(), f, md.len())),
+                    Some(u) if u >= self.core.uidnext => {
+                        let size = wire_size(&self.dir.join(&f.name), md.len());
+                        recovered.push((u, t, f, size));
+                    }
+                    _ => {
+                        let size = wire_size(&self.dir.join(&f.name), md.len());
+                        fresh.push((t, f.loc.base.clone(), f, size));
+                    }
                 }
             }
         }

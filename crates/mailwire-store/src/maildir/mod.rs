@@ -7,6 +7,7 @@
 //! `mailwire-index.lock`. Per user: `mailwire-uidvalidity`, `mailwire-subscriptions`,
 //! `mailwire-special-use`, `mailwire-user.lock`, `mailwire-pop3.lock`.
 
+pub(crate) mod cache;
 pub(crate) mod folder;
 pub(crate) mod journal;
 
@@ -21,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use crate::backend::{Backend, Cached, LockGuard, NewMessage, sorted};
+use crate::backend::{Backend, Cached, LockGuard, NewMessage, clamp, sorted};
 use crate::core::Core;
 use crate::error::{Result, StoreError};
 use crate::flags::{FlagOp, Flags};
@@ -32,6 +33,37 @@ use crate::types::{
     Origin, SpecialUse, StoreFlagsResult,
 };
 use folder::{FileLock, Folder, Staged, fsync_dir, next_uidvalidity, write_index};
+
+/// How many LFs in `data` have no CR before them.
+pub(crate) fn bare_lfs(data: &[u8]) -> usize {
+    let mut n = 0;
+    let mut prev = 0u8;
+    for &b in data {
+        if b == b'\n' && prev != b'\r' {
+            n += 1;
+        }
+        prev = b;
+    }
+    n
+}
+
+/// `data` with every LF that has no CR before it made CRLF (unchanged when there is none).
+pub(crate) fn to_crlf(data: Vec<u8>) -> Vec<u8> {
+    let n = bare_lfs(&data);
+    if n == 0 {
+        return data;
+    }
+    let mut out = Vec::with_capacity(data.len() + n);
+    let mut prev = 0u8;
+    for &b in &data {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -565,13 +597,27 @@ impl Backend for MaildirBackend {
         let (_, f) = self.folder(login, name)?;
         let path = {
             let g = lock(&f);
-            g.core.get(uid).map(|m| g.path_of(m))
+            g.core.get(uid).map(|m| (g.path_of(m), m.size))
         };
-        let read = |p: &Path| -> io::Result<Vec<u8>> {
+        let read = |p: &Path, size: u64| -> io::Result<Vec<u8>> {
             let mut file = File::open(p)?;
+            let len = file.metadata()?.len();
+            if len < size {
+                // A file another program wrote (Dovecot, mutt, mbsync) with lines ending in
+                // LF alone, found with its CRLF size: served with CRLF, as RFC 5322 lines
+                // are, and ranges apply to the converted text. Files mailwire wrote are
+                // served byte for byte.
+                let mut v = Vec::new();
+                file.read_to_end(&mut v)?;
+                let v = to_crlf(v);
+                return Ok(match &range {
+                    None => v,
+                    Some(r) => v[clamp(Some(r.clone()), v.len())].to_vec(),
+                });
+            }
             match &range {
                 None => {
-                    let mut v = Vec::new();
+                    let mut v = Vec::with_capacity(len as usize);
                     file.read_to_end(&mut v)?;
                     Ok(v)
                 }
@@ -584,21 +630,21 @@ impl Backend for MaildirBackend {
                 }
             }
         };
-        if let Some(p) = &path {
-            match read(p) {
+        if let Some((p, size)) = &path {
+            match read(p, *size) {
                 Ok(v) => return Ok(Bytes::from(v)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(StoreError::io(p)(e)),
             }
         }
         // Unknown here or moved: look again with the disk state.
-        let p = self.with(login, name, |f| {
+        let (p, size) = self.with(login, name, |f| {
             f.core
                 .get(uid)
-                .map(|m| f.path_of(m))
+                .map(|m| (f.path_of(m), m.size))
                 .ok_or(StoreError::NoSuchMessage(uid))
         })?;
-        read(&p).map(Bytes::from).map_err(|e| {
+        read(&p, size).map(Bytes::from).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 StoreError::NoSuchMessage(uid)
             } else {
@@ -619,7 +665,25 @@ impl Backend for MaildirBackend {
 
     fn cached(&self, login: &str, name: &MailboxName, uid: u32) -> Result<Cached> {
         let (_, f) = self.folder(login, name)?;
-        let g = lock(&f);
+        let mut g = lock(&f);
+        let uv = g.core.uidvalidity;
+        if g.cache_for != Some(uv) && uv != 0 {
+            // The first look after opening (or after the index was reloaded): what an earlier
+            // run derived. A cache that cannot be read is only a slower start.
+            let loaded = {
+                let core = &g.core;
+                cache::load(&g.dir, uv, |u| core.find(u).is_some())
+            };
+            match loaded {
+                Ok(items) => {
+                    for (u, d) in items {
+                        g.core.keep_derived(u, d);
+                    }
+                }
+                Err(e) => tracing::warn!(dir = %g.dir.display(), error = %e, "cache unreadable"),
+            }
+            g.cache_for = Some(uv);
+        }
         g.core.cached(uid).ok_or(StoreError::NoSuchMessage(uid))
     }
 
@@ -642,6 +706,9 @@ impl Backend for MaildirBackend {
     ) -> Result<()> {
         let (_, f) = self.folder(login, name)?;
         let mut g = lock(&f);
+        if let Err(e) = cache::append(&g.dir, g.core.uidvalidity, &items) {
+            tracing::warn!(dir = %g.dir.display(), error = %e, "cache not written");
+        }
         for (uid, d) in items {
             g.core.keep_derived(uid, d);
         }
