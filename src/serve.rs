@@ -176,6 +176,71 @@ pub struct ServeConfig {
     /// Expunges each mailbox remembers for QRESYNC (default
     /// [`DEFAULT_EXPUNGE_HISTORY`](mailwire_store::DEFAULT_EXPUNGE_HISTORY)).
     pub expunge_history: Option<usize>,
+    /// The IMAP server's limits (`[imap-limits]` in the file); unset ones keep their
+    /// defaults.
+    pub imap_limits: ImapLimits,
+}
+
+/// The IMAP server's named limits, as `[imap-limits]` in the `--config` file (each one is
+/// documented with its default on [`mailwire_imap::server::ServerOptions`] and
+/// [`mailwire_imap::proto::server::ServerConfig`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImapLimits {
+    /// Idle seconds allowed before login.
+    pub login_timeout_secs: Option<u64>,
+    /// Idle seconds allowed after login (autologout; RFC 9051 §5.4 asks for at least 1800).
+    pub idle_timeout_secs: Option<u64>,
+    /// Milliseconds a failed authentication waits before its `NO`.
+    pub auth_failure_delay_ms: Option<u64>,
+    /// Failed authentications before `BYE`.
+    pub max_auth_failures: Option<u32>,
+    /// Commands answered `BAD` before `BYE`.
+    pub max_bad_commands: Option<u32>,
+    /// Connections per listener.
+    pub max_connections: Option<usize>,
+    /// Connections per listener from one client address.
+    pub max_connections_per_address: Option<usize>,
+    /// Sessions logged in at once as one user.
+    pub max_sessions_per_user: Option<usize>,
+    /// The longest command line, in octets.
+    pub max_line_len: Option<usize>,
+    /// The largest literal before login, in octets.
+    pub max_literal_before_auth: Option<u64>,
+    /// How deeply lists and SEARCH keys may nest.
+    pub max_depth: Option<usize>,
+    /// Response octets buffered before pipelined reading pauses.
+    pub max_output: Option<usize>,
+}
+
+impl ImapLimits {
+    /// Applies the limits that are set to `o`.
+    pub fn apply(&self, o: &mut mailwire_imap::server::ServerOptions) {
+        let secs = std::time::Duration::from_secs;
+        if let Some(v) = self.login_timeout_secs {
+            o.session.login_timeout = secs(v);
+        }
+        if let Some(v) = self.idle_timeout_secs {
+            o.idle_timeout = secs(v);
+        }
+        if let Some(v) = self.auth_failure_delay_ms {
+            o.session.auth_failure_delay = std::time::Duration::from_millis(v);
+        }
+        macro_rules! set {
+            ($($f:ident => $($path:ident).+),*) => { $( if let Some(v) = self.$f { o.$($path).+ = v; } )* };
+        }
+        set!(
+            max_auth_failures => session.max_auth_failures,
+            max_bad_commands => session.max_bad_commands,
+            max_connections => max_connections,
+            max_connections_per_address => max_connections_per_address,
+            max_sessions_per_user => max_sessions_per_user,
+            max_line_len => session.max_line_len,
+            max_literal_before_auth => session.max_literal_before_auth,
+            max_depth => session.max_depth,
+            max_output => session.max_output
+        );
+    }
 }
 
 impl ServeConfig {
@@ -210,6 +275,7 @@ impl ServeConfig {
             expunge_history
         );
         self.users.extend(over.users);
+        // The command line has no IMAP limits: the file's stay.
         self.accept_any_auth |= over.accept_any_auth;
         self.accept_any_recipient |= over.accept_any_recipient;
         self.allow_insecure_auth |= over.allow_insecure_auth;
@@ -396,6 +462,7 @@ impl Server {
         if let Some(max) = config.max_message_size {
             imap_options.session.max_literal_len = max;
         }
+        config.imap_limits.apply(&mut imap_options);
         let imap =
             mailwire_imap::server::Server::new(imap_options, store.clone(), Some(acceptor.clone()));
         for (protocol, listener) in bound {

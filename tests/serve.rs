@@ -57,6 +57,14 @@ impl Serve {
     }
 }
 
+impl Drop for Serve {
+    /// A test that fails must not leave a server holding its ports.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn run(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_mailwire"))
         .arg("serve")
@@ -161,6 +169,60 @@ fn serves_smtp_and_lmtp_into_a_maildir_and_stops_on_sigterm() {
     let (code, took) = s.terminate();
     assert_eq!(code, 0);
     assert!(took < Duration::from_secs(15));
+}
+
+/// One IMAP command over a plain socket: every line up to the tagged one.
+fn imap_cmd(r: &mut BufReader<TcpStream>, w: &mut TcpStream, tag: &str, text: &str) -> String {
+    w.write_all(format!("{tag} {text}\r\n").as_bytes()).unwrap();
+    let mut all = String::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l).unwrap() == 0 {
+            return all;
+        }
+        all.push_str(&l);
+        if l.starts_with(&format!("{tag} ")) {
+            return all;
+        }
+    }
+}
+
+/// The IMAP limits of `[imap-limits]` in the config file reach the server.
+#[test]
+fn imap_limits_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("serve.toml");
+    std::fs::write(
+        &conf,
+        "imap = \"127.0.0.1:0\"\nuser = [\"bob:pw\"]\nallow-insecure-auth = true\n\
+         [imap-limits]\nmax-sessions-per-user = 1\nlogin-timeout-secs = 1\nauth-failure-delay-ms = 0\n",
+    )
+    .unwrap();
+    let s = Serve::start(&["--config", conf.to_str().unwrap()]);
+    let open = || {
+        let w = TcpStream::connect(("127.0.0.1", s.port("imap"))).unwrap();
+        w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut r = BufReader::new(w.try_clone().unwrap());
+        let mut greeting = String::new();
+        r.read_line(&mut greeting).unwrap();
+        assert!(greeting.starts_with("* OK"), "{greeting}");
+        (r, w)
+    };
+    let (mut r1, mut w1) = open();
+    assert!(imap_cmd(&mut r1, &mut w1, "a", "LOGIN bob pw").contains("a OK"));
+    let (mut r2, mut w2) = open();
+    let second = imap_cmd(&mut r2, &mut w2, "a", "LOGIN bob pw");
+    assert!(second.contains("a NO [LIMIT]"), "{second}");
+    // Still not logged in: the one-second login timeout ends it.
+    let t = Instant::now();
+    let mut bye = String::new();
+    r2.read_line(&mut bye).unwrap();
+    assert!(bye.starts_with("* BYE"), "{bye}");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    // The logged-in session is not cut by it.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(imap_cmd(&mut r1, &mut w1, "b", "NOOP").contains("b OK"));
+    assert_eq!(s.terminate().0, 0);
 }
 
 #[test]

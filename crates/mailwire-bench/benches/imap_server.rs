@@ -8,8 +8,9 @@
 //!
 //! 1. `UID FETCH 1:* (FLAGS BODY.PEEK[])` in MB/s of message text (warm).
 //! 2. `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` in responses/s: the first run after the server
-//!    restarted (mailwire reopens the Maildir store; Dovecot is a new instance over a copy of
-//!    the first one's Maildir, its index and cache files included) and warm.
+//!    restarted, after a first session had asked the same (mailwire reopens the Maildir store,
+//!    its `mailwire-cache` included; Dovecot is a new instance over a copy of the first one's
+//!    Maildir, its index and cache files included), and warm.
 //! 3. Durable APPEND with LITERAL+ from 4 sessions at once into Maildir, in messages/s
 //!    (mailwire fsyncs each message before `OK`; Dovecot runs with its default
 //!    `mail_fsync = optimized`, which fsyncs saved mail too). Each session pipelines its APPENDs.
@@ -389,7 +390,14 @@ fn main() {
     let (d_cold_dovecot, n) = rt.block_on(fetch_structure(dovecot2.imap()));
     assert_eq!(n as usize, messages);
     drop(dovecot2);
-    let (d_cold_mw, n) = rt.block_on(fetch_structure(servers[1].1));
+    // mailwire the same way: a first session on the running server, then a second server
+    // over the same Maildir opened anew (what a restarted `mailwire serve` does).
+    let (_, n) = rt.block_on(fetch_structure(servers[1].1));
+    assert_eq!(n as usize, messages);
+    let reopened = Store::maildir(maildir.path()).expect("maildir store");
+    rt.block_on(reopened.add_user("alice", "secret"))
+        .expect("user");
+    let (d_cold_mw, n) = rt.block_on(fetch_structure(start(&rt, reopened, 16)));
     assert_eq!(n as usize, messages);
     println!(
         "\nFETCH 1:* (ENVELOPE BODYSTRUCTURE), first run after a restart, {messages} messages:"

@@ -1,9 +1,10 @@
 //! The accept loop every mailwire server shares: a connection limit with a busy reply, one task
 //! per connection, and a graceful shutdown that gives connections in flight a grace period.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -17,6 +18,9 @@ pub struct AcceptLimits {
     /// Connections served at once. One more is answered with
     /// [`busy_reply`](Self::busy_reply) and closed.
     pub max_connections: usize,
+    /// Connections served at once from one client address (IPv4 address, or IPv6 address);
+    /// one more gets the busy reply too. `usize::MAX`: only `max_connections` counts.
+    pub max_per_address: usize,
     /// What a connection over the limit is told before it is closed, in the protocol's words
     /// (`421 4.3.2 …` for SMTP, `-ERR [SYS/TEMP] …` for POP3, `* BYE …` for IMAP).
     pub busy_reply: &'static [u8],
@@ -45,6 +49,7 @@ pub struct AcceptLimits {
 /// let (_stop, shutdown) = tokio::sync::watch::channel(false);
 /// let limits = AcceptLimits {
 ///     max_connections: 100,
+///     max_per_address: 10,
 ///     busy_reply: b"421 4.3.2 Too many connections\r\n",
 ///     grace: Duration::from_secs(5),
 /// };
@@ -65,6 +70,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
@@ -83,15 +89,47 @@ where
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                match Arc::clone(&slots).try_acquire_owned() {
-                    Ok(permit) => {
+                let ip = peer.ip();
+                let admitted = {
+                    let mut m = per_address.lock().unwrap_or_else(|e| e.into_inner());
+                    let n = m.entry(ip).or_insert(0);
+                    if *n < limits.max_per_address {
+                        *n += 1;
+                        true
+                    } else {
+                        false
+                    }
+                };
+                let permit = if admitted {
+                    Arc::clone(&slots).try_acquire_owned().ok()
+                } else {
+                    None
+                };
+                let release = {
+                    let per_address = Arc::clone(&per_address);
+                    move || {
+                        let mut m = per_address.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(n) = m.get_mut(&ip) {
+                            *n -= 1;
+                            if *n == 0 {
+                                m.remove(&ip);
+                            }
+                        }
+                    }
+                };
+                match permit {
+                    Some(permit) => {
                         let connection = serve(stream, peer, shutdown.clone());
                         tasks.spawn(async move {
+                            let _counted = Release(Some(release));
                             connection.await;
                             drop(permit);
                         });
                     }
-                    Err(_) => {
+                    None => {
+                        if admitted {
+                            release();
+                        }
                         let busy = limits.busy_reply;
                         tasks.spawn(async move {
                             let _ = stream.write_all(busy).await;
@@ -111,6 +149,17 @@ where
     Ok(())
 }
 
+/// Runs its closure once when dropped (an aborted task counts down too).
+struct Release<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Drop for Release<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +167,7 @@ mod tests {
 
     const LIMITS: AcceptLimits = AcceptLimits {
         max_connections: 1,
+        max_per_address: usize::MAX,
         busy_reply: b"BUSY\r\n",
         grace: Duration::from_millis(200),
     };
@@ -157,6 +207,53 @@ mod tests {
         server.await.unwrap().unwrap();
         // The listener is closed.
         assert!(TcpStream::connect(addr).await.is_err());
+    }
+
+    /// The per-address limit refuses a second connection from 127.0.0.1 while the total limit
+    /// has room, and counts down when a connection ends.
+    #[tokio::test]
+    async fn per_address_limit_and_count_down() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_stop, shutdown) = watch::channel(false);
+        let limits = AcceptLimits {
+            max_connections: 10,
+            max_per_address: 1,
+            ..LIMITS
+        };
+        tokio::spawn(serve_connections(
+            listener,
+            limits,
+            shutdown,
+            |mut stream, _, _| async move {
+                let _ = stream.write_all(b"HELLO\r\n").await;
+                // Served until the client closes.
+                let mut b = [0u8; 1];
+                let _ = stream.read(&mut b).await;
+            },
+        ));
+        let mut first = TcpStream::connect(addr).await.unwrap();
+        let mut hello = [0u8; 7];
+        first.read_exact(&mut hello).await.unwrap();
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(read_all(&mut second).await, b"BUSY\r\n");
+        drop(first);
+        // Once the first is gone, a new connection from the address is served.
+        let mut served = false;
+        for _ in 0..50 {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            let mut got = [0u8; 4];
+            c.read_exact(&mut got).await.unwrap();
+            if &got == b"HELL" {
+                served = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            served,
+            "the count went down when the first connection ended"
+        );
     }
 
     /// A connection that outlives the grace period is aborted: shutdown does not hang.

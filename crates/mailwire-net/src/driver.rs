@@ -93,6 +93,12 @@ pub trait Session {
     /// The server is shutting down: the session closes now or at the end of what it is in the
     /// middle of (a mail transaction); called once.
     fn handle_shutdown(&mut self);
+    /// The idle time allowed now, when the session's state calls for another one than
+    /// [`DriverOptions::idle_timeout`] (IMAP: a short one before login, RFC 9051 §5.4's 30
+    /// minutes after). Default: `None`, the driver's.
+    fn idle_timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// What the driver does after a [`Handler`] handled an event.
@@ -273,7 +279,10 @@ where
         input.reserve(read_chunk);
         let mut room = (&mut input).limit(read_chunk);
         let read = tokio::select! {
-            r = tokio::time::timeout(o.idle_timeout, io.read_buf(&mut room)) => r,
+            r = tokio::time::timeout(
+                session.idle_timeout().unwrap_or(o.idle_timeout),
+                io.read_buf(&mut room),
+            ) => r,
             _ = shutdown.changed(), if !shutting_down => {
                 shutting_down = true;
                 session.handle_shutdown();

@@ -119,6 +119,17 @@ pub use driver::{
 #[macro_export]
 macro_rules! impl_session {
     ($session:ty, $event:ty) => {
+        $crate::impl_session!($session, $event, {});
+    };
+    // `idle_timeout`: the session has an inherent `idle_timeout(&self) -> Option<Duration>`.
+    ($session:ty, $event:ty, idle_timeout) => {
+        $crate::impl_session!($session, $event, {
+            fn idle_timeout(&self) -> Option<::std::time::Duration> {
+                <$session>::idle_timeout(self)
+            }
+        });
+    };
+    ($session:ty, $event:ty, { $($extra:tt)* }) => {
         impl $crate::Session for $session {
             type Event = $event;
 
@@ -149,6 +160,8 @@ macro_rules! impl_session {
             fn handle_shutdown(&mut self) {
                 <$session>::handle_shutdown(self);
             }
+
+            $($extra)*
         }
     };
 }

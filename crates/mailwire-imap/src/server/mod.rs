@@ -53,6 +53,12 @@ pub struct ServerOptions {
     pub handshake_timeout: Duration,
     /// Connections served at once per listener; more get `* BYE` and are closed. Default 1024.
     pub max_connections: usize,
+    /// Connections served at once from one client address per listener. Default 512 (a test
+    /// server's clients all come from 127.0.0.1).
+    pub max_connections_per_address: usize,
+    /// Sessions logged in at once as one user (over all listeners of this server); one more
+    /// login gets `NO [LIMIT]`. Default 256.
+    pub max_sessions_per_user: usize,
 }
 
 impl Default for ServerOptions {
@@ -63,6 +69,8 @@ impl Default for ServerOptions {
             write_timeout: Duration::from_secs(120),
             handshake_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            max_connections_per_address: 512,
+            max_sessions_per_user: 256,
         }
     }
 }
@@ -79,6 +87,7 @@ pub enum Listener {
 /// An IMAP server over a [`Store`] (which is also its [`Authenticator`]).
 pub struct Server {
     options: ServerOptions,
+    sessions: Arc<store::UserSessions>,
     store: Store,
     auth: Arc<dyn Authenticator + Send + Sync>,
     tls: Option<TlsAcceptor>,
@@ -99,6 +108,7 @@ impl Server {
         let auth: Arc<dyn Authenticator + Send + Sync> = Arc::new(store.clone());
         Arc::new(Self {
             options,
+            sessions: Arc::default(),
             store,
             auth,
             tls,
@@ -126,6 +136,7 @@ impl Server {
         }
         let limits = AcceptLimits {
             max_connections: self.options.max_connections,
+            max_per_address: self.options.max_connections_per_address,
             busy_reply: b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
             grace,
         };
@@ -171,7 +182,8 @@ impl Server {
             ..DriverOptions::default()
         };
         let mut handler = Connection {
-            adapter: store::StoreAdapter::new(self.store.clone()),
+            adapter: store::StoreAdapter::new(self.store.clone())
+                .with_session_limit(Arc::clone(&self.sessions), o.max_sessions_per_user),
             peer,
             max_output,
         };
@@ -188,7 +200,7 @@ impl Server {
 }
 
 // The session as the shared driver sees it.
-mailwire_net::impl_session!(ServerSession, Event);
+mailwire_net::impl_session!(ServerSession, Event, idle_timeout);
 
 /// One connection's answers to its session's events.
 struct Connection {
@@ -228,6 +240,10 @@ impl Handler<ServerSession> for Connection {
             }
             Event::StartTls => Ok(Step::StartTls),
             Event::Close => Ok(Step::Close),
+            Event::Pause(d) => {
+                tokio::time::sleep(d).await;
+                Ok(Step::Continue)
+            }
         }
     }
 

@@ -18,6 +18,9 @@
 //! # });
 //! ```
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use mailwire_store::{
     FetchWant, FlagOp, Flags, InternalDate, Mailbox, MessageMeta, SpecialUse, Store, StoreError,
@@ -33,10 +36,59 @@ use crate::proto::server::{
 use crate::proto::types::datetime::{Date, DateTime};
 use crate::proto::types::flag::{Flag, MailboxAttr, StoreKind};
 
+/// The sessions logged in per user, shared by the connections of one server.
+#[derive(Debug, Default)]
+pub struct UserSessions {
+    counts: Mutex<HashMap<String, usize>>,
+}
+
+impl UserSessions {
+    /// A slot for one more session of `user`, unless `max` are logged in already.
+    fn enter(self: &Arc<Self>, user: &str, max: usize) -> Option<SessionSlot> {
+        let mut m = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(user.to_owned()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SessionSlot {
+            owner: Arc::clone(self),
+            user: user.to_owned(),
+        })
+    }
+
+    /// How many sessions of `user` are logged in.
+    pub fn count(&self, user: &str) -> usize {
+        let m = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(user).copied().unwrap_or(0)
+    }
+}
+
+/// One logged-in session's place in [`UserSessions`], given back when dropped.
+#[derive(Debug)]
+struct SessionSlot {
+    owner: Arc<UserSessions>,
+    user: String,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut m = self.owner.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.user);
+            }
+        }
+    }
+}
+
 /// One connection's view of the store.
 #[derive(Debug)]
 pub struct StoreAdapter {
     store: Store,
+    sessions: Option<(Arc<UserSessions>, usize)>,
+    slot: Option<SessionSlot>,
     user: Option<User>,
     mailbox: Option<Mailbox>,
     events: Option<broadcast::Receiver<mailwire_store::MailboxEvent>>,
@@ -49,11 +101,20 @@ impl StoreAdapter {
     pub fn new(store: Store) -> Self {
         Self {
             store,
+            sessions: None,
+            slot: None,
             user: None,
             mailbox: None,
             events: None,
             dirty: false,
         }
+    }
+
+    /// Counts this connection's login in `sessions`, refusing it (`NO [LIMIT]`) when `max`
+    /// sessions of the user are logged in already.
+    pub fn with_session_limit(mut self, sessions: Arc<UserSessions>, max: usize) -> Self {
+        self.sessions = Some((sessions, max));
+        self
     }
 
     /// Completes when the selected mailbox changes through another session or program (never
@@ -131,6 +192,17 @@ impl StoreAdapter {
                         )));
                     }
                 };
+                if let Some((sessions, max)) = &self.sessions {
+                    match sessions.enter(u.login(), *max) {
+                        Some(slot) => self.slot = Some(slot),
+                        None => {
+                            return Err(Fail::Session(Failure::new(
+                                FailureKind::Limit,
+                                "Too many sessions for this user",
+                            )));
+                        }
+                    }
+                }
                 self.user = Some(u);
                 Ok(Answer::Done)
             }

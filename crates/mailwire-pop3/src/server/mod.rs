@@ -145,6 +145,7 @@ impl<M: MaildropProvider> Server<M> {
             ));
         }
         let limits = AcceptLimits {
+            max_per_address: usize::MAX,
             max_connections: self.options.max_connections,
             busy_reply: b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
             grace,

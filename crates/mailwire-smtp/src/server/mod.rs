@@ -194,6 +194,7 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
         }
         let local = listener.local_addr()?;
         let limits = AcceptLimits {
+            max_per_address: usize::MAX,
             max_connections: self.options.max_connections,
             busy_reply: b"421 4.3.2 Too many connections, try again later\r\n",
             grace,

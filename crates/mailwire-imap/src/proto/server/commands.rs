@@ -439,6 +439,10 @@ impl ServerSession {
 
     fn auth_failed(&mut self, tag: &Tag, t: &str) {
         self.auth_failures += 1;
+        if !self.config.auth_failure_delay.is_zero() {
+            self.events
+                .push_back(Event::Pause(self.config.auth_failure_delay));
+        }
         self.no(tag, Some(Code::AuthenticationFailed), t);
         if self.auth_failures >= self.config.max_auth_failures {
             self.bye("Too many failed logins");
@@ -705,7 +709,12 @@ impl ServerSession {
             }
             (Pending::Login { tag }, Err(f)) => {
                 self.user = None;
-                self.no(&tag, Some(Code::Unavailable), &f.text);
+                let code = if f.kind == FailureKind::Limit {
+                    Code::Limit
+                } else {
+                    Code::Unavailable
+                };
+                self.no(&tag, Some(code), &f.text);
             }
             (Pending::Simple { tag, what }, Ok(_)) => {
                 self.finish(tag, &format!("{what} completed"), true);
@@ -900,6 +909,7 @@ impl ServerSession {
             FailureKind::OverQuota => Code::OverQuota,
             FailureKind::InUse => Code::InUse,
             FailureKind::Unavailable => Code::Unavailable,
+            FailureKind::Limit => Code::Limit,
         };
         let t = f.text.clone();
         self.complete(Done {

@@ -54,6 +54,7 @@ pub mod search;
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use mailwire_codec::{ImapFrame, ImapFramer, ImapFramerConfig, LiteralMode};
@@ -118,6 +119,12 @@ pub struct ServerConfig {
     pub starttls_available: bool,
     /// The `ID` the server sends (RFC 2971), as `name` and `version`.
     pub id_name: String,
+    /// Idle time allowed before login; then `* BYE` (after login the driver's autologout
+    /// timer counts, at least 30 minutes by RFC 9051 §5.4). Default 60 seconds.
+    pub login_timeout: Duration,
+    /// How long a failed authentication waits before its `NO` is sent (slows password
+    /// guessing; zero: none). Default 1 second.
+    pub auth_failure_delay: Duration,
 }
 
 impl Default for ServerConfig {
@@ -137,6 +144,8 @@ impl Default for ServerConfig {
             allow_insecure_auth: false,
             starttls_available: false,
             id_name: "mailwire".to_owned(),
+            login_timeout: Duration::from_secs(60),
+            auth_failure_delay: Duration::from_secs(1),
         }
     }
 }
@@ -415,6 +424,8 @@ pub enum FailureKind {
     InUse,
     /// A temporary failure (`UNAVAILABLE`).
     Unavailable,
+    /// A soft limit, such as sessions per user (`LIMIT`, RFC 5530).
+    Limit,
 }
 
 impl Failure {
@@ -438,6 +449,8 @@ pub enum Event {
     StartTls,
     /// The session is over: flush the output and close.
     Close,
+    /// Wait this long before writing what is queued (a failed authentication's delay).
+    Pause(Duration),
 }
 
 /// The selected mailbox as this session sees it.
@@ -714,6 +727,12 @@ impl ServerSession {
     /// The name of the selected mailbox.
     pub fn selected(&self) -> Option<&str> {
         self.selected.as_ref().map(|s| s.name.as_str())
+    }
+
+    /// The idle time allowed now: [`ServerConfig::login_timeout`] before login, `None` (the
+    /// driver's autologout timer) after.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        (self.state == State::NotAuthenticated).then_some(self.config.login_timeout)
     }
 
     /// Whether the session is in IDLE (the driver then wakes it on mailbox changes).

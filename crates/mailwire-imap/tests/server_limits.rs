@@ -1,0 +1,181 @@
+//! The IMAP server's connection limits over the wire: the short idle time before login, the
+//! delay after a failed login, sessions per user and connections per client address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mailwire_imap::proto::server::{ServerConfig, ServerSession, State};
+use mailwire_imap::server::{Listener, Server, ServerOptions};
+use mailwire_store::Store;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::watch;
+
+async fn server(options: ServerOptions) -> (SocketAddr, watch::Sender<bool>) {
+    let store = Store::memory();
+    store.add_user("alice", "secret").await.unwrap();
+    let server = Server::new(options, store, None);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (stop, rx) = watch::channel(false);
+    tokio::spawn(server.serve(l, Listener::Imap, rx, Duration::from_secs(1)));
+    (addr, stop)
+}
+
+fn options() -> ServerOptions {
+    let mut o = ServerOptions::default();
+    o.session.allow_insecure_auth = true;
+    o
+}
+
+struct Client {
+    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: OwnedWriteHalf,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> (Client, String) {
+        let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
+        let mut c = Client {
+            r: BufReader::new(r),
+            w,
+        };
+        let greeting = c.line().await;
+        (c, greeting)
+    }
+
+    async fn line(&mut self) -> String {
+        let mut l = String::new();
+        tokio::time::timeout(Duration::from_secs(10), self.r.read_line(&mut l))
+            .await
+            .expect("a line within 10 s")
+            .unwrap();
+        l
+    }
+
+    /// Sends a command and returns every line up to its tagged completion.
+    async fn cmd(&mut self, tag: &str, text: &str) -> Vec<String> {
+        self.w
+            .write_all(format!("{tag} {text}\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        loop {
+            let l = self.line().await;
+            assert!(!l.is_empty(), "connection closed; got {out:?}");
+            let done = l.starts_with(&format!("{tag} "));
+            out.push(l);
+            if done {
+                return out;
+            }
+        }
+    }
+}
+
+#[test]
+fn the_session_asks_for_a_short_idle_time_only_before_login() {
+    let auth = mailwire_sasl::StaticAuthenticator::new().with_user("alice", "secret");
+    let config = ServerConfig {
+        login_timeout: Duration::from_secs(7),
+        allow_insecure_auth: true,
+        ..ServerConfig::default()
+    };
+    let mut s = ServerSession::new(config, Arc::new(auth), false);
+    assert_eq!(s.state(), State::NotAuthenticated);
+    assert_eq!(s.idle_timeout(), Some(Duration::from_secs(7)));
+    s.handle_input(b"a LOGIN alice secret\r\n");
+    while let Some(ev) = s.poll_event() {
+        if let mailwire_imap::proto::server::Event::Request(_) = ev {
+            s.answer(Ok(mailwire_imap::proto::server::Answer::Done));
+        }
+    }
+    assert_eq!(s.state(), State::Authenticated);
+    assert_eq!(
+        s.idle_timeout(),
+        None,
+        "the driver's 30-minute autologout counts"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_before_login_but_not_after() {
+    let mut o = options();
+    o.session.login_timeout = Duration::from_millis(500);
+    let (addr, _stop) = server(o).await;
+    let (mut idle, _) = Client::connect(addr).await;
+    let (mut logged_in, _) = Client::connect(addr).await;
+    let r = logged_in.cmd("a", "LOGIN alice secret").await;
+    assert!(r.last().unwrap().starts_with("a OK"), "{r:?}");
+    let bye = idle.line().await;
+    assert!(bye.starts_with("* BYE"), "{bye}");
+    assert_eq!(idle.line().await, "", "closed after BYE");
+    // The logged-in one is still served.
+    let r = logged_in.cmd("b", "NOOP").await;
+    assert!(r.last().unwrap().starts_with("b OK"), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_failed_login_waits_before_its_no() {
+    let mut o = options();
+    o.session.auth_failure_delay = Duration::from_millis(400);
+    let (addr, _stop) = server(o).await;
+    let (mut c, _) = Client::connect(addr).await;
+    let t = Instant::now();
+    let r = c.cmd("a", "LOGIN alice wrong").await;
+    assert!(
+        r.last().unwrap().starts_with("a NO [AUTHENTICATIONFAILED]"),
+        "{r:?}"
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        t.elapsed()
+    );
+    // A right password is not delayed by the setting.
+    let r = c.cmd("b", "LOGIN alice secret").await;
+    assert!(r.last().unwrap().starts_with("b OK"), "{r:?}");
+}
+
+#[tokio::test]
+async fn sessions_per_user_are_limited_and_counted_down_at_logout() {
+    let mut o = options();
+    o.max_sessions_per_user = 2;
+    let (addr, _stop) = server(o).await;
+    let mut clients = Vec::new();
+    for i in 0..2 {
+        let (mut c, _) = Client::connect(addr).await;
+        let r = c.cmd("a", "LOGIN alice secret").await;
+        assert!(r.last().unwrap().starts_with("a OK"), "{i}: {r:?}");
+        clients.push(c);
+    }
+    let (mut third, _) = Client::connect(addr).await;
+    let r = third.cmd("a", "LOGIN alice secret").await;
+    assert!(r.last().unwrap().starts_with("a NO [LIMIT]"), "{r:?}");
+    // The refused session is still not logged in and may try again later.
+    let r = clients[0].cmd("z", "LOGOUT").await;
+    assert!(r.last().unwrap().starts_with("z OK"), "{r:?}");
+    drop(clients.remove(0));
+    let mut ok = false;
+    for n in 0..50 {
+        let r = third.cmd(&format!("b{n}"), "LOGIN alice secret").await;
+        if r.last().unwrap().contains(" OK ") {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ok, "a slot came free when a session logged out");
+}
+
+#[tokio::test]
+async fn connections_per_address_are_limited() {
+    let mut o = options();
+    o.max_connections_per_address = 1;
+    let (addr, _stop) = server(o).await;
+    let (_first, greeting) = Client::connect(addr).await;
+    assert!(greeting.starts_with("* OK"), "{greeting}");
+    let (_second, busy) = Client::connect(addr).await;
+    assert!(busy.starts_with("* BYE [UNAVAILABLE]"), "{busy}");
+}
