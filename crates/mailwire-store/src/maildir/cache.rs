@@ -20,6 +20,8 @@ use std::path::Path;
 
 use bytes::Bytes;
 
+use crate::maildir::journal::fnv;
+
 /// The cache file name.
 pub(crate) const CACHE: &str = "mailwire-cache";
 
@@ -28,15 +30,6 @@ const COMPACT_MIN: usize = 256;
 
 /// The most a single record may hold (a larger one is not cached).
 const MAX_RECORD: usize = 1 << 20;
-
-fn fnv(s: &[u8]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for &b in s {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
-}
 
 fn encode(out: &mut Vec<u8>, uidvalidity: u32, uid: u32, data: &[u8]) {
     out.extend_from_slice(&uidvalidity.to_le_bytes());

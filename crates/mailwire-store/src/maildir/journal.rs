@@ -153,7 +153,8 @@ pub(crate) enum Rec {
     },
 }
 
-fn fnv(s: &[u8]) -> u32 {
+/// FNV-1a 32-bit (the checksum of index lines and cache records).
+pub(crate) fn fnv(s: &[u8]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for &b in s {
         h ^= u32::from(b);
