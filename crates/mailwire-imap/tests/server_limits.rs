@@ -179,3 +179,70 @@ async fn connections_per_address_are_limited() {
     let (_second, busy) = Client::connect(addr).await;
     assert!(busy.starts_with("* BYE [UNAVAILABLE]"), "{busy}");
 }
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// A stream of oversized literals, synchronising (refused instead of `+`) and
+/// non-synchronising (refused, their octets skipped unbuffered), leaves the resident memory
+/// flat: nothing of them is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rss_stays_flat_under_a_stream_of_oversized_literals() {
+    let mut o = options();
+    o.session.max_literal_len = 64 * 1024;
+    o.session.max_bad_commands = u32::MAX;
+    let (addr, _stop) = server(o).await;
+    let (mut c, _) = Client::connect(addr).await;
+    let r = c.cmd("a", "LOGIN alice secret").await;
+    assert!(r.last().unwrap().starts_with("a OK"), "{r:?}");
+    oversized(&mut c, 20).await;
+    let before = rss_kib();
+    oversized(&mut c, 200).await;
+    let after = rss_kib();
+    // 200 × (1 GiB announced + 4 MiB sent) went by; a few MiB of allocator noise is all
+    // that may stay.
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    let r = c.cmd("z", "NOOP").await;
+    assert!(r.last().unwrap().starts_with("z OK"), "{r:?}");
+}
+
+/// `n` rounds of one oversized synchronising literal (NO instead of "+") and one oversized
+/// non-synchronising literal (refused, its 4 MiB sent and skipped).
+async fn oversized(c: &mut Client, n: usize) {
+    let chunk = vec![b'x'; 1 << 20];
+    for i in 0..n {
+        let r = c.cmd(&format!("s{i}"), "APPEND INBOX {1073741824}").await;
+        // Refused (NO [TOOBIG], or BAD: over the whole-command limit too), never "+".
+        assert!(
+            r.len() == 1
+                && (r[0].starts_with(&format!("s{i} NO"))
+                    || r[0].starts_with(&format!("s{i} BAD"))),
+            "{r:?}"
+        );
+        c.w.write_all(format!("n{i} APPEND INBOX {{{}+}}\r\n", 4 << 20).as_bytes())
+            .await
+            .unwrap();
+        for _ in 0..4 {
+            c.w.write_all(&chunk).await.unwrap();
+        }
+        c.w.write_all(b"\r\n").await.unwrap();
+        loop {
+            let l = c.line().await;
+            assert!(!l.is_empty(), "closed");
+            if l.starts_with(&format!("n{i} ")) {
+                assert!(l.starts_with(&format!("n{i} BAD")), "{l}");
+                break;
+            }
+        }
+    }
+}
