@@ -29,6 +29,7 @@
 //! MAILWIRE_BENCH_IDLE_DOVECOT=200 cargo bench ...   # Dovecot's idle connections (default 500)
 //! ```
 
+use mailwire_bench::env_usize;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -43,13 +44,6 @@ use mailwire_testkit::Dovecot;
 
 const SIZE: usize = 10 * 1024;
 const CHILD: &str = "MAILWIRE_BENCH_IMAP_CHILD";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A 10 KiB message: a reply (In-Reply-To, References, Cc), multipart/mixed with a text part
 /// and a base64 attachment; `i` in the subject and ids.

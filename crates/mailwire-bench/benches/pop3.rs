@@ -33,6 +33,7 @@
 //! store) is printed too, and a floor: a raw socket that sends every RETR at once and only
 //! counts bytes, the best any client could do against this Dovecot.
 
+use mailwire_bench::env_usize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,13 +44,6 @@ use mailwire_testkit::{Dovecot, python};
 use mailwire_tls::{Security, TlsPolicy};
 
 const SIZE: usize = 10 * 1024;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A 10 KiB message with dot-stuffed lines; `i` in the subject.
 fn message(i: usize) -> Vec<u8> {

@@ -27,6 +27,7 @@
 //! once (`TCP_QUICKACK` after every read), which removes the stall and leaves the cost of the
 //! round trips (one per message for mailwire, 14 for lettre: NOOP, MAIL, 10 RCPT, DATA, data).
 
+use mailwire_bench::env_usize;
 use std::time::{Duration, Instant};
 
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -38,13 +39,6 @@ use tokio::net::{TcpListener, TcpStream};
 
 const FROM: &str = "sender@example.org";
 const RECIPIENTS: usize = 10;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn recipients() -> Vec<String> {
     (0..RECIPIENTS)

@@ -16,6 +16,7 @@
 //! MAILWIRE_BENCH_MESSAGES=500 MAILWIRE_BENCH_ROUNDS=1 cargo bench -p mailwire-bench --bench smtp_ingest
 //! ```
 
+use mailwire_bench::env_usize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,13 +25,6 @@ use mailwire_smtp::server::{Listener, Server, ServerOptions};
 use mailwire_smtp::store::{StorePolicy, StoreSink};
 use mailwire_store::Store;
 use mailwire_testkit::{Aiosmtpd, AiosmtpdOptions, SmtpSink};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn smtp_source() -> &'static str {
     ["/usr/sbin/smtp-source", "/usr/lib/postfix/sbin/smtp-source"]

@@ -62,6 +62,15 @@ pub fn command_stream(size: usize) -> Vec<u8> {
     out
 }
 
+/// A benchmark setting from the environment (`MAILWIRE_BENCH_MESSAGES=500`, say), or `default`
+/// when it is unset or not a number.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 mod imap;
 pub mod imap_load;
 pub use imap::{

@@ -1,101 +1,19 @@
 //! mailwire's IMAP server driven by clients nobody here wrote: Python's imaplib (LOGIN over
 //! IMAPS, STARTTLS, CRAM-MD5, APPEND, FETCH, STORE, SEARCH, COPY, EXPUNGE), imapclient (IDLE,
-//! CONDSTORE, MOVE, ESEARCH, folders), curl (`imap://` with STARTTLS, `imaps://`) and
-//! fetchmail. Messages read back are compared byte for byte with what was delivered. A missing
+//! CONDSTORE, MOVE, ESEARCH, folders) and curl (`imap://` with STARTTLS, `imaps://`); the mail
+//! programs (mbsync, fetchmail, getmail6, offlineimap3, neomutt, Twisted) are in
+//! `server_peers.rs`. Messages read back are compared byte for byte with what was delivered. A missing
 //! peer fails the test (install them with tests/run.sh); nothing is skipped.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use mailwire_imap::server::{Listener, Server, ServerOptions};
-use mailwire_store::Store;
-use mailwire_testkit::{python, run_tool};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+#[path = "common/imap_server.rs"]
+mod imap_server;
+
+use imap_server::{TestServer, messages, py};
+use mailwire_testkit::run_tool;
 
 const T: Duration = Duration::from_secs(120);
-
-fn messages() -> Vec<Vec<u8>> {
-    vec![
-        b"From: Ann <ann@example.com>\r\nTo: alice@example.com\r\nSubject: first\r\n\r\nHello there\r\n"
-            .to_vec(),
-        "From: b@example.com\r\nSubject: 8bit\r\n\r\nGr\u{fc}\u{df}e\r\n"
-            .as_bytes()
-            .to_vec(),
-        [
-            b"Subject: big\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--zz\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n".as_slice(),
-            &b"QUJD\r\n".repeat(40_000),
-            b"--zz--\r\n",
-        ]
-        .concat(),
-    ]
-}
-
-struct TestServer {
-    rt: tokio::runtime::Runtime,
-    store: Store,
-    imap: SocketAddr,
-    imaps: SocketAddr,
-    dir: tempfile::TempDir,
-    _stop: watch::Sender<bool>,
-}
-
-impl TestServer {
-    fn start() -> TestServer {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let store = Store::memory();
-        rt.block_on(async {
-            store.add_user("alice", "secret").await.unwrap();
-            for m in messages() {
-                store.deliver("alice@example.com", m).await.unwrap();
-            }
-        });
-        let cert = mailwire_tls::SelfSigned::localhost().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        cert.write_to_dir(dir.path()).unwrap();
-        let server = Server::new(
-            ServerOptions::default(),
-            store.clone(),
-            Some(cert.acceptor()),
-        );
-        let (stop, rx) = watch::channel(false);
-        let mut addrs = Vec::new();
-        for kind in [Listener::Imap, Listener::Imaps] {
-            let l = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-            addrs.push(l.local_addr().unwrap());
-            rt.spawn(Arc::clone(&server).serve(l, kind, rx.clone(), Duration::from_secs(1)));
-        }
-        TestServer {
-            rt,
-            store,
-            imap: addrs[0],
-            imaps: addrs[1],
-            dir,
-            _stop: stop,
-        }
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.path().join("cert.pem")
-    }
-}
-
-/// Runs a Python script with `imaplib`, `ssl`, `sys` and `CA`, `PLAIN`, `TLS` (ports) set.
-fn py(srv: &TestServer, body: &str) -> String {
-    let code = format!(
-        "import imaplib, ssl, sys, base64\nCA = {:?}\nPLAIN = {}\nTLS = {}\nctx = ssl.create_default_context(cafile=CA)\n{body}\n",
-        srv.ca().display().to_string(),
-        srv.imap.port(),
-        srv.imaps.port(),
-    );
-    python(&code, T).unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn decode_lines(out: &str) -> Vec<Vec<u8>> {
     use base64::Engine;
@@ -107,7 +25,7 @@ fn decode_lines(out: &str) -> Vec<Vec<u8>> {
 
 #[test]
 fn imaplib_login_over_imaps_fetch_store_search_copy_expunge_append() {
-    let srv = TestServer::start();
+    let srv = TestServer::memory();
     let out = py(
         &srv,
         "m = imaplib.IMAP4_SSL('127.0.0.1', TLS, ssl_context=ctx)\n\
@@ -171,7 +89,7 @@ fn imaplib_login_over_imaps_fetch_store_search_copy_expunge_append() {
 
 #[test]
 fn imaplib_starttls_logindisabled_and_cram_md5() {
-    let srv = TestServer::start();
+    let srv = TestServer::memory();
     py(
         &srv,
         "m = imaplib.IMAP4('127.0.0.1', PLAIN)\n\
@@ -200,7 +118,7 @@ fn imaplib_starttls_logindisabled_and_cram_md5() {
 
 #[test]
 fn imapclient_idle_sees_a_delivery_condstore_move_esearch_and_folders() {
-    let srv = TestServer::start();
+    let srv = TestServer::memory();
     let store = srv.store.clone();
     // Deliver while the client is in IDLE.
     let handle = srv.rt.spawn(async move {
@@ -258,7 +176,7 @@ fn imapclient_idle_sees_a_delivery_condstore_move_esearch_and_folders() {
 
 #[test]
 fn two_sessions_see_each_others_expunges_and_flags() {
-    let srv = TestServer::start();
+    let srv = TestServer::memory();
     py(
         &srv,
         "a = imaplib.IMAP4_SSL('127.0.0.1', TLS, ssl_context=ctx); a.login('alice', 'secret'); a.select('INBOX')\n\
@@ -281,7 +199,7 @@ fn two_sessions_see_each_others_expunges_and_flags() {
 
 #[test]
 fn curl_imap_starttls_and_imaps() {
-    let srv = TestServer::start();
+    let srv = TestServer::memory();
     let ca = srv.ca().display().to_string();
     for (url, extra) in [
         (

@@ -26,118 +26,26 @@
 //! install (tests/peers/install.sh installs them all); nothing is skipped.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mailwire_imap::server::{Listener, Server, ServerOptions};
+#[path = "common/imap_server.rs"]
+mod imap_server;
+
+use imap_server::{TestServer, messages, py};
 use mailwire_store::{Flags, ListEntry, MailboxStatus, MessageMeta, Store};
 use mailwire_testkit::{Dovecot, python, run_command, run_tool};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// Time allowed for one run of a peer.
 const T: Duration = Duration::from_secs(60);
-
-fn messages() -> Vec<Vec<u8>> {
-    vec![
-        b"From: Ann <ann@example.com>\r\nTo: alice@example.com\r\nSubject: first\r\n\r\nHello there\r\n"
-            .to_vec(),
-        "From: b@example.com\r\nSubject: 8bit\r\n\r\nGr\u{fc}\u{df}e\r\n"
-            .as_bytes()
-            .to_vec(),
-        [
-            b"Subject: big\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--zz\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n".as_slice(),
-            &b"QUJD\r\n".repeat(40_000),
-            b"--zz--\r\n",
-        ]
-        .concat(),
-    ]
-}
 
 /// A mailbox as [`TestServer::state`] sees it: its LIST entry and, if selectable, its status
 /// and messages.
 type MailboxState = (ListEntry, Option<(MailboxStatus, Vec<MessageMeta>)>);
 
-struct TestServer {
-    rt: tokio::runtime::Runtime,
-    store: Store,
-    imap: SocketAddr,
-    imaps: SocketAddr,
-    /// cert.pem, key.pem and, for a maildir store, `store/`.
-    dir: tempfile::TempDir,
-    _stop: watch::Sender<bool>,
-}
-
 impl TestServer {
-    /// An in-memory store with [`messages`] delivered to alice.
-    fn memory() -> TestServer {
-        let srv = TestServer::start(tempfile::tempdir().unwrap(), Store::memory());
-        srv.deliver_all();
-        srv
-    }
-
-    /// A maildir store in `dir/store` with [`messages`] delivered to alice.
-    fn maildir() -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::maildir(dir.path().join("store")).unwrap();
-        let srv = TestServer::start(dir, store);
-        srv.deliver_all();
-        srv
-    }
-
-    /// Serves `store` (user alice, password secret, added here) from IMAP and IMAPS listeners.
-    fn start(dir: tempfile::TempDir, store: Store) -> TestServer {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(store.add_user("alice", "secret")).unwrap();
-        let cert = mailwire_tls::SelfSigned::localhost().unwrap();
-        cert.write_to_dir(dir.path()).unwrap();
-        let server = Server::new(
-            ServerOptions::default(),
-            store.clone(),
-            Some(cert.acceptor()),
-        );
-        let (stop, rx) = watch::channel(false);
-        let mut addrs = Vec::new();
-        for kind in [Listener::Imap, Listener::Imaps] {
-            let l = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-            addrs.push(l.local_addr().unwrap());
-            rt.spawn(Arc::clone(&server).serve(l, kind, rx.clone(), Duration::from_secs(1)));
-        }
-        TestServer {
-            rt,
-            store,
-            imap: addrs[0],
-            imaps: addrs[1],
-            dir,
-            _stop: stop,
-        }
-    }
-
-    fn deliver_all(&self) {
-        self.rt.block_on(async {
-            for m in messages() {
-                self.store.deliver("alice@example.com", m).await.unwrap();
-            }
-        });
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.path().join("cert.pem")
-    }
-
-    /// alice's folder of a maildir store.
-    fn user_dir(&self) -> PathBuf {
-        self.dir.path().join("store").join("alice")
-    }
-
     /// INBOX as the store has it: (UID, flags, bytes).
     fn inbox(&self) -> Vec<(u32, Vec<String>, Vec<u8>)> {
         self.rt.block_on(async {
@@ -177,18 +85,6 @@ impl TestServer {
             out
         })
     }
-}
-
-/// Runs a Python script with `imaplib`, `ssl`, `sys`, `base64` and `CA`, `PLAIN`, `TLS`
-/// (the server's ports) and `ctx` (trusting the server's certificate) set.
-fn py(srv: &TestServer, body: &str) -> String {
-    let code = format!(
-        "import imaplib, ssl, sys, base64\nCA = {:?}\nPLAIN = {}\nTLS = {}\nctx = ssl.create_default_context(cafile=CA)\n{body}\n",
-        srv.ca().display().to_string(),
-        srv.imap.port(),
-        srv.imaps.port(),
-    );
-    python(&code, T).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs a peer, fails the test (with its output) unless it exits 0, and returns its output.
