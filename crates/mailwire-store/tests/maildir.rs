@@ -419,3 +419,24 @@ async fn derived_data_survives_a_restart() {
     );
     assert!(got[1].derived.is_none() && got[1].raw.is_some());
 }
+
+/// A message mailwire stored with bare LFs (bytes are stored as sent) stays byte for byte
+/// after the index is lost and rebuilt from the files: only other programs' files are
+/// converted to CRLF.
+#[tokio::test]
+async fn our_own_lf_message_survives_an_index_rebuild_unchanged() {
+    let d = tempfile::tempdir().unwrap();
+    let (store, u) = open(d.path()).await;
+    let sent = b"Subject: lf\n\nsent with bare LFs\n".to_vec();
+    u.append("INBOX", sent.clone(), Flags::new(), None)
+        .await
+        .unwrap();
+    drop((u, store));
+    fs::remove_file(d.path().join("alice/mailwire-index")).unwrap();
+    let (_store, u) = open(d.path()).await;
+    let mb = u.mailbox("INBOX").await.unwrap();
+    let metas = mb.messages().await.unwrap();
+    assert_eq!(metas.len(), 1);
+    assert_eq!(metas[0].size, sent.len() as u64);
+    assert_eq!(&mb.fetch(metas[0].uid).await.unwrap()[..], &sent[..]);
+}

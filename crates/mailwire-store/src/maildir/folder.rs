@@ -56,16 +56,20 @@ pub(crate) struct Found {
     pub name: String,
 }
 
-/// Lists the message files of a Maildir folder, by base name.
-/// The size of a message file as the protocols send it (bare LFs counted as CRLF): files
-/// another program put in the folder are read once, when first found.
-fn wire_size(path: &Path, len: u64) -> u64 {
-    match fs::read(path) {
+/// The size of a message file as the protocols send it. A file mailwire wrote (its name
+/// carries `,U=`) is served byte for byte: its length. One another program put in the folder
+/// is read once, when first found, and its bare LFs count as CRLF.
+fn wire_size(dir: &Path, f: &Found, len: u64) -> u64 {
+    if uid_in_name(&f.loc.base).is_some() {
+        return len;
+    }
+    match fs::read(dir.join(&f.name)) {
         Ok(d) => len + crate::maildir::bare_lfs(&d) as u64,
         Err(_) => len,
     }
 }
 
+/// Lists the message files of a Maildir folder, by base name.
 pub(crate) fn list_files(dir: &Path) -> Result<HashMap<String, Found>> {
     let mut out = HashMap::new();
     for (sub, in_new) in [("new", true), ("cur", false)] {
@@ -383,7 +387,7 @@ impl Folder {
                 Err(_) => continue,
             };
             let t = md.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            let size = wire_size(&self.dir.join(&f.name), md.len());
+            let size = wire_size(&self.dir, &f, md.len());
             entries.push((t, f.loc.base.clone(), f, size));
         }
         entries.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
@@ -486,11 +490,11 @@ impl Folder {
                 let t = md.modified().unwrap_or(SystemTime::UNIX_EPOCH);
                 match uid_in_name(&f.loc.base) {
                     Some(u) if u >= self.core.uidnext => {
-                        let size = wire_size(&self.dir.join(&f.name), md.len());
+                        let size = wire_size(&self.dir, &f, md.len());
                         recovered.push((u, t, f, size));
                     }
                     _ => {
-                        let size = wire_size(&self.dir.join(&f.name), md.len());
+                        let size = wire_size(&self.dir, &f, md.len());
                         fresh.push((t, f.loc.base.clone(), f, size));
                     }
                 }
