@@ -197,6 +197,33 @@ fn two_sessions_see_each_others_expunges_and_flags() {
     );
 }
 
+/// imaplib has no QRESYNC methods; its raw command path sends the RFC 7162 forms and its
+/// response parser collects VANISHED like any untagged data.
+#[test]
+fn imaplib_quick_resync_after_another_session_expunged() {
+    let srv = TestServer::memory();
+    py(
+        &srv,
+        "a = imaplib.IMAP4_SSL('127.0.0.1', TLS, ssl_context=ctx); a.login('alice', 'secret')\n\
+         typ, data = a._simple_command('ENABLE', 'QRESYNC')\n\
+         assert typ == 'OK' and a.untagged_responses.pop('ENABLED') == [b'QRESYNC'], a.untagged_responses\n\
+         a.select('INBOX')\n\
+         v = int(a.untagged_responses['UIDVALIDITY'][0])\n\
+         hm = int(a.untagged_responses['HIGHESTMODSEQ'][0])\n\
+         a.close()\n\
+         b = imaplib.IMAP4_SSL('127.0.0.1', TLS, ssl_context=ctx); b.login('alice', 'secret'); b.select('INBOX')\n\
+         b.uid('STORE', '1', '+FLAGS', '(\\\\Deleted)'); b.expunge(); b.uid('STORE', '3', '+FLAGS', '(\\\\Flagged)'); b.logout()\n\
+         a.untagged_responses.clear()\n\
+         typ, data = a._simple_command('SELECT', 'INBOX', '(QRESYNC (%d %d))' % (v, hm))\n\
+         assert typ == 'OK', (typ, data)\n\
+         assert a.untagged_responses['VANISHED'] == [b'(EARLIER) 1'], a.untagged_responses\n\
+         assert a.untagged_responses['EXISTS'] == [b'2'], a.untagged_responses\n\
+         f = a.untagged_responses['FETCH']\n\
+         assert len(f) == 1 and f[0].startswith(b'2 (UID 3 FLAGS (\\\\Flagged) MODSEQ ('), f\n\
+         a.logout()",
+    );
+}
+
 #[test]
 fn curl_imap_starttls_and_imaps() {
     let srv = TestServer::memory();

@@ -6,72 +6,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mailwire_imap::proto::server::{ServerConfig, ServerSession, State};
-use mailwire_imap::server::{Listener, Server, ServerOptions};
+use mailwire_imap::server::ServerOptions;
 use mailwire_store::Store;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
+#[path = "common/wire.rs"]
+mod wire;
+use wire::Client;
+
 async fn server(options: ServerOptions) -> (SocketAddr, watch::Sender<bool>) {
-    let store = Store::memory();
-    store.add_user("alice", "secret").await.unwrap();
-    let server = Server::new(options, store, None);
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let (stop, rx) = watch::channel(false);
-    tokio::spawn(server.serve(l, Listener::Imap, rx, Duration::from_secs(1)));
-    (addr, stop)
+    wire::serve(options, Store::memory()).await
 }
 
 fn options() -> ServerOptions {
-    let mut o = ServerOptions::default();
-    o.session.allow_insecure_auth = true;
-    o
-}
-
-struct Client {
-    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    w: OwnedWriteHalf,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> (Client, String) {
-        let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
-        let mut c = Client {
-            r: BufReader::new(r),
-            w,
-        };
-        let greeting = c.line().await;
-        (c, greeting)
-    }
-
-    async fn line(&mut self) -> String {
-        let mut l = String::new();
-        tokio::time::timeout(Duration::from_secs(10), self.r.read_line(&mut l))
-            .await
-            .expect("a line within 10 s")
-            .unwrap();
-        l
-    }
-
-    /// Sends a command and returns every line up to its tagged completion.
-    async fn cmd(&mut self, tag: &str, text: &str) -> Vec<String> {
-        self.w
-            .write_all(format!("{tag} {text}\r\n").as_bytes())
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        loop {
-            let l = self.line().await;
-            assert!(!l.is_empty(), "connection closed; got {out:?}");
-            let done = l.starts_with(&format!("{tag} "));
-            out.push(l);
-            if done {
-                return out;
-            }
-        }
-    }
+    wire::insecure()
 }
 
 #[test]

@@ -355,6 +355,14 @@ pub fn server_session(data: &[u8]) {
                         uids.retain(|u| !gone.contains(u));
                         Ok(Answer::Expunged(gone))
                     }
+                    Request::Vanished { since } => Ok(Answer::Vanished {
+                        // Everything below the first message, and what an old modseq forgot.
+                        uids: (1..=uids.first().map_or(next, |u| *u).saturating_sub(1))
+                            .chain((1..=next + 3).filter(move |_| since < 3))
+                            .map(|u| u..=u)
+                            .collect(),
+                        exact: since >= 3,
+                    }),
                     Request::Poll => {
                         // Another session: one message in, the oldest out.
                         if yes {

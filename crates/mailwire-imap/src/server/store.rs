@@ -392,6 +392,13 @@ impl StoreAdapter {
                 };
                 Ok(Answer::Expunged(r))
             }
+            Request::Vanished { since } => {
+                let c = self.mailbox()?.changes_since(since).await?;
+                Ok(Answer::Vanished {
+                    uids: c.vanished,
+                    exact: c.vanished_exact,
+                })
+            }
             Request::Poll => {
                 self.drain();
                 if !std::mem::take(&mut self.dirty) {

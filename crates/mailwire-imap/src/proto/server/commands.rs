@@ -78,6 +78,12 @@ impl ServerSession {
                             self.condstore = true;
                             enabled.push(c.clone());
                         }
+                        Capability::QResync => {
+                            // RFC 7162 §3.2.3: QRESYNC enables CONDSTORE too.
+                            self.qresync = true;
+                            self.condstore = true;
+                            enabled.push(c.clone());
+                        }
                         Capability::Utf8Accept => {
                             self.utf8 = true;
                             enabled.push(c.clone());
@@ -594,14 +600,27 @@ impl ServerSession {
         }
         sel.pending_expunge = false;
         let mut lines = Vec::new();
-        let mut i = 0;
-        while i < sel.msgs.len() {
-            if sel.msgs[i].expunged {
-                sel.msgs.remove(i);
-                lines.push(i as u32 + 1);
+        let mut gone = Vec::new();
+        let mut kept = Vec::with_capacity(sel.msgs.len());
+        for m in sel.msgs.drain(..) {
+            if m.expunged {
+                // Each EXPUNGE renumbers the rest: the number is where it sits now.
+                lines.push(kept.len() as u32 + 1);
+                gone.push(m.info.uid);
             } else {
-                i += 1;
+                kept.push(m);
             }
+        }
+        sel.msgs = kept;
+        if self.qresync {
+            // RFC 7162 §3.2.10.2: one VANISHED instead of EXPUNGEs.
+            if let Some(uids) = uid_set(&gone) {
+                self.data(Data::Vanished {
+                    earlier: false,
+                    uids,
+                });
+            }
+            return;
         }
         for n in lines {
             if let Some(n) = NonZeroU32::new(n) {
@@ -644,11 +663,13 @@ impl ServerSession {
                         m.info.modseq = s.modseq;
                         sel.highest_modseq = sel.highest_modseq.max(m.info.modseq);
                         if changed || condstore {
-                            let mut items = vec![FetchItem::Flags];
-                            if condstore {
-                                items.push(FetchItem::ModSeq);
-                            }
-                            fetch::write_flags(&mut out, i as u32 + 1, &m.info, &items, &opts);
+                            // RFC 7162 §3.2.4: UID and MODSEQ in every unsolicited FETCH.
+                            let items: &[FetchItem] = if condstore {
+                                &[FetchItem::Uid, FetchItem::Flags, FetchItem::ModSeq]
+                            } else {
+                                &[FetchItem::Flags]
+                            };
+                            fetch::write_flags(&mut out, i as u32 + 1, &m.info, items, &opts);
                         }
                     }
                 }
@@ -763,9 +784,24 @@ impl ServerSession {
                     name,
                     read_only,
                     condstore,
+                    qresync,
                 },
                 Ok(Answer::Selected { state, messages }),
-            ) => self.selected_answer(tag, name, read_only, condstore, state, messages),
+            ) => self.selected_answer(tag, name, read_only, condstore, qresync, state, messages),
+            (Pending::QResyncSelect { params, done }, Ok(Answer::Vanished { uids, exact })) => {
+                self.qresync_changes(&params, uids, exact);
+                self.write_done(done);
+            }
+            (Pending::QResyncSelect { done, .. }, _) => {
+                // Without the expunge history the client still gets a selected mailbox; it
+                // finds out what vanished with UID SEARCH or FETCH.
+                self.write_done(done);
+            }
+            (Pending::FetchVanished { job, set }, Ok(Answer::Vanished { uids, .. })) => {
+                self.fetch_vanished(&set, uids);
+                self.fetch_start(job);
+            }
+            (Pending::FetchVanished { job, .. }, Err(f)) => self.fail(job.tag, &f, false),
             (Pending::Select { tag, .. }, Err(f)) => {
                 self.state = State::Authenticated;
                 self.fail(tag, &f, false);
@@ -873,7 +909,8 @@ impl ServerSession {
                     | Pending::Append { tag, .. }
                     | Pending::Copy { tag, .. }
                     | Pending::Expunge { tag, .. } => tag,
-                    Pending::Fetch(j) => j.tag,
+                    Pending::Fetch(j) | Pending::FetchVanished { job: j, .. } => j.tag,
+                    Pending::QResyncSelect { done, .. } => done.tag,
                     Pending::Store(j) => j.tag,
                     Pending::Search(j) => j.tag,
                     Pending::Poll { .. } | Pending::Unselect { .. } => return,
@@ -937,11 +974,34 @@ impl ServerSession {
 
     fn select(&mut self, tag: Tag, mailbox: &Mailbox, params: &[SelectParam], read_only: bool) {
         let mut condstore = false;
+        let mut qresync = None;
         for p in params {
             match p {
                 SelectParam::CondStore => condstore = true,
-                SelectParam::QResync { .. } => {
+                SelectParam::QResync { .. } if !self.qresync => {
+                    // RFC 7162 §3.2.5: BAD without ENABLE QRESYNC.
                     return self.bad(Some(&tag), "QRESYNC is not enabled");
+                }
+                SelectParam::QResync {
+                    uid_validity,
+                    mod_seq,
+                    known_uids,
+                    seq_match,
+                } => {
+                    if matches!(known_uids, Some(SequenceSet::Saved)) {
+                        return self.bad(Some(&tag), "$ is not a set of known UIDs");
+                    }
+                    if let Some((a, b)) = seq_match
+                        && (matches!(a, SequenceSet::Saved) || matches!(b, SequenceSet::Saved))
+                    {
+                        return self.bad(Some(&tag), "$ is not valid in sequence match data");
+                    }
+                    qresync = Some(Box::new(QResync {
+                        uidvalidity: uid_validity.get(),
+                        modseq: *mod_seq,
+                        known_uids: known_uids.clone(),
+                        seq_match: seq_match.clone(),
+                    }));
                 }
             }
         }
@@ -961,6 +1021,7 @@ impl ServerSession {
                 name: name.clone(),
                 read_only,
                 condstore,
+                qresync,
             },
             Request::Select {
                 mailbox: name,
@@ -969,18 +1030,21 @@ impl ServerSession {
         );
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn selected_answer(
         &mut self,
         tag: Tag,
         name: String,
         read_only: bool,
         condstore: bool,
+        qresync: Option<Box<QResync>>,
         st: MailboxState,
         messages: Vec<MessageInfo>,
     ) {
         if condstore {
             self.condstore = true;
         }
+        let rev2 = self.rev2;
         let exists = messages.len() as u32;
         let first_unseen = messages
             .iter()
@@ -988,9 +1052,12 @@ impl ServerSession {
             .map(|i| i as u32 + 1);
         self.data(Data::Flags(st.flags.clone()));
         self.data(Data::Exists(exists));
-        self.data(Data::Recent(0));
-        if let Some(n) = first_unseen.and_then(NonZeroU32::new) {
-            self.untagged(UntaggedKind::Ok, Some(Code::Unseen(n)), "First unseen");
+        // RFC 9051 §6.3.2 drops RECENT and UNSEEN; IMAP4rev1 clients expect them.
+        if !rev2 {
+            self.data(Data::Recent(0));
+            if let Some(n) = first_unseen.and_then(NonZeroU32::new) {
+                self.untagged(UntaggedKind::Ok, Some(Code::Unseen(n)), "First unseen");
+            }
         }
         if let Some(v) = NonZeroU32::new(st.uidvalidity) {
             self.untagged(UntaggedKind::Ok, Some(Code::UidValidity(v)), "UIDs valid");
@@ -1039,7 +1106,97 @@ impl ServerSession {
         } else {
             (Code::ReadWrite, "SELECT completed")
         };
-        self.tagged(&tag, Completion::Ok, Some(code), t);
+        let done = Done {
+            tag,
+            kind: Completion::Ok,
+            code: Some(code),
+            text: t.to_owned(),
+            allow_expunge: false,
+        };
+        match qresync {
+            // RFC 7162 §3.2.5: a different UIDVALIDITY means "resynchronise fully".
+            Some(params) if params.uidvalidity == st.uidvalidity => {
+                let since = params.modseq;
+                self.request(
+                    Pending::QResyncSelect { params, done },
+                    Request::Vanished { since },
+                );
+            }
+            _ => self.write_done(done),
+        }
+    }
+
+    /// SELECT (QRESYNC …), RFC 7162 §3.2.5.1–2: `VANISHED (EARLIER)` for the known UIDs
+    /// expunged since the client's modseq, then FETCH (UID FLAGS MODSEQ) for those changed.
+    fn qresync_changes(
+        &mut self,
+        params: &QResync,
+        vanished: Vec<std::ops::RangeInclusive<u32>>,
+        exact: bool,
+    ) {
+        let opts = self.enc();
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        let top = sel.max_uid().max(1);
+        let known = match &params.known_uids {
+            Some(set) => ranges::of_set(set, u32::MAX),
+            None => vec![(1, u32::MAX)],
+        };
+        let mut gone = ranges::intersect(&ranges::normalise(vanished), &known);
+        if !exact && let Some((seqs, uids)) = &params.seq_match {
+            // §3.2.5.2: a pair that still matches shows the client knows every expunge up
+            // to that UID.
+            let seqs = ranges::expand(&ranges::of_set(seqs, sel.msgs.len() as u32), 100_000);
+            let uids = ranges::expand(&ranges::of_set(uids, top), 100_000);
+            let mut floor = 0;
+            for (seq, uid) in seqs.iter().zip(uids.iter()) {
+                let at = (*seq as usize).checked_sub(1).and_then(|i| sel.msgs.get(i));
+                if at.is_some_and(|m| m.info.uid == *uid) {
+                    floor = floor.max(*uid);
+                }
+            }
+            if floor > 0 {
+                gone = ranges::intersect(&gone, &[(floor.saturating_add(1), u32::MAX)]);
+            }
+        }
+        // A UID still in the sequence map was expunged after SELECT: it is reported later,
+        // as VANISHED without EARLIER.
+        let present: Vec<u32> = sel.msgs.iter().map(|m| m.info.uid).collect();
+        let gone = ranges::remove_points(&gone, &present);
+        let mut out = Vec::new();
+        if let Some(set) = ranges::to_set(&gone) {
+            let r = Response::Data(Data::Vanished {
+                earlier: true,
+                uids: set,
+            });
+            out.extend_from_slice(r.encode(&opts).as_bytes());
+        }
+        let items = [FetchItem::Uid, FetchItem::Flags, FetchItem::ModSeq];
+        for (i, m) in sel.msgs.iter().enumerate() {
+            if m.info.modseq > params.modseq && ranges::contains(&known, m.info.uid) {
+                fetch::write_flags(&mut out, i as u32 + 1, &m.info, &items, &opts);
+            }
+        }
+        self.output.extend_from_slice(&out);
+    }
+
+    /// UID FETCH (CHANGEDSINCE n VANISHED), RFC 7162 §3.2.6: the UIDs of `set` expunged
+    /// since n, as `VANISHED (EARLIER)`.
+    fn fetch_vanished(&mut self, set: &SequenceSet, vanished: Vec<std::ops::RangeInclusive<u32>>) {
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        let wanted = ranges::of_set(set, sel.max_uid());
+        let gone = ranges::intersect(&ranges::normalise(vanished), &wanted);
+        let present: Vec<u32> = sel.msgs.iter().map(|m| m.info.uid).collect();
+        let gone = ranges::remove_points(&gone, &present);
+        if let Some(uids) = ranges::to_set(&gone) {
+            self.data(Data::Vanished {
+                earlier: true,
+                uids,
+            });
+        }
     }
 
     fn unselect(&mut self, tag: Tag, t: &str) {
@@ -1251,12 +1408,23 @@ impl ServerSession {
         };
         let mut items = fetch::expand(items, uid);
         let mut changed_since = None;
+        let mut vanished = false;
         for m in modifiers {
             match m {
                 FetchModifier::ChangedSince(n) => changed_since = Some(*n),
-                FetchModifier::Vanished => {
-                    return self.bad(Some(&tag), "VANISHED needs QRESYNC, which is not enabled");
-                }
+                FetchModifier::Vanished => vanished = true,
+            }
+        }
+        // RFC 7162 §3.2.6: VANISHED needs ENABLE QRESYNC, UID FETCH and CHANGEDSINCE.
+        if vanished {
+            if !self.qresync {
+                return self.bad(Some(&tag), "VANISHED needs ENABLE QRESYNC");
+            }
+            if !uid {
+                return self.bad(Some(&tag), "VANISHED is allowed with UID FETCH only");
+            }
+            if changed_since.is_none() {
+                return self.bad(Some(&tag), "VANISHED needs CHANGEDSINCE");
             }
         }
         if changed_since.is_some() {
@@ -1283,7 +1451,7 @@ impl ServerSession {
             .collect();
         let read_only = sel.read_only;
         let need = fetch::need(&items);
-        let add_modseq = self.condstore && items.contains(&FetchItem::Flags);
+        let add_modseq = self.condstore;
         let job = Box::new(FetchJob {
             tag,
             uid,
@@ -1294,8 +1462,31 @@ impl ServerSession {
             add_modseq,
             expunge_issued,
             unknown_cte: false,
+            read_only,
         });
-        if fetch::sets_seen(&job.items) && !read_only {
+        if vanished && let Some(since) = changed_since {
+            return self.request(
+                Pending::FetchVanished {
+                    job,
+                    set: set.clone(),
+                },
+                Request::Vanished { since },
+            );
+        }
+        self.fetch_start(job);
+    }
+
+    /// Sets `\Seen` first when the items need it, then fetches.
+    fn fetch_start(&mut self, job: Box<FetchJob>) {
+        let Some(sel) = self.selected.as_ref() else {
+            return self.fail(
+                job.tag,
+                &Failure::new(FailureKind::NotAllowed, "No mailbox selected"),
+                false,
+            );
+        };
+        let uid = job.uid;
+        if fetch::sets_seen(&job.items) && !job.read_only {
             let unseen: Vec<u32> = job
                 .todo
                 .iter()
@@ -1519,7 +1710,7 @@ impl ServerSession {
             // .SILENT.
             if job.fetch.is_none() && (!job.silent || condstore) {
                 let mut items = Vec::new();
-                if job.uid {
+                if job.uid || condstore {
                     items.push(FetchItem::Uid);
                 }
                 if !job.silent {

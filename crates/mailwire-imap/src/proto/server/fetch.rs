@@ -164,7 +164,7 @@ pub fn write_fetch(
     items: &[FetchItem],
     content: Option<&Content<'_>>,
     add_flags: bool,
-    add_modseq: bool,
+    condstore: bool,
     opts: &EncodeOptions,
 ) -> Result<(), ItemError> {
     let start = out.len();
@@ -189,16 +189,27 @@ pub fn write_fetch(
         wrote_flags |= matches!(item, FetchItem::Flags);
         wrote_modseq |= matches!(item, FetchItem::ModSeq);
     }
+    let wrote_uid = items.contains(&FetchItem::Uid);
     if add_flags && !wrote_flags {
         sep(out);
         put(out, &MessageData::Flags(flag_fetch(msg)), opts);
+        // RFC 7162 §3.2.4: a FETCH that set `\Seen` reports UID and MODSEQ under CONDSTORE.
+        if condstore && !wrote_uid {
+            sep(out);
+            put(out, &MessageData::Uid(nz_uid(msg.uid)), opts);
+        }
     }
-    if add_modseq && !wrote_modseq {
+    // RFC 7162 §3.1.4: under CONDSTORE, MODSEQ goes with every FLAGS.
+    if condstore && (wrote_flags || add_flags) && !wrote_modseq {
         sep(out);
         put(out, &MessageData::ModSeq(msg.modseq), opts);
     }
     out.extend_from_slice(b")\r\n");
     Ok(())
+}
+
+fn nz_uid(uid: u32) -> NonZeroU32 {
+    NonZeroU32::new(uid).unwrap_or(NonZeroU32::MIN)
 }
 
 /// Writes an unsolicited or STORE-caused `* seq FETCH (…)` of metadata items only (UID,
@@ -257,11 +268,7 @@ fn write_item(
     };
     match item {
         FetchItem::Flags => put(out, &MessageData::Flags(flag_fetch(msg)), opts),
-        FetchItem::Uid => put(
-            out,
-            &MessageData::Uid(NonZeroU32::new(msg.uid).unwrap_or(NonZeroU32::MIN)),
-            opts,
-        ),
+        FetchItem::Uid => put(out, &MessageData::Uid(nz_uid(msg.uid)), opts),
         FetchItem::InternalDate => {
             put(out, &MessageData::InternalDate(msg.internal_date), opts);
         }

@@ -49,6 +49,7 @@
 
 mod commands;
 pub mod fetch;
+mod ranges;
 pub mod search;
 
 use std::collections::VecDeque;
@@ -339,6 +340,12 @@ pub enum Request {
     },
     /// Has the selected mailbox changed? ([`Answer::Unchanged`] or [`Answer::Snapshot`].)
     Poll,
+    /// The UIDs expunged from the selected mailbox since this modseq ([`Answer::Vanished`];
+    /// QRESYNC, RFC 7162 §3.2.5.1 and §3.2.6).
+    Vanished {
+        /// The modseq the client knows.
+        since: u64,
+    },
 }
 
 /// The store's answer to a [`Request`].
@@ -384,6 +391,14 @@ pub enum Answer {
     },
     /// EXPUNGE: the UIDs removed.
     Expunged(Vec<u32>),
+    /// The UIDs expunged since the modseq asked about, ascending ranges.
+    Vanished {
+        /// Inclusive ranges, ascending.
+        uids: Vec<std::ops::RangeInclusive<u32>>,
+        /// Whether the store remembered every expunge since then; if not, `uids` holds
+        /// every UID below UIDNEXT that is not in the mailbox (a superset).
+        exact: bool,
+    },
     /// Poll: nothing happened.
     Unchanged,
     /// Poll: the selected mailbox now, every message, ascending UID, and its FLAGS.
@@ -507,6 +522,18 @@ enum Pending {
         name: String,
         read_only: bool,
         condstore: bool,
+        qresync: Option<Box<QResync>>,
+    },
+    /// SELECT (QRESYNC …): the mailbox is open; VANISHED (EARLIER) and the changed FLAGS come
+    /// before the completion.
+    QResyncSelect {
+        params: Box<QResync>,
+        done: Done,
+    },
+    /// UID FETCH (CHANGEDSINCE n VANISHED): VANISHED (EARLIER) first, then the FETCH.
+    FetchVanished {
+        job: Box<FetchJob>,
+        set: SequenceSet,
     },
     Append {
         tag: Tag,
@@ -547,6 +574,15 @@ struct Done {
     allow_expunge: bool,
 }
 
+/// The QRESYNC parameter of SELECT/EXAMINE (RFC 7162 §3.2.5).
+#[derive(Debug)]
+struct QResync {
+    uidvalidity: u32,
+    modseq: u64,
+    known_uids: Option<SequenceSet>,
+    seq_match: Option<(SequenceSet, SequenceSet)>,
+}
+
 #[derive(Debug)]
 struct ListSpec {
     lsub: bool,
@@ -574,6 +610,7 @@ struct FetchJob {
     add_modseq: bool,
     expunge_issued: bool,
     unknown_cte: bool,
+    read_only: bool,
 }
 
 #[derive(Debug)]
@@ -623,6 +660,10 @@ pub struct ServerSession {
     user: Option<String>,
     selected: Option<Selected>,
     condstore: bool,
+    /// ENABLE QRESYNC (RFC 7162 §3.2.3): VANISHED instead of EXPUNGE.
+    qresync: bool,
+    /// ENABLE IMAP4rev2 (RFC 9051 §6.3.1).
+    rev2: bool,
     utf8: bool,
     auth_failures: u32,
     bad_commands: u32,
@@ -685,6 +726,8 @@ impl ServerSession {
             user: None,
             selected: None,
             condstore: false,
+            qresync: false,
+            rev2: false,
             utf8: false,
             auth_failures: 0,
             bad_commands: 0,
@@ -797,6 +840,7 @@ impl ServerSession {
             Capability::CreateSpecialUse,
             Capability::ListExtended,
             Capability::CondStore,
+            Capability::QResync,
             Capability::ESearch,
             Capability::SearchRes,
             Capability::StatusSize,
