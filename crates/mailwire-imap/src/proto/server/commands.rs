@@ -78,6 +78,14 @@ impl ServerSession {
                             self.condstore = true;
                             enabled.push(c.clone());
                         }
+                        Capability::Imap4Rev2 => {
+                            // RFC 9051: UTF-8 mailbox names and quoted strings, ESEARCH for
+                            // every SEARCH, no RECENT or UNSEEN at SELECT, an untagged LIST
+                            // at SELECT, UID in every unsolicited FETCH.
+                            self.rev2 = true;
+                            self.utf8 = true;
+                            enabled.push(c.clone());
+                        }
                         Capability::QResync => {
                             // RFC 7162 §3.2.3: QRESYNC enables CONDSTORE too.
                             self.qresync = true;
@@ -225,6 +233,7 @@ impl ServerSession {
                     ret_children: true,
                     ret_special: true,
                     extended,
+                    status: None,
                 };
                 for o in &select {
                     match o {
@@ -248,7 +257,8 @@ impl ServerSession {
                         ListReturnOption::Subscribed => spec.ret_subscribed = true,
                         ListReturnOption::Children => spec.ret_children = true,
                         ListReturnOption::SpecialUse => spec.ret_special = true,
-                        ListReturnOption::Status(_) | ListReturnOption::Other(_) => {
+                        ListReturnOption::Status(items) => spec.status = Some(items.to_vec()),
+                        ListReturnOption::Other(_) => {
                             return self.bad(Some(&tag), "Unsupported LIST return option");
                         }
                     }
@@ -273,6 +283,7 @@ impl ServerSession {
                     ret_children: false,
                     ret_special: false,
                     extended: false,
+                    status: None,
                 };
                 self.request(
                     Pending::List {
@@ -633,6 +644,7 @@ impl ServerSession {
     /// FLAGS), expunges (held until they may be sent).
     fn apply_snapshot(&mut self, messages: Vec<MessageInfo>, flags: Vec<Flag>) {
         let condstore = self.condstore;
+        let rev2 = self.rev2;
         let opts = self.enc();
         let Some(sel) = self.selected.as_mut() else {
             return;
@@ -663,9 +675,12 @@ impl ServerSession {
                         m.info.modseq = s.modseq;
                         sel.highest_modseq = sel.highest_modseq.max(m.info.modseq);
                         if changed || condstore {
-                            // RFC 7162 §3.2.4: UID and MODSEQ in every unsolicited FETCH.
+                            // RFC 7162 §3.2.4: UID and MODSEQ in every unsolicited FETCH;
+                            // RFC 9051 (Appendix E.21): UID in every one.
                             let items: &[FetchItem] = if condstore {
                                 &[FetchItem::Uid, FetchItem::Flags, FetchItem::ModSeq]
+                            } else if rev2 {
+                                &[FetchItem::Uid, FetchItem::Flags]
                             } else {
                                 &[FetchItem::Flags]
                             };
@@ -742,9 +757,46 @@ impl ServerSession {
             }
             (Pending::Simple { tag, .. }, Err(f)) => self.fail(tag, &f, false),
             (Pending::List { tag, spec }, Ok(Answer::Mailboxes(list))) => {
-                self.list_answer(&spec, list);
-                let what = if spec.lsub { "LSUB" } else { "LIST" };
-                self.finish(tag, &format!("{what} completed"), true);
+                let out = self.list_answer(&spec, list);
+                match spec.status {
+                    Some(items) => self.list_status_next(tag, items, out.into()),
+                    None => {
+                        for o in out {
+                            self.data(o.data);
+                        }
+                        let what = if spec.lsub { "LSUB" } else { "LIST" };
+                        self.finish(tag, &format!("{what} completed"), true);
+                    }
+                }
+            }
+            (
+                Pending::ListStatus {
+                    tag,
+                    items,
+                    rest,
+                    mailbox,
+                },
+                r,
+            ) => {
+                // A mailbox gone between LIST and STATUS gets no STATUS line.
+                if let Ok(Answer::Status(st)) = r {
+                    let items = self.status_values(&items, &st);
+                    self.data(Data::Status { mailbox, items });
+                }
+                self.list_status_next(tag, items, rest);
+            }
+            (
+                Pending::SelectList {
+                    name,
+                    qresync,
+                    done,
+                },
+                r,
+            ) => {
+                if let Ok(Answer::Mailboxes(list)) = r {
+                    self.select_list(&name, &list);
+                }
+                self.select_changes(qresync, done);
             }
             (
                 Pending::Status {
@@ -754,24 +806,7 @@ impl ServerSession {
                 },
                 Ok(Answer::Status(st)),
             ) => {
-                let values = items
-                    .iter()
-                    .map(|i| {
-                        let n = match i {
-                            StatusItem::Messages => u64::from(st.exists),
-                            StatusItem::Recent => 0,
-                            StatusItem::UidNext => u64::from(st.uidnext),
-                            StatusItem::UidValidity => u64::from(st.uidvalidity),
-                            StatusItem::Unseen => u64::from(st.unseen),
-                            StatusItem::Deleted => u64::from(st.deleted),
-                            StatusItem::Size => st.size,
-                            StatusItem::HighestModSeq => st.highest_modseq,
-                            StatusItem::AppendLimit => self.config.max_literal_len,
-                            StatusItem::MailboxId | StatusItem::DeletedStorage => 0,
-                        };
-                        StatusValue::Number(*i, n)
-                    })
-                    .collect();
+                let values = self.status_values(&items, &st);
                 self.data(Data::Status {
                     mailbox,
                     items: values,
@@ -904,13 +939,16 @@ impl ServerSession {
                     Pending::Login { tag }
                     | Pending::Simple { tag, .. }
                     | Pending::List { tag, .. }
+                    | Pending::ListStatus { tag, .. }
                     | Pending::Status { tag, .. }
                     | Pending::Select { tag, .. }
                     | Pending::Append { tag, .. }
                     | Pending::Copy { tag, .. }
                     | Pending::Expunge { tag, .. } => tag,
                     Pending::Fetch(j) | Pending::FetchVanished { job: j, .. } => j.tag,
-                    Pending::QResyncSelect { done, .. } => done.tag,
+                    Pending::QResyncSelect { done, .. } | Pending::SelectList { done, .. } => {
+                        done.tag
+                    }
                     Pending::Store(j) => j.tag,
                     Pending::Search(j) => j.tag,
                     Pending::Poll { .. } | Pending::Unselect { .. } => return,
@@ -933,6 +971,46 @@ impl ServerSession {
         if self.pending_shutdown && self.pending.is_none() && !self.closed {
             self.bye("Server shutting down");
         }
+    }
+
+    fn status_values(&self, items: &[StatusItem], st: &MailboxState) -> Vec<StatusValue> {
+        items
+            .iter()
+            .map(|i| {
+                let n = match i {
+                    StatusItem::Messages => u64::from(st.exists),
+                    StatusItem::Recent => 0,
+                    StatusItem::UidNext => u64::from(st.uidnext),
+                    StatusItem::UidValidity => u64::from(st.uidvalidity),
+                    StatusItem::Unseen => u64::from(st.unseen),
+                    StatusItem::Deleted => u64::from(st.deleted),
+                    StatusItem::Size => st.size,
+                    StatusItem::HighestModSeq => st.highest_modseq,
+                    StatusItem::AppendLimit => self.config.max_literal_len,
+                    StatusItem::MailboxId | StatusItem::DeletedStorage => 0,
+                };
+                StatusValue::Number(*i, n)
+            })
+            .collect()
+    }
+
+    /// Sends LIST lines up to the next one whose STATUS must follow, and asks for it.
+    fn list_status_next(&mut self, tag: Tag, items: Vec<StatusItem>, mut rest: VecDeque<ListOut>) {
+        while let Some(o) = rest.pop_front() {
+            self.data(o.data);
+            if let Some((mailbox, name)) = o.status {
+                return self.request(
+                    Pending::ListStatus {
+                        tag,
+                        items,
+                        rest,
+                        mailbox,
+                    },
+                    Request::Status { mailbox: name },
+                );
+            }
+        }
+        self.finish(tag, "LIST completed", true);
     }
 
     /// A store failure as `NO` with the code a client acts on.
@@ -1113,17 +1191,63 @@ impl ServerSession {
             text: t.to_owned(),
             allow_expunge: false,
         };
+        // RFC 7162 §3.2.5: a different UIDVALIDITY means "resynchronise fully".
+        let qresync = qresync.filter(|q| q.uidvalidity == st.uidvalidity);
+        if rev2 {
+            let name = self
+                .selected
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
+            return self.request(
+                Pending::SelectList {
+                    name,
+                    qresync,
+                    done,
+                },
+                Request::List,
+            );
+        }
+        self.select_changes(qresync, done);
+    }
+
+    /// The QRESYNC part of SELECT, then its completion.
+    fn select_changes(&mut self, qresync: Option<Box<QResync>>, done: Done) {
         match qresync {
-            // RFC 7162 §3.2.5: a different UIDVALIDITY means "resynchronise fully".
-            Some(params) if params.uidvalidity == st.uidvalidity => {
+            Some(params) => {
                 let since = params.modseq;
                 self.request(
                     Pending::QResyncSelect { params, done },
                     Request::Vanished { since },
                 );
             }
-            _ => self.write_done(done),
+            None => self.write_done(done),
         }
+    }
+
+    /// RFC 9051 §6.3.2: `* LIST (attributes) "/" name` of the mailbox just selected.
+    fn select_list(&mut self, name: &str, list: &[MailboxEntry]) {
+        let Some(e) = list.iter().find(|e| e.name == name) else {
+            return;
+        };
+        let Some(mailbox) = self.wire_name(name) else {
+            return;
+        };
+        let mut attributes = vec![if e.has_children {
+            MailboxAttr::HasChildren
+        } else {
+            MailboxAttr::HasNoChildren
+        }];
+        if e.subscribed {
+            attributes.push(MailboxAttr::Subscribed);
+        }
+        attributes.extend(e.special_use.clone());
+        self.data(Data::List(ListData {
+            attributes,
+            delimiter: QuotedChar::new(DELIMITER).ok(),
+            mailbox,
+            extended: Vec::new(),
+        }));
     }
 
     /// SELECT (QRESYNC …), RFC 7162 §3.2.5.1–2: `VANISHED (EARLIER)` for the known UIDs
@@ -1218,17 +1342,21 @@ impl ServerSession {
 
     // ---- LIST
 
-    fn list_answer(&mut self, spec: &ListSpec, list: Vec<MailboxEntry>) {
+    fn list_answer(&mut self, spec: &ListSpec, list: Vec<MailboxEntry>) -> Vec<ListOut> {
         let delim = QuotedChar::new(DELIMITER).ok();
+        let mut out = Vec::new();
         for p in &spec.patterns {
             if p.is_empty() && !spec.lsub {
                 // RFC 9051 §6.3.9: the delimiter and the root name.
-                self.data(Data::List(ListData {
-                    attributes: vec![MailboxAttr::NoSelect],
-                    delimiter: delim,
-                    mailbox: Mailbox::new(Vec::new()).unwrap_or(Mailbox::Inbox),
-                    extended: Vec::new(),
-                }));
+                out.push(ListOut {
+                    data: Data::List(ListData {
+                        attributes: vec![MailboxAttr::NoSelect],
+                        delimiter: delim,
+                        mailbox: Mailbox::new(Vec::new()).unwrap_or(Mailbox::Inbox),
+                        extended: Vec::new(),
+                    }),
+                    status: None,
+                });
             }
         }
         let patterns: Vec<String> = spec
@@ -1250,7 +1378,17 @@ impl ServerSession {
             if !matched {
                 continue;
             }
-            if spec.subscribed_only && !e.subscribed {
+            // RFC 5258 §3.5: with RECURSIVEMATCH, a name whose descendants alone are
+            // subscribed is listed with CHILDINFO ("SUBSCRIBED").
+            let prefix = format!("{}{DELIMITER}", e.name);
+            // Not when every such descendant is listed itself (§3.5: no redundant CHILDINFO).
+            let child_subscribed = spec.recursive
+                && list.iter().any(|c| {
+                    c.subscribed
+                        && c.name.starts_with(&prefix)
+                        && !patterns.iter().any(|p| list_matches(p, &c.name, DELIMITER))
+                });
+            if spec.subscribed_only && !e.subscribed && !child_subscribed {
                 continue;
             }
             if spec.special_only && e.special_use.is_none() {
@@ -1258,7 +1396,13 @@ impl ServerSession {
             }
             let mut attrs = Vec::new();
             if !e.selectable {
-                attrs.push(MailboxAttr::NoSelect);
+                // RFC 5258 §3.4: a name that exists only as a parent is \NonExistent in an
+                // extended LIST.
+                attrs.push(if spec.extended {
+                    MailboxAttr::NonExistent
+                } else {
+                    MailboxAttr::NoSelect
+                });
             }
             if spec.ret_children || spec.lsub {
                 attrs.push(if e.has_children {
@@ -1278,19 +1422,35 @@ impl ServerSession {
             let Some(mailbox) = self.wire_name(&e.name) else {
                 continue;
             };
+            let mut extended = Vec::new();
+            if child_subscribed
+                && let (Ok(name), Ok(value)) = (
+                    crate::proto::AString::new("CHILDINFO"),
+                    IString::new(b"SUBSCRIBED".to_vec()),
+                )
+            {
+                extended.push((name, ExtValue::List(vec![ExtValue::String(value)])));
+            }
+            // RFC 5819 §2: no STATUS for a \Noselect name.
+            let status =
+                (spec.status.is_some() && e.selectable).then(|| (mailbox.clone(), e.name.clone()));
             let data = ListData {
                 attributes: attrs,
                 delimiter: delim,
                 mailbox,
-                extended: Vec::new(),
+                extended,
             };
-            self.data(if spec.lsub {
-                Data::Lsub(data)
-            } else {
-                Data::List(data)
+            out.push(ListOut {
+                data: if spec.lsub {
+                    Data::Lsub(data)
+                } else {
+                    Data::List(data)
+                },
+                status,
             });
         }
         let _ = spec.extended;
+        out
     }
 
     // ---- APPEND
@@ -1710,7 +1870,7 @@ impl ServerSession {
             // .SILENT.
             if job.fetch.is_none() && (!job.silent || condstore) {
                 let mut items = Vec::new();
-                if job.uid || condstore {
+                if job.uid || condstore || self.rev2 {
                     items.push(FetchItem::Uid);
                 }
                 if !job.silent {
@@ -1941,7 +2101,12 @@ impl ServerSession {
         } else {
             None
         };
-        match &job.returns {
+        // RFC 9051 §6.4.4: IMAP4rev2 answers every SEARCH with ESEARCH.
+        let returns = match &job.returns {
+            None if self.rev2 => Some(Vec::new()),
+            r => r.clone(),
+        };
+        match &returns {
             None => {
                 let nums = nums.iter().filter_map(|&n| NonZeroU32::new(n)).collect();
                 self.data(Data::Search { nums, modseq });

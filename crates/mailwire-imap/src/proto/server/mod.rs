@@ -51,6 +51,7 @@ mod commands;
 pub mod fetch;
 mod ranges;
 pub mod search;
+mod sort;
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -73,8 +74,8 @@ use crate::proto::types::fetch::{FetchItem, FetchModifier};
 use crate::proto::types::flag::{Flag, FlagPerm, MailboxAttr, StoreKind};
 use crate::proto::types::mailbox::{Mailbox, list_matches};
 use crate::proto::types::response::{
-    Code, Completion, Data, ESearch, ESearchData, Greeting, GreetingKind, ListData, NamespaceDescr,
-    QuotedChar, Response, StatusValue, Tagged, Untagged, UntaggedKind,
+    Code, Completion, Data, ESearch, ESearchData, ExtValue, Greeting, GreetingKind, ListData,
+    NamespaceDescr, QuotedChar, Response, StatusValue, Tagged, Untagged, UntaggedKind,
 };
 use crate::proto::types::search::{SearchKey, SearchReturnOption};
 use crate::proto::types::sequence::{SeqNum, SeqRange, SequenceSet};
@@ -512,6 +513,20 @@ enum Pending {
         tag: Tag,
         spec: Box<ListSpec>,
     },
+    /// LIST … RETURN (STATUS …), RFC 5819: the LIST lines still to send, a STATUS after each
+    /// selectable one.
+    ListStatus {
+        tag: Tag,
+        items: Vec<StatusItem>,
+        rest: VecDeque<ListOut>,
+        mailbox: Mailbox,
+    },
+    /// SELECT under IMAP4rev2: the untagged LIST of the mailbox (RFC 9051 §6.3.2).
+    SelectList {
+        name: String,
+        qresync: Option<Box<QResync>>,
+        done: Done,
+    },
     Status {
         tag: Tag,
         mailbox: Mailbox,
@@ -583,6 +598,13 @@ struct QResync {
     seq_match: Option<(SequenceSet, SequenceSet)>,
 }
 
+/// One LIST line and, for LIST-STATUS, the mailbox whose STATUS follows it.
+#[derive(Debug)]
+struct ListOut {
+    data: Data,
+    status: Option<(Mailbox, String)>,
+}
+
 #[derive(Debug)]
 struct ListSpec {
     lsub: bool,
@@ -595,6 +617,8 @@ struct ListSpec {
     ret_children: bool,
     ret_special: bool,
     extended: bool,
+    /// RETURN (STATUS (…)), RFC 5819.
+    status: Option<Vec<StatusItem>>,
 }
 
 #[derive(Debug)]
@@ -811,6 +835,7 @@ impl ServerSession {
     /// The capabilities for the current state (RFC 9051 §7.2.2).
     pub fn capabilities(&self) -> Vec1<Capability> {
         let mut v = Vec1::one(Capability::Imap4Rev1);
+        v.push(Capability::Imap4Rev2);
         let atom = |s: &str| Atom::new(s).ok();
         if self.state == State::NotAuthenticated {
             if self.config.starttls_available && !self.tls {
@@ -839,6 +864,7 @@ impl ServerSession {
             Capability::SpecialUse,
             Capability::CreateSpecialUse,
             Capability::ListExtended,
+            Capability::ListStatus,
             Capability::CondStore,
             Capability::QResync,
             Capability::ESearch,
