@@ -179,6 +179,30 @@ pub struct ServeConfig {
     /// The IMAP server's limits (`[imap-limits]` in the file); unset ones keep their
     /// defaults.
     pub imap_limits: ImapLimits,
+    /// Every user's quota (`[quota]`: `storage` in octets, `messages`); none by default.
+    /// Deliveries past it get `552 5.2.2`, APPEND `NO [OVERQUOTA]`; IMAP GETQUOTA shows it.
+    pub quota: QuotaConfig,
+    /// One user's quota instead (`[user-quota.LOGIN]`, the same keys).
+    pub user_quota: std::collections::BTreeMap<String, QuotaConfig>,
+}
+
+/// A quota in the `--config` file (RFC 9208 STORAGE and MESSAGE).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct QuotaConfig {
+    /// The most octets (the sum of message sizes) a user's mailboxes hold.
+    pub storage: Option<u64>,
+    /// The most messages.
+    pub messages: Option<u64>,
+}
+
+impl From<QuotaConfig> for mailwire_store::Quota {
+    fn from(q: QuotaConfig) -> Self {
+        mailwire_store::Quota {
+            storage: q.storage,
+            messages: q.messages,
+        }
+    }
 }
 
 /// The IMAP server's named limits, as `[imap-limits]` in the `--config` file (each one is
@@ -367,6 +391,7 @@ impl Server {
         if let Some(n) = config.expunge_history {
             options = options.expunge_history(n);
         }
+        options = options.quota(config.quota.into());
         let store = Store::open_with(&store_spec, options)?;
         for user in &config.users {
             let Some((login, password)) = user.split_once(':') else {
@@ -383,6 +408,11 @@ impl Server {
                 .add_user(login, password)
                 .await
                 .map_err(|e| ServeError::Config(format!("--user {login}: {e}")))?;
+        }
+        for (login, q) in &config.user_quota {
+            store.set_quota(login, (*q).into()).map_err(|e| {
+                ServeError::Config(format!("[user-quota.{login}]: {e} (add it with --user)"))
+            })?;
         }
         store.set_accept_any_password(config.accept_any_auth);
 

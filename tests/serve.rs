@@ -225,6 +225,71 @@ fn imap_limits_from_the_config_file() {
     assert_eq!(s.terminate().0, 0);
 }
 
+/// `[quota]` and `[user-quota.LOGIN]` from the config file: SMTP answers 552 5.2.2 past it,
+/// IMAP APPEND `NO [OVERQUOTA]`, and GETQUOTAROOT reports the usage (RFC 9208).
+#[test]
+fn quotas_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("serve.toml");
+    std::fs::write(
+        &conf,
+        "smtp = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\nuser = [\"bob:pw\", \"carol:pw\"]\n\
+         allow-insecure-auth = true\n[quota]\nmessages = 2\n[user-quota.carol]\nstorage = 4096\n",
+    )
+    .unwrap();
+    let s = Serve::start(&["--config", conf.to_str().unwrap()]);
+    let mut c = Smtp::connect(s.port("smtp"));
+    c.cmd("EHLO x");
+    let mut send = |to: &str| {
+        assert!(c.cmd("MAIL FROM:<a@example.com>").starts_with("250"));
+        assert!(c.cmd(&format!("RCPT TO:<{to}>")).starts_with("250"));
+        assert!(c.cmd("DATA").starts_with("354"));
+        c.cmd("Subject: q\r\n\r\nhello\r\n.")
+    };
+    assert!(send("bob@example.com").starts_with("250"));
+    assert!(send("bob@example.com").starts_with("250"));
+    let r = send("bob@example.com");
+    assert!(r.starts_with("552 5.2.2"), "{r}");
+    // carol has her own quota: 4096 octets, any number of messages.
+    for _ in 0..3 {
+        let r = send("carol@example.com");
+        assert!(r.starts_with("250"), "{r}");
+    }
+
+    let w = TcpStream::connect(("127.0.0.1", s.port("imap"))).unwrap();
+    w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(w.try_clone().unwrap());
+    let mut w = w;
+    let mut greeting = String::new();
+    r.read_line(&mut greeting).unwrap();
+    assert!(greeting.contains(" QUOTA "), "{greeting}");
+    assert!(imap_cmd(&mut r, &mut w, "a", "LOGIN bob pw").contains("a OK"));
+    let q = imap_cmd(&mut r, &mut w, "b", "GETQUOTAROOT INBOX");
+    assert!(q.contains("* QUOTAROOT INBOX \"\"\r\n"), "{q}");
+    assert!(q.contains("* QUOTA \"\" (MESSAGE 2 2)\r\n"), "{q}");
+    let a = imap_cmd(&mut r, &mut w, "c", "APPEND Drafts {3+}\r\nx\r\n");
+    assert!(a.contains("c NO [OVERQUOTA]"), "{a}");
+    let st = imap_cmd(&mut r, &mut w, "d", "STATUS Drafts (MESSAGES)");
+    assert!(st.contains("MESSAGES 0"), "{st}");
+    let n = imap_cmd(&mut r, &mut w, "e", "SETQUOTA \"\" (MESSAGE 100)");
+    assert!(n.contains("e NO [NOPERM]"), "{n}");
+    assert!(imap_cmd(&mut r, &mut w, "f", "LOGOUT").contains("f OK"));
+
+    let w = TcpStream::connect(("127.0.0.1", s.port("imap"))).unwrap();
+    let mut r = BufReader::new(w.try_clone().unwrap());
+    let mut w = w;
+    let mut greeting = String::new();
+    r.read_line(&mut greeting).unwrap();
+    assert!(imap_cmd(&mut r, &mut w, "a", "LOGIN carol pw").contains("a OK"));
+    let q = imap_cmd(&mut r, &mut w, "b", "GETQUOTA \"\"");
+    // Three messages of some hundred octets each (with the Received line): STORAGE in KiB,
+    // rounded up; the limit 4096 octets is 4.
+    assert!(q.contains("* QUOTA \"\" (STORAGE 1 4)\r\n"), "{q}");
+    let nq = imap_cmd(&mut r, &mut w, "c", "GETQUOTA other");
+    assert!(nq.contains("c NO [NONEXISTENT]"), "{nq}");
+    assert_eq!(s.terminate().0, 0);
+}
+
 #[test]
 fn config_file_and_flags() {
     let dir = tempfile::tempdir().unwrap();

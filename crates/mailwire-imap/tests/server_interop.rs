@@ -224,6 +224,40 @@ fn imaplib_quick_resync_after_another_session_expunged() {
     );
 }
 
+/// imaplib's GETQUOTAROOT/GETQUOTA (RFC 9208) against the store's quota and usage, and an
+/// APPEND past it refused with OVERQUOTA.
+#[test]
+fn imaplib_getquotaroot_and_an_append_over_quota() {
+    let srv = TestServer::memory();
+    let total: usize = messages().iter().map(Vec::len).sum();
+    srv.store
+        .set_quota(
+            "alice",
+            mailwire_store::Quota {
+                storage: Some(total as u64 + 10),
+                messages: Some(100),
+            },
+        )
+        .unwrap();
+    let kib = total.div_ceil(1024);
+    let limit = (total + 10) / 1024;
+    py(
+        &srv,
+        &format!(
+            "m = imaplib.IMAP4_SSL('127.0.0.1', TLS, ssl_context=ctx); m.login('alice', 'secret')\n\
+             typ, data = m.getquotaroot('INBOX')\n\
+             assert typ == 'OK' and data == [[b'INBOX \"\"'], [b'\"\" (STORAGE {kib} {limit} MESSAGE 3 100)']], data\n\
+             typ, data = m.getquota('\"\"')\n\
+             assert data == [b'\"\" (STORAGE {kib} {limit} MESSAGE 3 100)'], data\n\
+             typ, data = m.append('INBOX', None, None, b'Subject: x\\r\\n\\r\\n' + b'y' * 100)\n\
+             assert typ == 'NO' and b'OVERQUOTA' in data[0], (typ, data)\n\
+             typ, data = m.append('INBOX', None, None, b'S: x\\r\\n\\r\\n')\n\
+             assert typ == 'OK', (typ, data)\n\
+             m.logout()"
+        ),
+    );
+}
+
 #[test]
 fn curl_imap_starttls_and_imaps() {
     let srv = TestServer::memory();

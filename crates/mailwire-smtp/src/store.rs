@@ -98,6 +98,12 @@ impl DeliverySink for StoreSink {
                     Some(EnhancedCode::new(2, 0, 0)),
                     &format!("{} stored as UID {}", r.path, done.uid),
                 ),
+                // RFC 3463 X.2.2 "mailbox full"; RFC 5321 §4.5.3.1.10 lets clients retry a 552.
+                Err(mailwire_store::StoreError::OverQuota(_)) => Reply::new(
+                    552,
+                    Some(EnhancedCode::new(5, 2, 2)),
+                    &format!("{}: mailbox full", r.path),
+                ),
                 Err(e) => {
                     tracing::warn!(recipient = %r.path, error = %e, "delivery failed");
                     Reply::new(

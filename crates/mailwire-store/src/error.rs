@@ -43,6 +43,10 @@ pub enum StoreError {
     /// The POP3 maildrop of that user is locked by another session (POP3 `-ERR [IN-USE]`).
     #[error("maildrop of {0} is in use by another session")]
     MaildropInUse(String),
+    /// The user's [`Quota`](crate::Quota) would be exceeded (IMAP `NO [OVERQUOTA]`, SMTP
+    /// `552 5.2.2`); nothing was stored.
+    #[error("quota of {0} exceeded")]
+    OverQuota(String),
     /// A filesystem operation failed (maildir backend).
     #[error("I/O error on {}: {source}", path.display())]
     Io {

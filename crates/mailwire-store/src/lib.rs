@@ -155,6 +155,6 @@ pub use store::{
 };
 pub use types::{
     AppendResult, BackendKind, Change, Changes, CopyResult, FlagUpdate, InternalDate,
-    ListAttribute, ListEntry, MailboxEvent, MailboxStatus, MessageMeta, Origin, SpecialUse,
-    StoreFlagsResult,
+    ListAttribute, ListEntry, MailboxEvent, MailboxStatus, MessageMeta, Origin, Quota, SpecialUse,
+    StoreFlagsResult, Usage,
 };

@@ -21,7 +21,7 @@ use crate::name::MailboxName;
 use crate::pop3::Pop3Maildrop;
 use crate::types::{
     AppendResult, BackendKind, Changes, CopyResult, InternalDate, ListAttribute, ListEntry,
-    MailboxEvent, MailboxStatus, MessageMeta, Origin, SpecialUse, StoreFlagsResult,
+    MailboxEvent, MailboxStatus, MessageMeta, Origin, Quota, SpecialUse, StoreFlagsResult, Usage,
 };
 
 /// Longest accepted login.
@@ -47,17 +47,27 @@ pub struct StoreOptions {
     /// answers with every missing UID ([`Changes::vanished_exact`] is `false`). Default
     /// [`DEFAULT_EXPUNGE_HISTORY`]; 0 remembers none.
     pub expunge_history: usize,
+    /// The quota of every user without one of their own ([`Store::set_quota`]); none by
+    /// default.
+    pub quota: Quota,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             expunge_history: DEFAULT_EXPUNGE_HISTORY,
+            quota: Quota::default(),
         }
     }
 }
 
 impl StoreOptions {
+    /// Sets [`StoreOptions::quota`].
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.quota = quota;
+        self
+    }
+
     /// Sets [`StoreOptions::expunge_history`].
     pub fn expunge_history(mut self, n: usize) -> Self {
         self.expunge_history = n;
@@ -68,10 +78,13 @@ impl StoreOptions {
 pub(crate) struct UserRecord {
     pub login: String,
     pub credentials: Option<Credentials>,
+    /// Set by [`Store::set_quota`]; otherwise [`StoreOptions::quota`].
+    pub quota: Option<Quota>,
 }
 
 pub(crate) struct Inner {
     pub backend: Arc<dyn Backend>,
+    pub quota: Quota,
     pub users: RwLock<BTreeMap<String, UserRecord>>,
     pub accept_any_password: AtomicBool,
 }
@@ -114,10 +127,11 @@ pub fn normalize_login(login: &str) -> Result<String> {
 }
 
 impl Store {
-    fn with_backend(backend: Arc<dyn Backend>) -> Store {
+    fn with_backend(backend: Arc<dyn Backend>, options: StoreOptions) -> Store {
         Store {
             inner: Arc::new(Inner {
                 backend,
+                quota: options.quota,
                 users: RwLock::new(BTreeMap::new()),
                 accept_any_password: AtomicBool::new(false),
             }),
@@ -131,7 +145,10 @@ impl Store {
 
     /// A new, empty in-memory store with these settings.
     pub fn memory_with(options: StoreOptions) -> Store {
-        Store::with_backend(Arc::new(MemoryBackend::new(options.expunge_history)))
+        Store::with_backend(
+            Arc::new(MemoryBackend::new(options.expunge_history)),
+            options,
+        )
     }
 
     /// A store on Maildir++ folders under `dir` (created if missing): `dir/<login>/` per user.
@@ -145,10 +162,10 @@ impl Store {
 
     /// [`Store::maildir`] with these settings.
     pub fn maildir_with(dir: impl Into<PathBuf>, options: StoreOptions) -> Result<Store> {
-        Ok(Store::with_backend(Arc::new(MaildirBackend::open(
-            dir.into(),
-            options.expunge_history,
-        )?)))
+        Ok(Store::with_backend(
+            Arc::new(MaildirBackend::open(dir.into(), options.expunge_history)?),
+            options,
+        ))
     }
 
     /// Opens a store from the `--store` syntax of `mailwire serve`: `memory` or
@@ -299,6 +316,7 @@ impl Store {
                     UserRecord {
                         login: login.clone(),
                         credentials,
+                        quota: None,
                     },
                 );
             }
@@ -348,6 +366,22 @@ impl Store {
                 .user(login)
                 .ok_or_else(|| StoreError::NoSuchUser(login.to_owned())),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Sets the quota of one user (RFC 9208 STORAGE and MESSAGE), in place of
+    /// [`StoreOptions::quota`]. Not kept on disk: set it at every start, as users are.
+    pub fn set_quota(&self, login: &str, quota: Quota) -> Result<()> {
+        let login = self
+            .resolve_login(login)
+            .ok_or_else(|| StoreError::NoSuchUser(login.to_owned()))?;
+        let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
+        match users.get_mut(&login) {
+            Some(u) => {
+                u.quota = Some(quota);
+                Ok(())
+            }
+            None => Err(StoreError::NoSuchUser(login)),
         }
     }
 
@@ -542,6 +576,25 @@ impl User {
         })
     }
 
+    /// This user's quota ([`Store::set_quota`], else [`StoreOptions::quota`]).
+    pub fn quota(&self) -> Quota {
+        let users = self
+            .store
+            .inner
+            .users
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        users
+            .get(&*self.login)
+            .and_then(|u| u.quota)
+            .unwrap_or(self.store.inner.quota)
+    }
+
+    /// What this user's mailboxes hold: the sum of message sizes and the number of messages.
+    pub async fn usage(&self) -> Result<Usage> {
+        self.run(usage).await
+    }
+
     /// STATUS of a mailbox.
     pub async fn status(&self, name: &str) -> Result<MailboxStatus> {
         let n = MailboxName::new(name)?;
@@ -561,7 +614,9 @@ impl User {
         let n = MailboxName::new(mailbox)?;
         let data = data.into();
         let origin = self.origin;
+        let quota = self.quota();
         self.run(move |b, l| {
+            check_quota(b, l, quota, data.len() as u64, 1)?;
             b.append(
                 l,
                 &n,
@@ -838,8 +893,15 @@ impl Mailbox {
     pub async fn copy_to(&self, uids: &[u32], dest: &str) -> Result<CopyResult> {
         let dest = MailboxName::new(dest)?;
         let uids = uids.to_vec();
-        self.run(move |b, l, n, o| b.copy(l, n, &uids, &dest, o))
-            .await
+        let quota = self.user.quota();
+        self.run(move |b, l, n, o| {
+            if quota.is_limited() {
+                let size: u64 = b.messages(l, n, Some(&uids))?.iter().map(|m| m.size).sum();
+                check_quota(b, l, quota, size, uids.len() as u64)?;
+            }
+            b.copy(l, n, &uids, &dest, o)
+        })
+        .await
     }
 
     /// MOVE to `dest` (RFC 6851): copies, then expunges the copied messages here. Returns the
@@ -883,4 +945,38 @@ impl Mailbox {
     pub async fn subscribe(&self) -> Result<broadcast::Receiver<MailboxEvent>> {
         self.run(|b, l, n, _| b.events(l, n)).await
     }
+}
+
+/// The sum over every selectable mailbox.
+fn usage(b: &dyn Backend, login: &str) -> Result<Usage> {
+    let mut u = Usage::default();
+    for (name, _) in b.list_mailboxes(login)? {
+        match b.status(login, &name) {
+            Ok(st) => {
+                u.storage += st.size;
+                u.messages += u64::from(st.exists);
+            }
+            // A name that exists only as a parent holds nothing.
+            Err(StoreError::NoSuchMailbox(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(u)
+}
+
+/// [`StoreError::OverQuota`] when `size` more octets in `count` more messages would exceed
+/// the quota. Checked before the message is written; two sessions appending at once may
+/// each pass the check and end up over the quota by one message each (a soft limit, as
+/// with Dovecot's default).
+fn check_quota(b: &dyn Backend, login: &str, quota: Quota, size: u64, count: u64) -> Result<()> {
+    if !quota.is_limited() {
+        return Ok(());
+    }
+    let u = usage(b, login)?;
+    let over_storage = quota.storage.is_some_and(|max| u.storage + size > max);
+    let over_messages = quota.messages.is_some_and(|max| u.messages + count > max);
+    if over_storage || over_messages {
+        return Err(StoreError::OverQuota(login.to_owned()));
+    }
+    Ok(())
 }

@@ -327,3 +327,30 @@ pub enum Change {
         modseq: u64,
     },
 }
+
+/// A user's quota (RFC 9208): the most octets (the sum of message sizes) and messages their
+/// mailboxes may hold. `None` is no limit. Deliveries, APPEND and COPY past it fail with
+/// [`StoreError::OverQuota`](crate::StoreError::OverQuota).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quota {
+    /// Octets (RFC 9208 `STORAGE` counts in units of 1024 of them).
+    pub storage: Option<u64>,
+    /// Messages (RFC 9208 `MESSAGE`).
+    pub messages: Option<u64>,
+}
+
+impl Quota {
+    /// Whether either resource is limited.
+    pub fn is_limited(&self) -> bool {
+        self.storage.is_some() || self.messages.is_some()
+    }
+}
+
+/// What a user's mailboxes hold, against their [`Quota`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// The sum of the message sizes, in octets.
+    pub storage: u64,
+    /// The number of messages.
+    pub messages: u64,
+}

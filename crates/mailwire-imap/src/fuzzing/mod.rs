@@ -355,6 +355,10 @@ pub fn server_session(data: &[u8]) {
                         uids.retain(|u| !gone.contains(u));
                         Ok(Answer::Expunged(gone))
                     }
+                    Request::Quota { mailbox } => Ok(Answer::Quota {
+                        storage: Some((u64::from(next) * 3000, 10_000)),
+                        messages: mailbox.map(|_| (uids.len() as u64, 5)),
+                    }),
                     Request::Vanished { since } => Ok(Answer::Vanished {
                         // Everything below the first message, and what an old modseq forgot.
                         uids: (1..=uids.first().map_or(next, |u| *u).saturating_sub(1))

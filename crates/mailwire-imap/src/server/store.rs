@@ -392,6 +392,22 @@ impl StoreAdapter {
                 };
                 Ok(Answer::Expunged(r))
             }
+            Request::Quota { mailbox } => {
+                let user = self.user()?;
+                if let Some(m) = mailbox {
+                    user.status(&m).await?;
+                }
+                let q = user.quota();
+                let u = if q.is_limited() {
+                    user.usage().await?
+                } else {
+                    mailwire_store::Usage::default()
+                };
+                Ok(Answer::Quota {
+                    storage: q.storage.map(|l| (u.storage, l)),
+                    messages: q.messages.map(|l| (u.messages, l)),
+                })
+            }
             Request::Vanished { since } => {
                 let c = self.mailbox()?.changes_since(since).await?;
                 Ok(Answer::Vanished {
@@ -441,6 +457,7 @@ pub fn failure(e: &StoreError) -> Failure {
         StoreError::InvalidMailboxName { .. } => FailureKind::InvalidName,
         StoreError::NotAllowed(_) | StoreError::InvalidFlag(_) => FailureKind::NotAllowed,
         StoreError::MaildropInUse(_) => FailureKind::InUse,
+        StoreError::OverQuota(_) => FailureKind::OverQuota,
         StoreError::Io { .. } => FailureKind::Unavailable,
         _ => FailureKind::NotAllowed,
     };

@@ -395,10 +395,37 @@ impl ServerSession {
                 };
                 self.search(tag, key, returns, uid);
             }
+            CommandBody::GetQuotaRoot(mailbox) if auth => {
+                let name = self.name(&mailbox);
+                self.request(
+                    Pending::Quota {
+                        tag,
+                        mailbox: Some(mailbox),
+                    },
+                    Request::Quota {
+                        mailbox: Some(name),
+                    },
+                );
+            }
+            CommandBody::GetQuota(root) if auth => {
+                // One quota root per user: "" (RFC 9208 §3.2).
+                if !root.as_bytes().is_empty() {
+                    return self.no(&tag, Some(Code::NonExistent), "No such quota root");
+                }
+                self.request(
+                    Pending::Quota { tag, mailbox: None },
+                    Request::Quota { mailbox: None },
+                );
+            }
+            CommandBody::SetQuota { .. } if auth => {
+                // §4.1.3: changing limits is for the administrator (`--config`).
+                self.no(
+                    &tag,
+                    Some(Code::NoPerm),
+                    "Quotas are set by the administrator",
+                );
+            }
             body @ (CommandBody::Compress(_)
-            | CommandBody::GetQuota(_)
-            | CommandBody::GetQuotaRoot(_)
-            | CommandBody::SetQuota { .. }
             | CommandBody::Sort { .. }
             | CommandBody::Thread { .. }
             | CommandBody::Experimental { .. }) => {
@@ -785,6 +812,33 @@ impl ServerSession {
                 }
                 self.list_status_next(tag, items, rest);
             }
+            (Pending::Quota { tag, mailbox }, Ok(Answer::Quota { storage, messages })) => {
+                let root = crate::proto::AString::default();
+                let limited = storage.is_some() || messages.is_some();
+                if let Some(mailbox) = mailbox {
+                    let roots = if limited {
+                        vec![root.clone()]
+                    } else {
+                        Vec::new()
+                    };
+                    self.data(Data::QuotaRoot { mailbox, roots });
+                } else if !limited {
+                    return self.no(&tag, Some(Code::NonExistent), "No quota is set");
+                }
+                if limited {
+                    let mut resources = Vec::new();
+                    // STORAGE counts units of 1024 octets (RFC 9208 §5.1).
+                    let kib = storage.map(|(u, l)| (u.div_ceil(1024), l / 1024));
+                    for (name, v) in [("STORAGE", kib), ("MESSAGE", messages)] {
+                        if let (Some((usage, limit)), Ok(name)) = (v, Atom::new(name)) {
+                            resources.push(QuotaResource { name, usage, limit });
+                        }
+                    }
+                    self.data(Data::Quota { root, resources });
+                }
+                self.finish(tag, "GETQUOTA completed", true);
+            }
+            (Pending::Quota { tag, .. }, Err(f)) => self.fail(tag, &f, false),
             (
                 Pending::SelectList {
                     name,
@@ -940,6 +994,7 @@ impl ServerSession {
                     | Pending::Simple { tag, .. }
                     | Pending::List { tag, .. }
                     | Pending::ListStatus { tag, .. }
+                    | Pending::Quota { tag, .. }
                     | Pending::Status { tag, .. }
                     | Pending::Select { tag, .. }
                     | Pending::Append { tag, .. }

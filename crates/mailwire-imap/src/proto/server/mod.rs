@@ -75,7 +75,8 @@ use crate::proto::types::flag::{Flag, FlagPerm, MailboxAttr, StoreKind};
 use crate::proto::types::mailbox::{Mailbox, list_matches};
 use crate::proto::types::response::{
     Code, Completion, Data, ESearch, ESearchData, ExtValue, Greeting, GreetingKind, ListData,
-    NamespaceDescr, QuotedChar, Response, StatusValue, Tagged, Untagged, UntaggedKind,
+    NamespaceDescr, QuotaResource, QuotedChar, Response, StatusValue, Tagged, Untagged,
+    UntaggedKind,
 };
 use crate::proto::types::search::{SearchKey, SearchReturnOption};
 use crate::proto::types::sequence::{SeqNum, SeqRange, SequenceSet};
@@ -341,6 +342,12 @@ pub enum Request {
     },
     /// Has the selected mailbox changed? ([`Answer::Unchanged`] or [`Answer::Snapshot`].)
     Poll,
+    /// The user's quota and usage ([`Answer::Quota`]); with a mailbox, it must exist
+    /// (GETQUOTAROOT, RFC 9208 §4.3).
+    Quota {
+        /// The mailbox GETQUOTAROOT names.
+        mailbox: Option<String>,
+    },
     /// The UIDs expunged from the selected mailbox since this modseq ([`Answer::Vanished`];
     /// QRESYNC, RFC 7162 §3.2.5.1 and §3.2.6).
     Vanished {
@@ -399,6 +406,13 @@ pub enum Answer {
         /// Whether the store remembered every expunge since then; if not, `uids` holds
         /// every UID below UIDNEXT that is not in the mailbox (a superset).
         exact: bool,
+    },
+    /// The one quota root's resources, `(usage, limit)` of each that is limited.
+    Quota {
+        /// Octets stored and the most allowed.
+        storage: Option<(u64, u64)>,
+        /// Messages stored and the most allowed.
+        messages: Option<(u64, u64)>,
     },
     /// Poll: nothing happened.
     Unchanged,
@@ -520,6 +534,11 @@ enum Pending {
         items: Vec<StatusItem>,
         rest: VecDeque<ListOut>,
         mailbox: Mailbox,
+    },
+    /// GETQUOTA (`mailbox` None) or GETQUOTAROOT.
+    Quota {
+        tag: Tag,
+        mailbox: Option<Mailbox>,
     },
     /// SELECT under IMAP4rev2: the untagged LIST of the mailbox (RFC 9051 §6.3.2).
     SelectList {
@@ -872,9 +891,15 @@ impl ServerSession {
             Capability::StatusSize,
             Capability::MultiAppend,
             Capability::Binary,
+            Capability::Quota,
             Capability::AppendLimit(Some(self.config.max_literal_len)),
         ] {
             v.push(c);
+        }
+        for r in ["STORAGE", "MESSAGE"] {
+            if let Some(a) = atom(r) {
+                v.push(Capability::QuotaRes(a));
+            }
         }
         v
     }
