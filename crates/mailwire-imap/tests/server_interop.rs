@@ -258,6 +258,39 @@ fn imaplib_getquotaroot_and_an_append_over_quota() {
     );
 }
 
+/// imapclient's sort() and thread() (RFC 5256) parse what the server sends; imaplib's too.
+#[test]
+fn imapclient_sort_and_thread() {
+    let srv = TestServer::memory();
+    srv.rt.block_on(async {
+        for m in [
+            "Subject: Re: first\r\nMessage-ID: <r1@x>\r\nReferences: <nope@x>\r\nDate: Wed, 3 Jun 2026 10:00:00 +0000\r\n\r\nx\r\n",
+            "Subject: Fwd: 8bit\r\nDate: Wed, 3 Jun 2026 11:00:00 +0000\r\n\r\ny\r\n",
+        ] {
+            srv.store.deliver("alice", m.as_bytes().to_vec()).await.unwrap();
+        }
+    });
+    py(
+        &srv,
+        "import imapclient\n\
+         c = imapclient.IMAPClient('127.0.0.1', port=TLS, ssl=True, ssl_context=ctx)\n\
+         c.login('alice', 'secret')\n\
+         assert c.has_capability('SORT') and c.has_capability('THREAD=REFERENCES'), c.capabilities()\n\
+         c.select_folder('INBOX')\n\
+         # Subjects: first, 8bit, big, Re: first, Fwd: 8bit.\n\
+         assert c.sort(['SUBJECT']) == [2, 5, 3, 1, 4], c.sort(['SUBJECT'])\n\
+         assert c.sort(['REVERSE', 'SIZE'])[0] == 3, c.sort(['REVERSE', 'SIZE'])\n\
+         # The reply's parent is missing: it joins 'first' by subject, as the forward joins '8bit'.\n\
+         t = c.thread('REFERENCES')\n\
+         assert sorted(map(tuple, t)) == [(1, 4), (2, 5), (3,)], t\n\
+         o = c.thread('ORDEREDSUBJECT')\n\
+         assert len(o) == 3, o\n\
+         typ, data = c._imap.sort('(REVERSE ARRIVAL)', 'UTF-8', 'ALL')\n\
+         assert typ == 'OK' and data == [b'1 2 3 4 5'], data\n\
+         c.logout()",
+    );
+}
+
 #[test]
 fn curl_imap_starttls_and_imaps() {
     let srv = TestServer::memory();

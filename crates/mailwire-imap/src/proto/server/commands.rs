@@ -378,22 +378,37 @@ impl ServerSession {
                 criteria,
                 uid,
             } if sel => {
-                if let Some(cs) = &charset {
-                    let c = cs.to_str_lossy();
-                    if !c.eq_ignore_ascii_case("UTF-8") && !c.eq_ignore_ascii_case("US-ASCII") {
-                        let known = ["UTF-8", "US-ASCII"]
-                            .iter()
-                            .filter_map(|s| crate::proto::AString::new(*s).ok())
-                            .collect();
-                        return self.no(&tag, Some(Code::BadCharset(known)), "Unsupported charset");
-                    }
+                if let Some(cs) = &charset
+                    && !self.charset_ok(&tag, cs)
+                {
+                    return;
                 }
-                let key = if criteria.len() == 1 {
-                    criteria.first().clone()
-                } else {
-                    SearchKey::And(criteria)
-                };
-                self.search(tag, key, returns, uid);
+                self.search(tag, and(criteria), returns, uid, None);
+            }
+            CommandBody::Sort {
+                criteria,
+                charset,
+                search,
+                uid,
+            } if sel => {
+                if self.charset_ok(&tag, &charset) {
+                    let order = Order::Sort(criteria.to_vec());
+                    self.search(tag, and(search), None, uid, Some(order));
+                }
+            }
+            CommandBody::Thread {
+                algorithm,
+                charset,
+                search,
+                uid,
+            } if sel => {
+                if let ThreadAlgorithm::Other(_) = algorithm {
+                    return self.bad(Some(&tag), "Unknown THREAD algorithm");
+                }
+                if self.charset_ok(&tag, &charset) {
+                    let order = Order::Thread(algorithm);
+                    self.search(tag, and(search), None, uid, Some(order));
+                }
             }
             CommandBody::GetQuotaRoot(mailbox) if auth => {
                 let name = self.name(&mailbox);
@@ -425,10 +440,7 @@ impl ServerSession {
                     "Quotas are set by the administrator",
                 );
             }
-            body @ (CommandBody::Compress(_)
-            | CommandBody::Sort { .. }
-            | CommandBody::Thread { .. }
-            | CommandBody::Experimental { .. }) => {
+            body @ (CommandBody::Compress(_) | CommandBody::Experimental { .. }) => {
                 let t = format!("{} is not supported", body.name());
                 self.bad(Some(&tag), &t);
             }
@@ -445,6 +457,20 @@ impl ServerSession {
                 self.bad(Some(&tag), &t);
             }
         }
+    }
+
+    /// SEARCH, SORT and THREAD take UTF-8 and US-ASCII; otherwise `NO [BADCHARSET]`.
+    fn charset_ok(&mut self, tag: &Tag, cs: &crate::proto::AString) -> bool {
+        let c = cs.to_str_lossy();
+        if c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII") {
+            return true;
+        }
+        let known = ["UTF-8", "US-ASCII"]
+            .iter()
+            .filter_map(|s| crate::proto::AString::new(*s).ok())
+            .collect();
+        self.no(tag, Some(Code::BadCharset(known)), "Unsupported charset");
+        false
     }
 
     /// A mailbox name in UTF-8 (modified UTF-7 decoded unless UTF8=ACCEPT is on).
@@ -986,6 +1012,8 @@ impl ServerSession {
             (Pending::Expunge { tag, .. }, Err(f)) => self.fail(tag, &f, false),
             (Pending::Search(job), Ok(Answer::Messages(list))) => self.search_answer(job, list),
             (Pending::Search(job), Err(f)) => self.fail(job.tag, &f, false),
+            (Pending::SortHeaders(job), Ok(Answer::Messages(list))) => self.sort_answer(job, list),
+            (Pending::SortHeaders(job), Err(f)) => self.fail(job.tag, &f, false),
             (Pending::Unselect { done }, _) => self.write_done(done),
             (p, Ok(a)) => {
                 // An answer that does not fit its request: a bug in the store adapter.
@@ -1005,7 +1033,7 @@ impl ServerSession {
                         done.tag
                     }
                     Pending::Store(j) => j.tag,
-                    Pending::Search(j) => j.tag,
+                    Pending::Search(j) | Pending::SortHeaders(j) => j.tag,
                     Pending::Poll { .. } | Pending::Unselect { .. } => return,
                 };
                 let t = format!("Internal error: unexpected answer {a:?}");
@@ -2026,6 +2054,7 @@ impl ServerSession {
         key: SearchKey,
         returns: Option<Vec<SearchReturnOption>>,
         uid: bool,
+        order: Option<Order>,
     ) {
         // Sequence sets inside the key must name existing messages.
         if let Err(e) = self.check_sets(&key) {
@@ -2045,6 +2074,9 @@ impl ServerSession {
             returns,
             todo,
             hits: Vec::new(),
+            order,
+            header_todo: VecDeque::new(),
+            fields: Vec::new(),
         });
         if search::needs_content(&job.key) {
             self.search_next(job);
@@ -2138,7 +2170,107 @@ impl ServerSession {
         self.search_done(*job);
     }
 
+    /// SORT and THREAD: the headers of the hits, when the order needs them.
+    fn sort_start(&mut self, mut job: Box<SearchJob>) {
+        let needs_header = match &job.order {
+            Some(Order::Sort(c)) => c
+                .iter()
+                .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size)),
+            _ => true,
+        };
+        if needs_header {
+            job.header_todo = job.hits.iter().copied().collect();
+            return self.sort_next(job);
+        }
+        let sel = self.selected.as_ref().expect("selected");
+        for &uid in &job.hits {
+            if let Some(i) = sel.index_of_uid(uid) {
+                let m = &sel.msgs[i].info;
+                let n = if job.uid { uid } else { i as u32 + 1 };
+                let f = sort::SortFields::parse(n, uid, m.internal_timestamp, m.size, b"");
+                job.fields.push(f);
+            }
+        }
+        self.sort_done(*job);
+    }
+
+    fn sort_next(&mut self, job: Box<SearchJob>) {
+        if job.header_todo.is_empty() {
+            return self.sort_done(*job);
+        }
+        let n = self.config.fetch_batch.max(1).min(job.header_todo.len());
+        let uids: Vec<u32> = job.header_todo.iter().take(n).copied().collect();
+        self.request(
+            Pending::SortHeaders(job),
+            Request::Fetch {
+                uids,
+                want: FetchContent::Raw,
+            },
+        );
+    }
+
+    fn sort_answer(&mut self, mut job: Box<SearchJob>, list: Vec<MessageContent>) {
+        let n = self.config.fetch_batch.max(1).min(job.header_todo.len());
+        let batch: Vec<u32> = job.header_todo.drain(..n).collect();
+        let sel = self.selected.as_ref().expect("selected");
+        for uid in batch {
+            let (Some(i), Some(c)) = (sel.index_of_uid(uid), list.iter().find(|c| c.uid == uid))
+            else {
+                // Gone meanwhile: left out of the result.
+                continue;
+            };
+            let m = &sel.msgs[i].info;
+            let end = memchr::memmem::find(&c.raw, b"\r\n\r\n").map_or(c.raw.len(), |e| e + 2);
+            let n = if job.uid { uid } else { i as u32 + 1 };
+            let f = sort::SortFields::parse(n, uid, m.internal_timestamp, m.size, &c.raw[..end]);
+            job.fields.push(f);
+        }
+        self.sort_next(job);
+    }
+
+    /// `* SORT …` or `* THREAD …` (RFC 5256 §4), then the completion.
+    fn sort_done(&mut self, job: SearchJob) {
+        let what = match &job.order {
+            Some(Order::Sort(criteria)) => {
+                let nums = sort::sort(&job.fields, criteria)
+                    .into_iter()
+                    .filter_map(NonZeroU32::new)
+                    .collect();
+                let modseq = if search::uses_modseq(&job.key) {
+                    let sel = self.selected.as_ref().expect("selected");
+                    job.hits
+                        .iter()
+                        .filter_map(|u| sel.index_of_uid(*u).map(|i| sel.msgs[i].info.modseq))
+                        .max()
+                } else {
+                    None
+                };
+                self.data(Data::Sort { nums, modseq });
+                "SORT completed"
+            }
+            Some(Order::Thread(alg)) => {
+                let threads = match alg {
+                    ThreadAlgorithm::OrderedSubject => sort::thread_ordered_subject(&job.fields),
+                    _ => sort::thread_references(&job.fields),
+                };
+                self.data(Data::Thread(threads));
+                "THREAD completed"
+            }
+            None => "SEARCH completed",
+        };
+        self.complete(Done {
+            tag: job.tag,
+            kind: Completion::Ok,
+            code: None,
+            text: what.to_owned(),
+            allow_expunge: job.uid,
+        });
+    }
+
     fn search_done(&mut self, job: SearchJob) {
+        if job.order.is_some() {
+            return self.sort_start(Box::new(job));
+        }
         let sel = self.selected.as_ref().expect("selected");
         let nums: Vec<u32> = if job.uid {
             job.hits.clone()
@@ -2248,4 +2380,13 @@ pub(super) fn uid_set(nums: &[u32]) -> Option<SequenceSet> {
         i += 1;
     }
     SequenceSet::new(ranges).ok()
+}
+
+/// One search key for a list of them (`AND` when several).
+fn and(keys: Vec1<SearchKey>) -> SearchKey {
+    if keys.len() == 1 {
+        keys.first().clone()
+    } else {
+        SearchKey::And(keys)
+    }
 }

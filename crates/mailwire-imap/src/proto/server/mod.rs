@@ -51,7 +51,7 @@ mod commands;
 pub mod fetch;
 mod ranges;
 pub mod search;
-mod sort;
+pub mod sort;
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -78,7 +78,9 @@ use crate::proto::types::response::{
     NamespaceDescr, QuotaResource, QuotedChar, Response, StatusValue, Tagged, Untagged,
     UntaggedKind,
 };
-use crate::proto::types::search::{SearchKey, SearchReturnOption};
+use crate::proto::types::search::{
+    SearchKey, SearchReturnOption, SortCriterion, SortKey, ThreadAlgorithm,
+};
 use crate::proto::types::sequence::{SeqNum, SeqRange, SequenceSet};
 use crate::proto::{
     DecodeError, DecodeOptions, EncodeOptions, decode_authenticate_data, decode_command,
@@ -588,6 +590,8 @@ enum Pending {
         then_unselect: bool,
     },
     Search(Box<SearchJob>),
+    /// SORT or THREAD reading the headers of the hits.
+    SortHeaders(Box<SearchJob>),
     /// Bringing the sequence map in step before the completion (`None`: woken in IDLE).
     Poll {
         done: Option<Done>,
@@ -675,6 +679,18 @@ struct SearchJob {
     /// content.
     todo: VecDeque<u32>,
     hits: Vec<u32>,
+    /// SORT or THREAD (RFC 5256): what to do with the hits.
+    order: Option<Order>,
+    /// The hits whose header SORT or THREAD still has to read.
+    header_todo: VecDeque<u32>,
+    fields: Vec<sort::SortFields>,
+}
+
+/// SORT criteria or a THREAD algorithm.
+#[derive(Debug)]
+enum Order {
+    Sort(Vec<SortCriterion>),
+    Thread(ThreadAlgorithm),
 }
 
 enum Phase {
@@ -892,9 +908,15 @@ impl ServerSession {
             Capability::MultiAppend,
             Capability::Binary,
             Capability::Quota,
+            Capability::Sort,
             Capability::AppendLimit(Some(self.config.max_literal_len)),
         ] {
             v.push(c);
+        }
+        for t in ["ORDEREDSUBJECT", "REFERENCES"] {
+            if let Some(a) = atom(t) {
+                v.push(Capability::Thread(a));
+            }
         }
         for r in ["STORAGE", "MESSAGE"] {
             if let Some(a) = atom(r) {

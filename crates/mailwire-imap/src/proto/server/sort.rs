@@ -9,9 +9,6 @@
 //! `i;unicode-casemap` (RFC 5051) for text without decomposable characters; for ASCII it is
 //! `i;ascii-casemap`.
 
-// The SORT and THREAD commands are wired in by the session (mod.rs, commands.rs).
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
