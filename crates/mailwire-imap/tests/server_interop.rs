@@ -291,6 +291,46 @@ fn imapclient_sort_and_thread() {
     );
 }
 
+/// COMPRESS=DEFLATE (RFC 4978) from Python's zlib over TLS: raw DEFLATE both ways, every
+/// message fetched compressed comes back byte for byte.
+#[test]
+fn compress_deflate_with_python_zlib() {
+    let srv = TestServer::memory();
+    let out = py(
+        &srv,
+        "import socket, zlib, re\n\
+         s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', TLS)), server_hostname='localhost')\n\
+         f = s.makefile('rb')\n\
+         f.readline()\n\
+         s.sendall(b'a LOGIN alice secret\\r\\n')\n\
+         l = f.readline(); assert l.startswith(b'a OK') and b'COMPRESS=DEFLATE' in l, l\n\
+         s.sendall(b'b COMPRESS DEFLATE\\r\\n')\n\
+         l = f.readline(); assert l == b'b OK DEFLATE active\\r\\n', l\n\
+         c = zlib.compressobj(6, zlib.DEFLATED, -15); d = zlib.decompressobj(-15)\n\
+         def send(line):\n    s.sendall(c.compress(line) + c.flush(zlib.Z_SYNC_FLUSH))\n\
+         buf = bytearray()\n\
+         def until(tag):\n    \
+             while True:\n        \
+                 m = re.search(rb'(^|\\n)' + tag + rb' [^\\r]*\\r\\n', buf)\n        \
+                 if m: r = bytes(buf[:m.end()]); del buf[:m.end()]; return r\n        \
+                 chunk = s.recv(65536)\n        \
+                 assert chunk, 'closed'\n        \
+                 buf.extend(d.decompress(chunk))\n\
+         send(b'c CAPABILITY\\r\\n')\n\
+         r = until(b'c'); assert b'COMPRESS=DEFLATE' not in r and r.endswith(b'c OK CAPABILITY completed\\r\\n'), r\n\
+         send(b'd SELECT INBOX\\r\\n'); until(b'd')\n\
+         # Two commands in one compressed write: pipelining inside the stream.\n\
+         send(b'e UID FETCH 1:* (BODY.PEEK[])\\r\\nf NOOP\\r\\n')\n\
+         r = until(b'f')\n\
+         assert b'e OK' in r, r[-200:]\n\
+         for m in re.finditer(rb'BODY\\[\\] \\{(\\d+)\\}\\r\\n', r):\n    \
+             n = int(m.group(1)); print(base64.b64encode(r[m.end():m.end() + n]).decode())\n\
+         send(b'g COMPRESS DEFLATE\\r\\n'); r = until(b'g'); assert r.startswith(b'g BAD'), r\n\
+         send(b'h LOGOUT\\r\\n'); r = until(b'h'); assert b'* BYE' in r, r",
+    );
+    assert_eq!(decode_lines(&out), messages());
+}
+
 #[test]
 fn curl_imap_starttls_and_imaps() {
     let srv = TestServer::memory();

@@ -566,7 +566,53 @@ fn getmail6_imap_ssl_retriever_into_maildir() {
 
 #[test]
 fn offlineimap3_one_shot_sync_into_maildir() {
-    let srv = TestServer::memory();
+    offlineimap3_sync(false);
+}
+
+/// offlineimap's `usecompression`: imaplib2 sends `COMPRESS DEFLATE` after login (RFC 4978)
+/// and the whole sync runs compressed.
+#[test]
+fn offlineimap3_sync_with_compress_deflate() {
+    offlineimap3_sync(true);
+}
+
+fn offlineimap3_sync(compress: bool) {
+    // imaplib2 (offlineimap's IMAP library) polls the socket while its decompressor still
+    // holds output (`unconsumed_tail`): a read of compressed data that inflates to more than
+    // its 32 KiB read size stalls it at the end of a response, whatever the server. The
+    // compressed run therefore uses mail that compresses like ordinary text: the two small
+    // messages and 20 KiB of varied text, rather than the 240 KB of one repeated line.
+    let msgs = if compress {
+        let mut seed = 12345u32;
+        let text: String = (0..20_000)
+            .map(|i| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                if i % 70 == 69 {
+                    '\n'
+                } else {
+                    char::from(b'a' + (seed >> 16) as u8 % 26)
+                }
+            })
+            .collect();
+        let text = text.replace('\n', "\r\n");
+        let mut m = messages()[..2].to_vec();
+        m.push(format!("Subject: varied\r\n\r\n{text}\r\n").into_bytes());
+        m
+    } else {
+        messages()
+    };
+    let srv = TestServer::start(
+        tempfile::tempdir().unwrap(),
+        mailwire_store::Store::memory(),
+    );
+    srv.rt.block_on(async {
+        for m in &msgs {
+            srv.store
+                .deliver("alice@example.com", m.clone())
+                .await
+                .unwrap();
+        }
+    });
     let work = tempfile::tempdir().unwrap();
     let mail = work.path().join("mail");
     let rc = work.path().join("offlineimaprc");
@@ -579,7 +625,9 @@ fn offlineimap3_one_shot_sync_into_maildir() {
              [Account mailwire]\nlocalrepository = local\nremoterepository = remote\n\n\
              [Repository local]\ntype = Maildir\nlocalfolders = {mail}\n\n\
              [Repository remote]\ntype = IMAP\nremotehost = localhost\nremoteport = {port}\n\
-             remoteuser = alice\nremotepass = secret\nssl = yes\nsslcacertfile = {ca}\n",
+             remoteuser = alice\nremotepass = secret\nssl = yes\nsslcacertfile = {ca}\n\
+             usecompression = {z}\n",
+            z = if compress { "yes" } else { "no" },
             meta = work.path().join("meta").display(),
             mail = mail.display(),
             port = srv.imaps.port(),
@@ -587,21 +635,32 @@ fn offlineimap3_one_shot_sync_into_maildir() {
         ),
     );
     let offlineimap = || {
+        let ui: &[&str] = if compress {
+            &["-o", "-u", "basic", "-d", "imap", "-c"]
+        } else {
+            &["-o", "-u", "quiet", "-c"]
+        };
         run_ok(
             Command::new("offlineimap")
-                .args(["-o", "-u", "quiet", "-c"])
+                .args(ui)
                 .arg(&rc)
                 .env("HOME", work.path()),
         )
     };
     let log = offlineimap();
+    if compress {
+        assert!(
+            log.contains("COMPRESS DEFLATE") && log.contains("OK DEFLATE active"),
+            "offlineimap did not compress:\n{log}"
+        );
+    }
     let local = maildir_by_uid(&mail.join("INBOX"));
     assert_eq!(
         local.keys().copied().collect::<Vec<_>>(),
         [1, 2, 3],
         "{log}"
     );
-    for (uid, want) in (1..).zip(messages()) {
+    for (uid, want) in (1..).zip(msgs) {
         let (info, data) = &local[&uid];
         assert_eq!(info, "", "UID {uid}");
         // offlineimap stores LF line ends, nothing else changed.

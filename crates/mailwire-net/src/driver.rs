@@ -54,6 +54,94 @@ pub async fn write_out<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// COMPRESS=DEFLATE (RFC 4978) on a connection: raw DEFLATE (RFC 1951) both ways, the output
+/// flushed (sync flush) at every write so each response reaches the client whole.
+pub(crate) struct Deflate {
+    compress: flate2::Compress,
+    decompress: flate2::Decompress,
+    /// Compressed octets read and not yet inflated.
+    raw_in: Vec<u8>,
+    /// The last inflate filled its output: more may be waiting in the decompressor.
+    more: bool,
+    wire: Vec<u8>,
+}
+
+impl Deflate {
+    fn new(already_read: &[u8]) -> Self {
+        Self {
+            compress: flate2::Compress::new(flate2::Compression::fast(), false),
+            decompress: flate2::Decompress::new(false),
+            raw_in: already_read.to_vec(),
+            more: !already_read.is_empty(),
+            wire: Vec::new(),
+        }
+    }
+
+    /// Whether inflating may give more input without reading the socket.
+    fn pending(&self) -> bool {
+        self.more || !self.raw_in.is_empty()
+    }
+
+    /// Inflates at most `max` octets of what was read onto `out` (so a small compressed
+    /// input never becomes a large buffer at once).
+    fn inflate(&mut self, out: &mut Vec<u8>, max: usize) -> std::io::Result<()> {
+        let mut tmp = Vec::with_capacity(max);
+        let before = self.decompress.total_in();
+        self.decompress
+            .decompress_vec(&self.raw_in, &mut tmp, flate2::FlushDecompress::Sync)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let used = (self.decompress.total_in() - before) as usize;
+        self.raw_in.drain(..used);
+        // A full output buffer may leave output behind; no progress means more input is needed.
+        self.more = tmp.len() == max;
+        if used == 0 && tmp.is_empty() {
+            self.more = false;
+            if !self.raw_in.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the compressed stream does not progress",
+                ));
+            }
+        }
+        out.extend_from_slice(&tmp);
+        Ok(())
+    }
+
+    /// Compresses `data` with a sync flush into the wire buffer.
+    fn deflate(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.wire.clear();
+        let mut pos = 0;
+        loop {
+            self.wire.reserve(data.len() - pos + 64);
+            let before = self.compress.total_in();
+            self.compress
+                .compress_vec(&data[pos..], &mut self.wire, flate2::FlushCompress::Sync)
+                .map_err(std::io::Error::other)?;
+            pos += (self.compress.total_in() - before) as usize;
+            if pos == data.len() && self.wire.len() < self.wire.capacity() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Writes `out` as [`write_out`] does, compressed when COMPRESS is on.
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Transport<S>,
+    z: &mut Option<Deflate>,
+    out: &mut Vec<u8>,
+    timeout: Duration,
+) -> Result<(), ConnectionError> {
+    match z {
+        Some(z) if !out.is_empty() => {
+            z.deflate(out)?;
+            out.clear();
+            write_out(io, &mut z.wire, timeout).await
+        }
+        _ => write_out(io, out, timeout).await,
+    }
+}
+
 /// Starts a server connection's transport: the TLS handshake first for implicit TLS
 /// (`implicit_tls`, ports 465/993/995), cleartext otherwise.
 pub async fn open<S: AsyncRead + AsyncWrite + Unpin>(
@@ -112,6 +200,9 @@ pub enum Step {
     StartTls,
     /// Flush the output and close the connection (TLS with `close_notify`).
     Close,
+    /// The session queued its go-ahead to COMPRESS DEFLATE (RFC 4978): flush it as it is,
+    /// then compress everything after it and inflate everything read.
+    Compress,
 }
 
 /// Answers a session's events with the outside world (a store, a policy, a maildrop). It makes
@@ -146,18 +237,27 @@ pub trait Handler<S: Session> {
 }
 
 /// The output side of a connection, lent to a [`Handler`] that must send before it returns.
-#[derive(Debug)]
 pub struct Writer<'a, IO> {
     io: &'a mut Transport<IO>,
+    z: &'a mut Option<Deflate>,
     out: &'a mut Vec<u8>,
     timeout: Duration,
+}
+
+impl<IO> std::fmt::Debug for Writer<'_, IO> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("compressed", &self.z.is_some())
+            .field("queued", &self.out.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Writer<'_, IO> {
     /// Sends what the session has queued, within the write timeout.
     pub async fn flush<S: Session>(&mut self, session: &mut S) -> Result<(), ConnectionError> {
         session.poll_output(self.out);
-        write_out(self.io, self.out, self.timeout).await
+        send(self.io, self.z, self.out, self.timeout).await
     }
 }
 
@@ -218,6 +318,7 @@ where
     let mut input: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut start = 0;
     let mut out = Vec::with_capacity(4096);
+    let mut z: Option<Deflate> = None;
     // A shutdown signalled before the connection started is not a change any more.
     let mut shutting_down = *shutdown.borrow_and_update();
     if shutting_down {
@@ -233,12 +334,17 @@ where
                 answered = true;
                 let mut writer = Writer {
                     io,
+                    z: &mut z,
                     out: &mut out,
                     timeout: o.write_timeout,
                 };
                 match handler.handle(session, event, &mut writer).await? {
                     Step::Continue => {}
                     Step::StartTls => {
+                        if z.is_some() {
+                            // RFC 4978 §3: TLS goes below compression; not after it.
+                            return Err(ConnectionError::NoTls);
+                        }
                         session.poll_output(&mut out);
                         write_out(io, &mut out, o.write_timeout).await?;
                         let acceptor = tls.ok_or(ConnectionError::NoTls)?;
@@ -249,9 +355,19 @@ where
                         start = 0;
                         session.tls_established();
                     }
+                    Step::Compress => {
+                        // The OK goes out as it is; what follows it is compressed. Anything
+                        // read past the command was compressed by the client already.
+                        session.poll_output(&mut out);
+                        send(io, &mut z, &mut out, o.write_timeout).await?;
+                        if z.is_none() {
+                            z = Some(Deflate::new(&input[start..]));
+                            input.truncate(start);
+                        }
+                    }
                     Step::Close => {
                         session.poll_output(&mut out);
-                        write_out(io, &mut out, o.write_timeout).await?;
+                        send(io, &mut z, &mut out, o.write_timeout).await?;
                         // TLS says close_notify; plain TCP's FIN comes with the close.
                         if io.is_tls() {
                             let _ = tokio::time::timeout(o.write_timeout, io.shutdown()).await;
@@ -264,7 +380,7 @@ where
                 // Back-pressure: a pipelining client gets its answers before more of its
                 // commands are read.
                 session.poll_output(&mut out);
-                write_out(io, &mut out, o.write_timeout).await?;
+                send(io, &mut z, &mut out, o.write_timeout).await?;
                 continue;
             }
             if !answered && (used == 0 || start == input.len()) {
@@ -273,11 +389,21 @@ where
         }
         // Everything buffered is consumed (by the session's framer): write, then read.
         session.poll_output(&mut out);
-        write_out(io, &mut out, o.write_timeout).await?;
+        send(io, &mut z, &mut out, o.write_timeout).await?;
         input.drain(..start);
         start = 0;
-        input.reserve(read_chunk);
-        let mut room = (&mut input).limit(read_chunk);
+        if let Some(d) = z.as_mut()
+            && d.pending()
+        {
+            d.inflate(&mut input, read_chunk)?;
+            continue;
+        }
+        let buf = match z.as_mut() {
+            Some(d) => &mut d.raw_in,
+            None => &mut input,
+        };
+        buf.reserve(read_chunk);
+        let mut room = buf.limit(read_chunk);
         let read = tokio::select! {
             r = tokio::time::timeout(
                 session.idle_timeout().unwrap_or(o.idle_timeout),
@@ -296,7 +422,11 @@ where
         match read {
             Err(_) => session.handle_idle_timeout(),
             Ok(Ok(0)) => return Ok(()),
-            Ok(Ok(_)) => {}
+            Ok(Ok(_)) => {
+                if let Some(d) = z.as_mut() {
+                    d.inflate(&mut input, read_chunk)?;
+                }
+            }
             Ok(Err(e)) => return Err(e.into()),
         }
     }

@@ -239,6 +239,7 @@ impl Handler<ServerSession> for Connection {
                 Ok(Step::Continue)
             }
             Event::StartTls => Ok(Step::StartTls),
+            Event::Compress => Ok(Step::Compress),
             Event::Close => Ok(Step::Close),
             Event::Pause(d) => {
                 tokio::time::sleep(d).await;

@@ -440,7 +440,19 @@ impl ServerSession {
                     "Quotas are set by the administrator",
                 );
             }
-            body @ (CommandBody::Compress(_) | CommandBody::Experimental { .. }) => {
+            CommandBody::Compress(alg) if auth => {
+                // RFC 4978 §3: BAD for an unknown algorithm or when already on.
+                if !alg.eq_ignore_case("DEFLATE") {
+                    return self.bad(Some(&tag), "Only DEFLATE is supported");
+                }
+                if self.compressed {
+                    return self.bad(Some(&tag), "DEFLATE is active already");
+                }
+                self.compressed = true;
+                self.ok(&tag, "DEFLATE active");
+                self.events.push_back(Event::Compress);
+            }
+            body @ CommandBody::Experimental { .. } => {
                 let t = format!("{} is not supported", body.name());
                 self.bad(Some(&tag), &t);
             }

@@ -483,6 +483,8 @@ pub enum Event {
     Close,
     /// Wait this long before writing what is queued (a failed authentication's delay).
     Pause(Duration),
+    /// The OK to `COMPRESS DEFLATE` is queued: flush it, then compress both ways (RFC 4978).
+    Compress,
 }
 
 /// The selected mailbox as this session sees it.
@@ -723,6 +725,8 @@ pub struct ServerSession {
     qresync: bool,
     /// ENABLE IMAP4rev2 (RFC 9051 §6.3.1).
     rev2: bool,
+    /// COMPRESS DEFLATE is on (RFC 4978).
+    compressed: bool,
     utf8: bool,
     auth_failures: u32,
     bad_commands: u32,
@@ -787,6 +791,7 @@ impl ServerSession {
             condstore: false,
             qresync: false,
             rev2: false,
+            compressed: false,
             utf8: false,
             auth_failures: 0,
             bad_commands: 0,
@@ -912,6 +917,13 @@ impl ServerSession {
             Capability::AppendLimit(Some(self.config.max_literal_len)),
         ] {
             v.push(c);
+        }
+        // RFC 4978 after login (as Dovecot offers it), until it is on.
+        if self.state != State::NotAuthenticated
+            && !self.compressed
+            && let Some(a) = atom("DEFLATE")
+        {
+            v.push(Capability::Compress(a));
         }
         for t in ["ORDEREDSUBJECT", "REFERENCES"] {
             if let Some(a) = atom(t) {
