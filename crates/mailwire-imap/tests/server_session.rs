@@ -113,6 +113,19 @@ fn oversized_literals_are_refused_before_any_octet_is_buffered() {
     assert!(out.contains("a3 BAD [TOOBIG]"), "{out}");
     assert!(out.contains("a4 OK"), "{out}");
     assert!(!out.contains("xxx"), "{out}");
+    // With the defaults: one octet over APPENDLIMIT is NO [TOOBIG] too (the framer's own
+    // bound is the whole command, larger).
+    let mut s = session(insecure());
+    run(&mut s, b"a1 LOGIN alice secret\r\n");
+    let limit = ServerConfig::default().max_literal_len;
+    let out = run(
+        &mut s,
+        format!("a2 APPEND INBOX {{{}}}\r\n", limit + 1).as_bytes(),
+    );
+    assert!(
+        out.contains("a2 NO [TOOBIG]") && !out.contains("+ "),
+        "{out}"
+    );
 }
 
 #[test]

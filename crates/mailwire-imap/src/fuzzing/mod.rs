@@ -286,6 +286,15 @@ pub fn server_session(data: &[u8]) {
                             has_children: false,
                             subscribed: true,
                             special_use: None,
+                            exists: true,
+                        },
+                        MailboxEntry {
+                            name: "gone/x".into(),
+                            selectable: false,
+                            has_children: false,
+                            subscribed: true,
+                            special_use: None,
+                            exists: false,
                         },
                         MailboxEntry {
                             name: "a/b".into(),
@@ -293,6 +302,7 @@ pub fn server_session(data: &[u8]) {
                             has_children: false,
                             subscribed: false,
                             special_use: Some(crate::proto::MailboxAttr::Sent),
+                            exists: true,
                         },
                     ])),
                     Request::Status { .. } => Ok(Answer::Status(state(uids.len() as u32))),

@@ -207,20 +207,51 @@ impl StoreAdapter {
                 Ok(Answer::Done)
             }
             Request::List => {
-                let list = self.user()?.mailboxes().await?;
-                Ok(Answer::Mailboxes(
-                    list.into_iter()
-                        .map(|e| MailboxEntry {
-                            name: e.name.as_str().to_owned(),
-                            selectable: e.selectable,
-                            has_children: e
-                                .attributes
-                                .contains(&mailwire_store::ListAttribute::HasChildren),
-                            subscribed: e.subscribed,
-                            special_use: e.special_use.map(attr),
-                        })
-                        .collect(),
-                ))
+                let user = self.user()?;
+                let list = user.mailboxes().await?;
+                let mut out: Vec<MailboxEntry> = list
+                    .into_iter()
+                    .map(|e| MailboxEntry {
+                        name: e.name.as_str().to_owned(),
+                        selectable: e.selectable,
+                        has_children: e
+                            .attributes
+                            .contains(&mailwire_store::ListAttribute::HasChildren),
+                        subscribed: e.subscribed,
+                        special_use: e.special_use.map(attr),
+                        exists: true,
+                    })
+                    .collect();
+                // Subscriptions outlive their mailboxes (RFC 3501 §6.3.6): the names, and
+                // the parents they imply, that no mailbox has.
+                let known: std::collections::BTreeSet<String> =
+                    out.iter().map(|e| e.name.clone()).collect();
+                let mut extra: std::collections::BTreeMap<String, bool> = Default::default();
+                for sub in user.subscriptions().await? {
+                    if known.contains(&sub) {
+                        continue;
+                    }
+                    let mut parent = sub.as_str();
+                    while let Some((p, _)) = parent.rsplit_once('/') {
+                        if !known.contains(p) {
+                            extra.entry(p.to_owned()).or_insert(false);
+                        }
+                        parent = p;
+                    }
+                    extra.insert(sub, true);
+                }
+                for (name, subscribed) in extra {
+                    let prefix = format!("{name}/");
+                    out.push(MailboxEntry {
+                        has_children: !subscribed || known.iter().any(|k| k.starts_with(&prefix)),
+                        name,
+                        selectable: false,
+                        subscribed,
+                        special_use: None,
+                        exists: false,
+                    });
+                }
+                Ok(Answer::Mailboxes(out))
             }
             Request::Create {
                 mailbox,

@@ -95,6 +95,35 @@ impl TestServer {
         }
     }
 
+    /// Like [`TestServer::start`] with these driver and session settings (for instance
+    /// `session.allow_insecure_auth`, so that LOGIN works on the cleartext port).
+    pub fn start_with(dir: tempfile::TempDir, store: Store, options: ServerOptions) -> TestServer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(store.add_user("alice", "secret")).unwrap();
+        let cert = mailwire_tls::SelfSigned::localhost().unwrap();
+        cert.write_to_dir(dir.path()).unwrap();
+        let server = Server::new(options, store.clone(), Some(cert.acceptor()));
+        let (stop, rx) = watch::channel(false);
+        let mut addrs = Vec::new();
+        for kind in [Listener::Imap, Listener::Imaps] {
+            let l = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+            addrs.push(l.local_addr().unwrap());
+            rt.spawn(Arc::clone(&server).serve(l, kind, rx.clone(), Duration::from_secs(1)));
+        }
+        TestServer {
+            rt,
+            store,
+            imap: addrs[0],
+            imaps: addrs[1],
+            dir,
+            _stop: stop,
+        }
+    }
+
     pub fn deliver_all(&self) {
         self.rt.block_on(async {
             for m in messages() {

@@ -1477,7 +1477,8 @@ impl ServerSession {
             // subscribed is listed with CHILDINFO ("SUBSCRIBED").
             let prefix = format!("{}{DELIMITER}", e.name);
             // Not when every such descendant is listed itself (§3.5: no redundant CHILDINFO).
-            let child_subscribed = spec.recursive
+            // RFC 3501 §6.3.9: LSUB with `%` lists the parent of a subscribed name too.
+            let child_subscribed = (spec.recursive || spec.lsub)
                 && list.iter().any(|c| {
                     c.subscribed
                         && c.name.starts_with(&prefix)
@@ -1486,11 +1487,17 @@ impl ServerSession {
             if spec.subscribed_only && !e.subscribed && !child_subscribed {
                 continue;
             }
+            if !e.exists && !spec.subscribed_only {
+                continue;
+            }
             if spec.special_only && e.special_use.is_none() {
                 continue;
             }
             let mut attrs = Vec::new();
-            if !e.selectable {
+            if spec.lsub && !e.subscribed {
+                // "MUST be flagged with the \Noselect attribute" (RFC 3501 §6.3.9).
+                attrs.push(MailboxAttr::NoSelect);
+            } else if !e.selectable || !e.exists {
                 // RFC 5258 §3.4: a name that exists only as a parent is \NonExistent in an
                 // extended LIST.
                 attrs.push(if spec.extended {
@@ -1519,6 +1526,7 @@ impl ServerSession {
             };
             let mut extended = Vec::new();
             if child_subscribed
+                && spec.recursive
                 && let (Ok(name), Ok(value)) = (
                     crate::proto::AString::new("CHILDINFO"),
                     IString::new(b"SUBSCRIBED".to_vec()),

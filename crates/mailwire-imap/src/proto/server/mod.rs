@@ -219,6 +219,10 @@ pub struct MailboxEntry {
     pub subscribed: bool,
     /// Its special use (`\Sent`, ...), RFC 6154.
     pub special_use: Option<MailboxAttr>,
+    /// False for a name known only from the subscriptions (a deleted mailbox, or a parent of
+    /// one): RFC 3501 §6.3.6 keeps such subscriptions, and LSUB and LIST (SUBSCRIBED) show
+    /// them; other LISTs do not.
+    pub exists: bool,
 }
 
 /// What a [`Request::Fetch`] needs of each message.
@@ -768,7 +772,11 @@ impl ServerSession {
     ) -> Self {
         let framer = ImapFramer::new(ImapFramerConfig {
             max_line_len: config.max_line_len,
-            max_literal_len: config.max_literal_len.max(config.max_literal_before_auth),
+            // The session checks each announced literal against the limit of its state
+            // (`literal_announced`, with TOOBIG); the framer's own bound is the whole command.
+            max_literal_len: (config.max_command_len as u64)
+                .max(config.max_literal_len)
+                .max(config.max_literal_before_auth),
             max_message_len: config.max_command_len,
             accept_bare_lf: false,
         });
