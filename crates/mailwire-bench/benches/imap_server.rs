@@ -14,7 +14,10 @@
 //! 3. Durable APPEND with LITERAL+ from 4 sessions at once into Maildir, in messages/s
 //!    (mailwire fsyncs each message before `OK`; Dovecot runs with its default
 //!    `mail_fsync = optimized`, which fsyncs saved mail too). Each session pipelines its APPENDs.
-//! 4. Memory per idle connection: logged-in sessions with INBOX selected, in IDLE; the server's
+//! 4. Pipelining: `UID FETCH i (FLAGS)` for every message, all sent at once, in commands/s,
+//!    and the socket reads the client needed per command (the server batches its responses
+//!    into few writes: far fewer reads than commands).
+//! 5. Memory per idle connection: logged-in sessions with INBOX selected, in IDLE; the server's
 //!    proportional set size (PSS, so shared library pages are not counted once per process)
 //!    before and after, divided by the connections. mailwire runs in a child process of this
 //!    benchmark with 10 000 connections; Dovecot (a process per IMAP session) with 500.
@@ -91,8 +94,12 @@ fn message(i: usize) -> Vec<u8> {
 
 /// Starts mailwire's IMAP server over `store` on a free port of 127.0.0.1.
 fn start(rt: &tokio::runtime::Runtime, store: Store, max_connections: usize) -> SocketAddr {
+    // Every session is alice's, from 127.0.0.1: the per-user and per-address limits are
+    // lifted to the listener's.
     let mut options = ServerOptions {
         max_connections,
+        max_connections_per_address: max_connections,
+        max_sessions_per_user: max_connections,
         ..ServerOptions::default()
     };
     options.session.allow_insecure_auth = true;
@@ -212,6 +219,29 @@ async fn append(
     assert_eq!(t.kind, Completion::Ok, "{t:?}");
     assert_eq!(n, 1);
     d
+}
+
+/// `UID FETCH i (FLAGS)` for `i` in 1..=n, all pipelined: (time, client reads).
+async fn pipelined(addr: SocketAddr, n: usize) -> (Duration, u64) {
+    let mut c = session(addr, "EXAMINE INBOX").await;
+    let batch: Vec<CommandBody> = (1..=n)
+        .map(|i| command(&format!("UID FETCH {i} (FLAGS)")))
+        .collect();
+    let mut responses = 0;
+    let reads = c.reads();
+    let start = Instant::now();
+    let done = c
+        .pipeline(batch, |d| {
+            if matches!(d, Data::Fetch { .. }) {
+                responses += 1;
+            }
+        })
+        .await
+        .expect("pipeline");
+    let d = start.elapsed();
+    assert!(done.iter().all(|t| t.kind == Completion::Ok));
+    assert_eq!(responses, n);
+    (d, c.reads() - reads)
 }
 
 /// The proportional set size of `pid` and every process below it, in KiB.
@@ -472,9 +502,30 @@ fn main() {
             best_append[0].as_secs_f64() / best_append[i].as_secs_f64()
         );
     }
+
+    // 4. Pipelined small commands.
+    let mut best_pipe = [(Duration::MAX, 0u64); 3];
+    for _ in 0..rounds {
+        for (i, (_, addr)) in servers.iter().enumerate() {
+            let (d, reads) = rt.block_on(pipelined(*addr, messages));
+            if d < best_pipe[i].0 {
+                best_pipe[i] = (d, reads);
+            }
+        }
+    }
+    println!("\n{messages} x UID FETCH i (FLAGS), pipelined at once, best of {rounds}:");
+    for (i, (name, _)) in servers.iter().enumerate() {
+        let (d, reads) = best_pipe[i];
+        println!(
+            "  {name:<20} {:>10.0} commands/s   {:.2}x Dovecot   {:.3} client reads per command",
+            messages as f64 / d.as_secs_f64(),
+            best_pipe[0].0.as_secs_f64() / d.as_secs_f64(),
+            reads as f64 / messages as f64
+        );
+    }
     drop(dovecot);
 
-    // 4. Memory per idle connection.
+    // 5. Memory per idle connection.
     let exe = std::env::current_exe().expect("exe");
     let mut child = std::process::Command::new(exe)
         .env(CHILD, "1")

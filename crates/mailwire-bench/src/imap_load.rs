@@ -64,6 +64,7 @@ pub struct ImapConn {
     session: ClientSession,
     read: Vec<u8>,
     write: Vec<u8>,
+    reads: u64,
 }
 
 fn broken(what: impl std::fmt::Display) -> io::Error {
@@ -85,6 +86,7 @@ impl ImapConn {
             session: ClientSession::new(config),
             read: Vec::with_capacity(256 << 10),
             write: Vec::new(),
+            reads: 0,
         };
         while !c.session.is_greeted() {
             c.fill().await?;
@@ -97,8 +99,15 @@ impl ImapConn {
         Ok(c)
     }
 
+    /// Socket reads that returned data so far: with [`pipeline`](Self::pipeline), fewer
+    /// reads than responses show the server batching its writes.
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+
     async fn fill(&mut self) -> io::Result<()> {
         self.read.clear();
+        self.reads += 1;
         if self.stream.read_buf(&mut self.read).await? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }

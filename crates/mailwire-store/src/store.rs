@@ -632,6 +632,17 @@ impl User {
         .await
     }
 
+    /// Removes these messages from `mailbox`, `\Deleted` or not: how an APPEND of several
+    /// messages (RFC 3502 MULTIAPPEND) that failed part way is undone. Returns the UIDs
+    /// removed.
+    pub async fn discard(&self, mailbox: &str, uids: &[u32]) -> Result<Vec<u32>> {
+        let n = MailboxName::new(mailbox)?;
+        let uids = uids.to_vec();
+        let origin = self.origin;
+        self.run(move |b, l| b.expunge(l, &n, Some(&uids), false, origin))
+            .await
+    }
+
     /// Opens the user's POP3 maildrop (INBOX), taking the exclusive maildrop lock; a second
     /// attempt while it is held fails with [`StoreError::MaildropInUse`].
     pub async fn pop3(&self) -> Result<Pop3Maildrop> {

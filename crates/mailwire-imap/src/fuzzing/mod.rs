@@ -278,6 +278,7 @@ pub fn server_session(data: &[u8]) {
                     | Request::Delete { .. }
                     | Request::Rename { .. }
                     | Request::Subscribe { .. }
+                    | Request::Discard { .. }
                     | Request::Unselect => Ok(Answer::Done),
                     Request::List => Ok(Answer::Mailboxes(vec![
                         MailboxEntry {

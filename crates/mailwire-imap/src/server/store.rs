@@ -423,6 +423,10 @@ impl StoreAdapter {
                 };
                 Ok(Answer::Expunged(r))
             }
+            Request::Discard { mailbox, uids } => {
+                self.user()?.discard(&mailbox, &uids).await?;
+                Ok(Answer::Done)
+            }
             Request::Quota { mailbox } => {
                 let user = self.user()?;
                 if let Some(m) = mailbox {

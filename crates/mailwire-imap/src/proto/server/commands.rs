@@ -963,7 +963,22 @@ impl ServerSession {
                     }
                 }
             }
-            (Pending::Append { tag, .. }, Err(f)) => self.fail(tag, &f, true),
+            (Pending::Append { tag, uids, .. }, Err(f)) if uids.is_empty() => {
+                self.fail(tag, &f, true);
+            }
+            (
+                Pending::Append {
+                    tag, mailbox, uids, ..
+                },
+                Err(failure),
+            ) => {
+                // RFC 3502: none of the messages stays when one fails.
+                self.request(
+                    Pending::AppendUndo { tag, failure },
+                    Request::Discard { mailbox, uids },
+                );
+            }
+            (Pending::AppendUndo { tag, failure }, _) => self.fail(tag, &failure, true),
             (Pending::Fetch(job), Ok(Answer::Messages(list))) => self.fetch_answer(job, list),
             (Pending::Fetch(job), Err(f)) => self.fail(job.tag, &f, false),
             (Pending::Store(job), Ok(Answer::Stored { updated, modified })) => {
@@ -1035,6 +1050,7 @@ impl ServerSession {
                     | Pending::List { tag, .. }
                     | Pending::ListStatus { tag, .. }
                     | Pending::Quota { tag, .. }
+                    | Pending::AppendUndo { tag, .. }
                     | Pending::Status { tag, .. }
                     | Pending::Select { tag, .. }
                     | Pending::Append { tag, .. }
@@ -1568,7 +1584,14 @@ impl ServerSession {
     ) {
         let data = m.data.into_bytes();
         if data.len() as u64 > self.config.max_literal_len {
-            return self.no(&tag, Some(Code::TooBig), "Message too large");
+            let failure = Failure::new(FailureKind::TooBig, "Message too large");
+            if uids.is_empty() {
+                return self.fail(tag, &failure, false);
+            }
+            return self.request(
+                Pending::AppendUndo { tag, failure },
+                Request::Discard { mailbox, uids },
+            );
         }
         let flags = m.flags.unwrap_or_default();
         self.request(

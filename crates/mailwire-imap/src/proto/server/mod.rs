@@ -348,6 +348,14 @@ pub enum Request {
     },
     /// Has the selected mailbox changed? ([`Answer::Unchanged`] or [`Answer::Snapshot`].)
     Poll,
+    /// Removes messages this session appended ([`Answer::Done`]): a MULTIAPPEND whose later
+    /// message failed is undone (RFC 3502 §6.3.11: all or none).
+    Discard {
+        /// The mailbox appended to.
+        mailbox: String,
+        /// The UIDs the earlier messages got.
+        uids: Vec<u32>,
+    },
     /// The user's quota and usage ([`Answer::Quota`]); with a mailbox, it must exist
     /// (GETQUOTAROOT, RFC 9208 §4.3).
     Quota {
@@ -542,6 +550,11 @@ enum Pending {
         items: Vec<StatusItem>,
         rest: VecDeque<ListOut>,
         mailbox: Mailbox,
+    },
+    /// Undoing the first messages of a MULTIAPPEND, then `failure`.
+    AppendUndo {
+        tag: Tag,
+        failure: Failure,
     },
     /// GETQUOTA (`mailbox` None) or GETQUOTAROOT.
     Quota {
