@@ -14,15 +14,49 @@
 //!
 //! [`proto::server::ServerSession`] is the server's sans-I/O session and [`server`] its tokio
 //! driver over the embedded store (`rfc-notes/imap-server.md` says what it implements); the
-//! client's tokio driver is not built yet.
+//! client's tokio driver is not built yet. An embedded IMAP server, spoken to over the wire:
+//!
+//! ```
+//! use std::time::Duration;
+//! use mailwire_imap::server::{Listener, Server, ServerOptions};
+//! use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = mailwire_store::Store::memory();
+//! store.add_user("alice", "secret").await?;
+//! store.deliver("alice@example.com", &b"Subject: hi\r\n\r\nhello\r\n"[..]).await?;
+//! let mut options = ServerOptions::default();
+//! options.session.allow_insecure_auth = true; // LOGIN without TLS, for this example only
+//! let server = Server::new(options, store, None);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! let (stop, shutdown) = tokio::sync::watch::channel(false);
+//! tokio::spawn(server.serve(listener, Listener::Imap, shutdown, Duration::from_secs(1)));
+//!
+//! let (r, mut w) = tokio::net::TcpStream::connect(addr).await?.into_split();
+//! let mut lines = BufReader::new(r).lines();
+//! assert!(lines.next_line().await?.unwrap().starts_with("* OK [CAPABILITY IMAP4rev1"));
+//! // Pipelined: the answers come back in order.
+//! w.write_all(b"a LOGIN alice secret\r\nb SELECT INBOX\r\nc LOGOUT\r\n").await?;
+//! let mut seen = Vec::new();
+//! while let Some(l) = lines.next_line().await? {
+//!     seen.push(l);
+//! }
+//! assert!(seen.iter().any(|l| l == "* 1 EXISTS"));
+//! assert!(seen.last().unwrap().starts_with("c OK"));
+//! stop.send(true)?;
+//! # Ok(()) }
+//! ```
 //!
 //! | specification | status |
 //! |---|---|
 //! | IMAP4rev1 (RFC 3501), IMAP4rev2 (RFC 9051) | commands, responses, all response codes, §5.5 pipelining rules in the client |
 //! | IDLE, LITERAL+/LITERAL-, UIDPLUS, MOVE, UNSELECT, ENABLE, ID, NAMESPACE, SASL-IR | parsed, encoded, used by the client session |
-//! | ESEARCH, SEARCHRES, SPECIAL-USE / CREATE-SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, CHILDREN | parsed and encoded |
-//! | CONDSTORE / QRESYNC, COMPRESS=DEFLATE (command and code), APPENDLIMIT, BINARY, UTF8=ACCEPT | parsed and encoded |
-//! | STATUS=SIZE, QUOTA, MULTIAPPEND, OBJECTID, SORT / THREAD, RFC 5530 codes | parsed and encoded |
+//! | ESEARCH, SEARCHRES, SPECIAL-USE / CREATE-SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, CHILDREN | parsed, encoded, served |
+//! | CONDSTORE / QRESYNC, COMPRESS=DEFLATE, APPENDLIMIT, BINARY | parsed, encoded, served |
+//! | STATUS=SIZE, QUOTA, MULTIAPPEND, SORT / THREAD, RFC 5530 codes | parsed, encoded, served |
+//! | UTF8=ACCEPT, OBJECTID | parsed and encoded (UTF8=ACCEPT enabled by the server) |
 //!
 //! What is parsed, with section numbers, what is not, and the server quirks the client accepts:
 //! `rfc-notes/rfc3501.md`, `rfc-notes/rfc9051.md` and one note per extension.
