@@ -164,3 +164,20 @@ fn nothing_sent_after_starttls_in_plaintext_is_executed() {
     assert!(matches!(s.poll_event(), Some(Event::Close)));
     assert!(n <= 13, "the LOGIN was not consumed as a command");
 }
+
+#[test]
+fn commands_in_the_wrong_state_get_bad_clientbug() {
+    let mut s = session(insecure());
+    let out = run(&mut s, b"a1 SELECT INBOX\r\n");
+    assert!(
+        out.starts_with("a1 BAD [CLIENTBUG] SELECT not allowed before login"),
+        "{out}"
+    );
+    run(&mut s, b"a2 LOGIN alice secret\r\n");
+    let out = run(&mut s, b"a3 FETCH 1 FLAGS\r\na4 NOOP\r\n");
+    assert!(
+        out.contains("a3 BAD [CLIENTBUG] FETCH needs a selected mailbox"),
+        "{out}"
+    );
+    assert!(out.contains("a4 OK"), "{out}");
+}

@@ -466,7 +466,8 @@ impl ServerSession {
                     _ => "not allowed now",
                 };
                 let t = format!("{} {t}", body.name());
-                self.bad(Some(&tag), &t);
+                // RFC 5530: a command the client should know it cannot send now.
+                self.bad_code(Some(&tag), Some(Code::ClientBug), &t);
             }
         }
     }
