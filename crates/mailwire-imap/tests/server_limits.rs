@@ -195,3 +195,34 @@ async fn oversized(c: &mut Client, n: usize) {
         }
     }
 }
+
+/// 10 000 nested parentheses, 300 times over the wire: each gets BAD (nesting over the
+/// limit), the session goes on, and the server's memory does not grow with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rss_stays_flat_under_deeply_nested_commands() {
+    let mut o = options();
+    o.session.max_bad_commands = u32::MAX;
+    let (addr, _stop) = server(o).await;
+    let (mut c, _) = Client::connect(addr).await;
+    let r = c.cmd("a", "LOGIN alice secret").await;
+    assert!(r.last().unwrap().starts_with("a OK"), "{r:?}");
+    let r = c.cmd("s", "SELECT INBOX").await;
+    assert!(r.last().unwrap().starts_with("s OK"), "{r:?}");
+    let deep = format!("SEARCH {}ALL{}", "(".repeat(10_000), ")".repeat(10_000));
+    for i in 0..30 {
+        let r = c.cmd(&format!("w{i}"), &deep).await;
+        assert!(r.last().unwrap().starts_with(&format!("w{i} BAD")), "{r:?}");
+    }
+    let before = rss_kib();
+    for i in 0..300 {
+        let r = c.cmd(&format!("d{i}"), &deep).await;
+        assert!(r.last().unwrap().starts_with(&format!("d{i} BAD")), "{r:?}");
+    }
+    let after = rss_kib();
+    assert!(
+        after < before + 8 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    let r = c.cmd("z", "NOOP").await;
+    assert!(r.last().unwrap().starts_with("z OK"), "{r:?}");
+}
