@@ -63,6 +63,7 @@
 //! `fuzzing` (feature `fuzzing`, for fuzzing and tests only) holds the bodies of the cargo-fuzz
 //! targets (`fuzz/fuzz_targets/imap_*.rs`) and the value generators shared with the property
 //! tests.
+pub mod client;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod proto;

@@ -1,0 +1,908 @@
+//! The tokio IMAP client: connect (`imaps://`, or `imap://` with STARTTLS), log in the
+//! safest way the server's capabilities allow, then share one connection between tasks. The
+//! protocol decisions (tags, §5.5 pipelining, literals, completions routed by tag) are the
+//! sans-I/O [`ClientSession`]'s; this module owns the socket, the TLS upgrade, a timeout on
+//! every read and write, and a connection task that serves every [`Client`] handle.
+//!
+//! Secure by default: [`Security::Implicit`] (`imaps://`) or STARTTLS under
+//! [`TlsPolicy::Required`] (a server that does not offer STARTTLS, or greets with `PREAUTH`
+//! on cleartext, is refused); LOGIN and the plaintext SASL mechanisms only under TLS unless
+//! [`Login::allow_plaintext_without_tls`] says otherwise.
+//!
+//! [`Client`] is `Clone + Send`: several tasks issue commands at once, each awaits its own
+//! answer; the commands are pipelined on the wire and the answers routed by tag. Untagged data
+//! a command asked for (its FETCH, SEARCH, LIST… responses) comes back with it in a
+//! [`Reply`]; everything else (EXISTS, EXPUNGE, VANISHED, FETCH FLAGS from other sessions,
+//! alerts, BYE) is an [`Unsolicited`] event on [`Client::events`].
+//!
+//! ```no_run
+//! use mailwire_imap::client::{Client, ClientConfig, Login};
+//!
+//! # async fn run() -> Result<(), mailwire_imap::client::Error> {
+//! let config = ClientConfig::from_url("imaps://mail.example.org")?;
+//! let client = Client::connect(config, &Login::password("alice", "secret")).await?;
+//! let inbox = client.select("INBOX").await?;
+//! println!("{} messages", inbox.exists);
+//! let reply = client.command("UID FETCH 1:* (FLAGS)").await?;
+//! println!("{} FETCH responses", reply.data.len());
+//! client.logout().await?;
+//! # Ok(()) }
+//! ```
+
+mod url;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mailwire_codec::Secret;
+use mailwire_sasl::{AvailableCredentials, ClientCredentials, Mechanism};
+use mailwire_tls::{Security, TlsConnector, TlsPolicy, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::proto::client::{
+    ClientConfig as SessionConfig, ClientSession, CommandHandle, Event, ProtocolError,
+};
+use crate::proto::{
+    AString, Atom, Capability, Code, CommandBody, Completion, Data, DecodeOptions, GreetingKind,
+    InitialResponse, Mailbox, Tag, Tagged, Text, Untagged, UntaggedKind, decode_command,
+};
+
+/// A completion not received yet.
+fn placeholder() -> Tagged {
+    Tagged {
+        tag: Tag::unvalidated(b"A0"),
+        kind: Completion::Ok,
+        code: None,
+        text: Text::unvalidated(b""),
+    }
+}
+
+fn empty_reply() -> Reply {
+    Reply {
+        data: Vec::new(),
+        status: Vec::new(),
+        done: placeholder(),
+    }
+}
+
+pub use url::{ImapUrl, UrlError};
+
+/// Everything that can go wrong on the client side.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The socket failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A read, write or connect did not complete within [`ClientConfig::timeout`].
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// TLS failed: configuration, handshake, certificate, STARTTLS not offered under
+    /// [`TlsPolicy::Required`], or bytes injected after the STARTTLS go-ahead.
+    #[error("TLS: {0}")]
+    Tls(#[from] mailwire_tls::Error),
+    /// The server answered `NO` (with its response code, if any).
+    #[error("server said NO: {0:?}")]
+    No(Box<Tagged>),
+    /// The server answered `BAD`.
+    #[error("server said BAD: {0:?}")]
+    Bad(Box<Tagged>),
+    /// The server greeted with `BYE`, or `PREAUTH` on cleartext while TLS is required.
+    #[error("refused at greeting: {0}")]
+    Greeting(String),
+    /// The server broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The connection is closed (by the server, or after an earlier error).
+    #[error("connection closed")]
+    Closed,
+    /// SASL failed on the client side (e.g. the SCRAM server signature did not verify).
+    #[error("SASL: {0}")]
+    Sasl(#[from] mailwire_sasl::Error),
+    /// No login method is both offered and safe here (e.g. only LOGIN over cleartext).
+    #[error("no safe login method: {0}")]
+    NoLoginMethod(String),
+    /// The command text does not parse as an IMAP command.
+    #[error("not a valid command: {0}")]
+    Command(String),
+    /// The URL is not an IMAP URL.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+}
+
+/// Shorthand for client results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Host name or IP literal; the certificate is verified against it.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Implicit TLS (`imaps://`, the default) or STARTTLS with a policy (`imap://`,
+    /// Required by default).
+    pub security: Security,
+    /// The rustls configuration; `None` builds one trusting the webpki roots plus
+    /// [`ca_file`](Self::ca_file).
+    pub tls: Option<Arc<mailwire_tls::rustls::ClientConfig>>,
+    /// An extra CA certificate (PEM) to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Limit for every read and write while a command is in flight, and for the TCP connect.
+    /// Default 60 s.
+    pub timeout: Duration,
+    /// Limit for a TLS handshake. Default 30 s.
+    pub handshake_timeout: Duration,
+    /// Protocol session settings: tag prefix, the largest line and literal accepted from the
+    /// server (64 MiB by default), nesting depth.
+    pub session: SessionConfig,
+    /// Unsolicited events kept for a slow [`Client::events`] reader before the oldest are
+    /// dropped (it then sees a lag). Default 1024.
+    pub event_capacity: usize,
+}
+
+impl ClientConfig {
+    /// Settings for `host:port` with the given security and the defaults otherwise.
+    pub fn new(host: impl Into<String>, port: u16, security: Security) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            security,
+            tls: None,
+            ca_file: None,
+            timeout: Duration::from_secs(60),
+            handshake_timeout: Duration::from_secs(30),
+            session: SessionConfig::default(),
+            event_capacity: 1024,
+        }
+    }
+
+    /// From `imap://host[:port]` (STARTTLS required) or `imaps://host[:port]`.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let u = ImapUrl::parse(url)?;
+        Ok(Self::new(u.host, u.port, u.security))
+    }
+
+    /// Builder: the STARTTLS policy (for `imap://`).
+    pub fn with_tls_policy(mut self, policy: TlsPolicy) -> Self {
+        if self.security.is_starttls() {
+            self.security = Security::StartTls(policy);
+        }
+        self
+    }
+
+    /// Builder: trust this CA file too.
+    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Builder: the timeout of every read and write.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn connector(&self) -> Result<TlsConnector> {
+        let config = match &self.tls {
+            Some(c) => Arc::clone(c),
+            None => {
+                let mut b = mailwire_tls::ClientConfigBuilder::new();
+                if let Some(ca) = &self.ca_file {
+                    b = b.extra_ca_file(ca);
+                }
+                b.build()?
+            }
+        };
+        Ok(TlsConnector::from(config))
+    }
+}
+
+/// Credentials and how they may be used.
+#[derive(Debug, Clone)]
+pub struct Login {
+    user: String,
+    password: Option<Secret<String>>,
+    token: Option<Secret<String>>,
+    mechanism: Option<Mechanism>,
+    allow_plaintext: bool,
+}
+
+impl Login {
+    /// A user name and password: the strongest SASL mechanism offered (SCRAM-SHA-256,
+    /// SCRAM-SHA-1, CRAM-MD5, PLAIN), else LOGIN.
+    pub fn password(user: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            password: Some(Secret::new(password.into())),
+            token: None,
+            mechanism: None,
+            allow_plaintext: false,
+        }
+    }
+
+    /// An OAuth 2.0 bearer token (OAUTHBEARER, else XOAUTH2).
+    pub fn oauth(user: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            password: None,
+            token: Some(Secret::new(token.into())),
+            mechanism: None,
+            allow_plaintext: false,
+        }
+    }
+
+    /// Builder: this SASL mechanism and no other.
+    pub fn with_mechanism(mut self, mechanism: Mechanism) -> Self {
+        self.mechanism = Some(mechanism);
+        self
+    }
+
+    /// Builder: allow LOGIN, PLAIN and bearer tokens without TLS (for test servers on
+    /// 127.0.0.1; never over a network).
+    pub fn allow_plaintext_without_tls(mut self, allow: bool) -> Self {
+        self.allow_plaintext = allow;
+        self
+    }
+}
+
+/// A completed command: the untagged data it asked for and its tagged `OK`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The untagged data responses that belong to the command, in order.
+    pub data: Vec<Data>,
+    /// Untagged `OK`/`NO` status responses that came with it (response codes such as
+    /// `UIDVALIDITY`, `PERMANENTFLAGS`, `HIGHESTMODSEQ`).
+    pub status: Vec<Untagged>,
+    /// The tagged completion (always `OK`: `NO` and `BAD` are [`Error::No`]/[`Error::Bad`]).
+    pub done: Tagged,
+}
+
+/// What SELECT or EXAMINE reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selected {
+    /// Messages in the mailbox.
+    pub exists: u32,
+    /// UIDVALIDITY.
+    pub uidvalidity: Option<u32>,
+    /// UIDNEXT.
+    pub uidnext: Option<u32>,
+    /// HIGHESTMODSEQ (CONDSTORE).
+    pub highest_modseq: Option<u64>,
+    /// Opened read-only (EXAMINE, or `[READ-ONLY]`).
+    pub read_only: bool,
+}
+
+/// Something the server said that no command asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unsolicited {
+    /// Untagged data: `EXISTS`, `EXPUNGE`, `VANISHED`, `FETCH (FLAGS …)` of another
+    /// session's change, …
+    Data(Data),
+    /// An untagged status (`* OK [ALERT] …`, `* BYE …`).
+    Status(Untagged),
+    /// The connection ended; no more events come.
+    Closed,
+}
+
+/// The mailbox state the client keeps from what the server sends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailboxView {
+    /// The selected mailbox, if any.
+    pub selected: Option<String>,
+    /// EXISTS as last reported.
+    pub exists: u32,
+    /// UIDVALIDITY of the selected mailbox.
+    pub uidvalidity: Option<u32>,
+    /// HIGHESTMODSEQ as last reported (SELECT, or MODSEQ of FETCH responses).
+    pub highest_modseq: Option<u64>,
+}
+
+struct Job {
+    body: CommandBody,
+    reply: oneshot::Sender<Result<Reply>>,
+}
+
+struct Shared {
+    capabilities: Mutex<Vec<Capability>>,
+    view: Mutex<MailboxView>,
+    tls: bool,
+}
+
+/// A connected, logged-in IMAP client; clone it to use the connection from several tasks.
+#[derive(Clone)]
+pub struct Client {
+    jobs: mpsc::Sender<Job>,
+    events: broadcast::Sender<Unsolicited>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("tls", &self.shared.tls)
+            .field("view", &self.view())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The connection before it is handed to its task: used one command at a time for the
+/// greeting, STARTTLS and the login.
+struct Conn {
+    io: Transport<TcpStream>,
+    session: ClientSession,
+    config: ClientConfig,
+    read: Vec<u8>,
+    out: Vec<u8>,
+    events: VecDeque<Event>,
+}
+
+impl Conn {
+    async fn connect(config: ClientConfig) -> Result<Self> {
+        let addr = (config.host.trim_matches(['[', ']']), config.port);
+        let tcp = tokio::time::timeout(config.timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| Error::Timeout(config.timeout))??;
+        let _ = tcp.set_nodelay(true);
+        let io = if config.security == Security::Implicit {
+            let name = mailwire_tls::server_name(&config.host)?;
+            let tls =
+                mailwire_tls::connect(tcp, &config.connector()?, name, config.handshake_timeout)
+                    .await?;
+            Transport::Tls(Box::new(mailwire_tls::tokio_rustls::TlsStream::Client(tls)))
+        } else {
+            Transport::Plain(tcp)
+        };
+        Ok(Self {
+            io,
+            session: ClientSession::new(config.session.clone()),
+            config,
+            read: Vec::with_capacity(64 * 1024),
+            out: Vec::new(),
+            events: VecDeque::new(),
+        })
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        while self.session.poll_transmit(&mut self.out).is_some() {}
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let t = self.config.timeout;
+        tokio::time::timeout(t, self.io.write_all(&self.out))
+            .await
+            .map_err(|_| Error::Timeout(t))??;
+        self.out.clear();
+        Ok(())
+    }
+
+    /// The next event, reading (within the timeout) when none is queued.
+    async fn next(&mut self) -> Result<Event> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(e);
+            }
+            if let Some(e) = self.session.poll_event() {
+                return Ok(e);
+            }
+            self.flush().await?;
+            self.read.clear();
+            let t = self.config.timeout;
+            let n = tokio::time::timeout(t, self.io.read_buf(&mut self.read))
+                .await
+                .map_err(|_| Error::Timeout(t))??;
+            if n == 0 {
+                return Err(Error::Closed);
+            }
+            self.session.handle_input(&self.read);
+        }
+    }
+
+    /// Runs one command to its completion, collecting its data.
+    async fn run(&mut self, body: CommandBody) -> Result<Reply> {
+        let h = self.session.enqueue(body);
+        let mut reply = empty_reply();
+        loop {
+            match self.next().await? {
+                Event::Completed { handle, status } if handle == h => {
+                    return finish(reply, status);
+                }
+                Event::DataReceived(d) => reply.data.push(d),
+                Event::StatusReceived(u) if u.kind == UntaggedKind::Bye => {
+                    return Err(Error::Closed);
+                }
+                Event::StatusReceived(u) => reply.status.push(u),
+                Event::ProtocolError(e) => return Err(Error::Protocol(e)),
+                _ => {}
+            }
+        }
+    }
+
+    async fn greeting(&mut self) -> Result<GreetingKind> {
+        loop {
+            match self.next().await? {
+                Event::GreetingReceived(g) => {
+                    if g.kind == GreetingKind::Bye {
+                        return Err(Error::Greeting(g.text.to_string()));
+                    }
+                    return Ok(g.kind);
+                }
+                Event::ProtocolError(e) => return Err(Error::Protocol(e)),
+                _ => {}
+            }
+        }
+    }
+
+    fn has(&self, c: &Capability) -> bool {
+        self.session.capabilities().contains(c)
+    }
+
+    async fn capabilities(&mut self) -> Result<()> {
+        if self.session.capabilities().is_empty() {
+            self.run(CommandBody::Capability).await?;
+        }
+        Ok(())
+    }
+
+    async fn starttls(&mut self) -> Result<()> {
+        let h = self.session.enqueue(CommandBody::StartTls);
+        loop {
+            match self.next().await? {
+                Event::Completed { handle, status } if handle == h => {
+                    finish(empty_reply(), status)?;
+                    break;
+                }
+                Event::ProtocolError(e) => return Err(Error::Protocol(e)),
+                _ => {}
+            }
+        }
+        // Octets after the go-ahead would be read as TLS: refused (response injection).
+        while let Some(ev) = self.session.poll_event() {
+            if let Event::ProtocolError(e) = ev {
+                return Err(Error::Protocol(e));
+            }
+        }
+        let name = mailwire_tls::server_name(&self.config.host)?;
+        let connector = self.config.connector()?;
+        let t = self.config.handshake_timeout;
+        self.io.upgrade_client(&connector, name, &[], t).await?;
+        self.session.tls_established();
+        Ok(())
+    }
+
+    async fn login(&mut self, login: &Login) -> Result<()> {
+        let tls = self.io.is_tls();
+        let offered: Vec<Mechanism> = self
+            .session
+            .capabilities()
+            .iter()
+            .filter_map(|c| match c {
+                Capability::Auth(a) => Mechanism::from_name(a.as_str()),
+                _ => None,
+            })
+            .collect();
+        let have = AvailableCredentials {
+            password: login.password.is_some(),
+            oauth_token: login.token.is_some(),
+            external: false,
+        };
+        let chosen = match login.mechanism {
+            Some(m) if offered.contains(&m) => Some(m),
+            Some(m) => {
+                return Err(Error::NoLoginMethod(format!("{} is not offered", m.name())));
+            }
+            None => mailwire_sasl::choose_mechanism(&offered, have, tls, login.allow_plaintext),
+        };
+        match chosen {
+            Some(m) => self.authenticate(m, login).await?,
+            None => {
+                let Some(password) = &login.password else {
+                    return Err(Error::NoLoginMethod("no mechanism for a token".into()));
+                };
+                if self.has(&Capability::LoginDisabled) {
+                    return Err(Error::NoLoginMethod("LOGINDISABLED".into()));
+                }
+                if !tls && !login.allow_plaintext {
+                    return Err(Error::NoLoginMethod(
+                        "LOGIN would send the password in cleartext".into(),
+                    ));
+                }
+                let user =
+                    AString::new(login.user.clone()).map_err(|e| Error::Command(e.to_string()))?;
+                let pass = AString::new(password.expose().clone())
+                    .map_err(|e| Error::Command(e.to_string()))?;
+                let r = self
+                    .run(CommandBody::Login {
+                        username: user,
+                        password: Secret::new(pass),
+                    })
+                    .await?;
+                drop(r);
+            }
+        }
+        // Capabilities change at login (RFC 9051 §6.2.2): the OK's code, or ask again.
+        self.capabilities().await
+    }
+
+    async fn authenticate(&mut self, m: Mechanism, login: &Login) -> Result<()> {
+        let mut creds = ClientCredentials::password(
+            login.user.clone(),
+            login
+                .password
+                .as_ref()
+                .map(|p| p.expose().clone())
+                .unwrap_or_default(),
+        )
+        .with_host_port(self.config.host.clone(), self.config.port);
+        if login.password.is_none() {
+            creds.password = None;
+        }
+        if let Some(t) = &login.token {
+            creds = creds.with_token(t.expose().clone());
+        }
+        let mut sasl = mailwire_sasl::ClientSession::new(m, creds)?;
+        let initial = if self.has(&Capability::SaslIr) {
+            sasl.initial_response()?.map(|ir| {
+                if ir.is_empty() {
+                    InitialResponse::Empty
+                } else {
+                    InitialResponse::Data(Secret::new(ir))
+                }
+            })
+        } else {
+            None
+        };
+        let mechanism = Atom::new(m.name()).map_err(|e| Error::Command(e.to_string()))?;
+        let h = self
+            .session
+            .enqueue(CommandBody::Authenticate { mechanism, initial });
+        loop {
+            match self.next().await? {
+                Event::ContinuationReceived { handle, request } if handle == h => {
+                    let challenge = request.decode_base64().unwrap_or_default();
+                    match sasl.step(&challenge) {
+                        Ok(answer) => {
+                            let _ = self.session.authenticate_continue(h, &answer);
+                        }
+                        Err(e) => {
+                            let _ = self.session.authenticate_cancel(h);
+                            return Err(Error::Sasl(e));
+                        }
+                    }
+                }
+                Event::Completed { handle, status } if handle == h => {
+                    finish(empty_reply(), status)?;
+                    return Ok(());
+                }
+                Event::ProtocolError(e) => return Err(Error::Protocol(e)),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn finish(mut reply: Reply, status: Tagged) -> Result<Reply> {
+    match status.kind {
+        Completion::Ok => {
+            reply.done = status;
+            Ok(reply)
+        }
+        Completion::No => Err(Error::No(Box::new(status))),
+        Completion::Bad => Err(Error::Bad(Box::new(status))),
+    }
+}
+
+impl Client {
+    /// Connects, reads the greeting, secures the connection as configured (implicit TLS, or
+    /// STARTTLS under the policy, capabilities read again after it), logs in, and starts the
+    /// connection task.
+    pub async fn connect(config: ClientConfig, login: &Login) -> Result<Self> {
+        let security = config.security;
+        let mut c = Conn::connect(config).await?;
+        let kind = c.greeting().await?;
+        if let Security::StartTls(policy) = security {
+            if kind == GreetingKind::PreAuth && !policy.allows_plaintext() {
+                // A PREAUTH session cannot STARTTLS (RFC 9051 §6.2.1): refused, never a
+                // silent downgrade.
+                return Err(Error::Greeting(
+                    "PREAUTH on cleartext while TLS is required".into(),
+                ));
+            }
+            c.capabilities().await?;
+            let offered = c.has(&Capability::StartTls);
+            if policy.decide(offered)? == mailwire_tls::StartTlsDecision::Upgrade {
+                c.starttls().await?;
+                c.capabilities().await?;
+            }
+        } else {
+            c.capabilities().await?;
+        }
+        if kind != GreetingKind::PreAuth {
+            c.login(login).await?;
+        }
+        Ok(Self::spawn(c))
+    }
+
+    fn spawn(c: Conn) -> Self {
+        let (jobs, rx) = mpsc::channel(256);
+        let (events, _) = broadcast::channel(c.config.event_capacity.max(1));
+        let shared = Arc::new(Shared {
+            capabilities: Mutex::new(c.session.capabilities().to_vec()),
+            view: Mutex::new(MailboxView::default()),
+            tls: c.io.is_tls(),
+        });
+        tokio::spawn(task(c, rx, events.clone(), Arc::clone(&shared)));
+        Self {
+            jobs,
+            events,
+            shared,
+        }
+    }
+
+    /// Unsolicited responses from now on (EXISTS, EXPUNGE, VANISHED, FETCH FLAGS, alerts,
+    /// BYE), then [`Unsolicited::Closed`].
+    pub fn events(&self) -> broadcast::Receiver<Unsolicited> {
+        self.events.subscribe()
+    }
+
+    /// The capabilities last announced.
+    pub fn capabilities(&self) -> Vec<Capability> {
+        lock(&self.shared.capabilities).clone()
+    }
+
+    /// Whether the server announced `c`.
+    pub fn has_capability(&self, c: &Capability) -> bool {
+        lock(&self.shared.capabilities).contains(c)
+    }
+
+    /// Whether the connection runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.shared.tls
+    }
+
+    /// The selected mailbox as the client last saw it.
+    pub fn view(&self) -> MailboxView {
+        lock(&self.shared.view).clone()
+    }
+
+    /// Sends a command and waits for its completion. Commands from several tasks are
+    /// pipelined.
+    pub async fn run(&self, body: CommandBody) -> Result<Reply> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Job { body, reply: tx })
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// A command written as on the wire without its tag (`UID FETCH 1:* (FLAGS)`); literals
+    /// are sent for you.
+    pub async fn command(&self, text: &str) -> Result<Reply> {
+        let line = format!("T {}\r\n", text.trim_end_matches(['\r', '\n']));
+        let (cmd, _) = decode_command(line.as_bytes(), &DecodeOptions::default())
+            .map_err(|e| Error::Command(e.to_string()))?;
+        self.run(cmd.body).await
+    }
+
+    /// SELECT a mailbox.
+    pub async fn select(&self, mailbox: &str) -> Result<Selected> {
+        self.open(mailbox, false).await
+    }
+
+    /// EXAMINE a mailbox (read-only).
+    pub async fn examine(&self, mailbox: &str) -> Result<Selected> {
+        self.open(mailbox, true).await
+    }
+
+    async fn open(&self, name: &str, read_only: bool) -> Result<Selected> {
+        let mailbox = Mailbox::from_utf8(name, false).map_err(|e| Error::Command(e.to_string()))?;
+        let body = if read_only {
+            CommandBody::Examine {
+                mailbox,
+                params: Vec::new(),
+            }
+        } else {
+            CommandBody::Select {
+                mailbox,
+                params: Vec::new(),
+            }
+        };
+        let r = self.run(body).await?;
+        let mut s = Selected {
+            read_only,
+            ..Selected::default()
+        };
+        for d in &r.data {
+            if let Data::Exists(n) = d {
+                s.exists = *n;
+            }
+        }
+        for u in &r.status {
+            match &u.code {
+                Some(Code::UidValidity(v)) => s.uidvalidity = Some(v.get()),
+                Some(Code::UidNext(v)) => s.uidnext = Some(v.get()),
+                Some(Code::HighestModSeq(m)) => s.highest_modseq = Some(*m),
+                _ => {}
+            }
+        }
+        if matches!(r.done.code, Some(Code::ReadOnly)) {
+            s.read_only = true;
+        }
+        let mut v = lock(&self.shared.view);
+        *v = MailboxView {
+            selected: Some(name.to_owned()),
+            exists: s.exists,
+            uidvalidity: s.uidvalidity,
+            highest_modseq: s.highest_modseq,
+        };
+        Ok(s)
+    }
+
+    /// NOOP: lets the server report changes (as [`Unsolicited`] events).
+    pub async fn noop(&self) -> Result<()> {
+        self.run(CommandBody::Noop).await.map(drop)
+    }
+
+    /// LOGOUT; the connection task ends after it.
+    pub async fn logout(&self) -> Result<()> {
+        match self.run(CommandBody::Logout).await {
+            Ok(_) | Err(Error::Closed) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Which untagged data a command asks for: the rest is unsolicited.
+fn asks_for(body_name: &str, d: &Data) -> bool {
+    match d {
+        Data::Fetch { .. } => body_name.ends_with("FETCH") || body_name.ends_with("STORE"),
+        Data::Search { .. } | Data::ESearch(_) => body_name.ends_with("SEARCH"),
+        Data::Sort { .. } => body_name.ends_with("SORT"),
+        Data::Thread(_) => body_name.ends_with("THREAD"),
+        Data::List(_) => body_name == "LIST" || body_name == "SELECT" || body_name == "EXAMINE",
+        Data::Lsub(_) => body_name == "LSUB",
+        Data::Status { .. } => body_name == "STATUS" || body_name == "LIST",
+        Data::Capability(_) => body_name == "CAPABILITY",
+        Data::Enabled(_) => body_name == "ENABLE",
+        Data::Id(_) => body_name == "ID",
+        Data::Namespace { .. } => body_name == "NAMESPACE",
+        Data::Quota { .. } | Data::QuotaRoot { .. } => body_name.starts_with("GETQUOTA"),
+        Data::Flags(_)
+        | Data::Exists(_)
+        | Data::Recent(_)
+        | Data::Vanished { earlier: true, .. } => {
+            body_name == "SELECT" || body_name == "EXAMINE" || body_name.ends_with("FETCH")
+        }
+        _ => false,
+    }
+}
+
+/// How long the connection task waits for the server when no command is in flight (the
+/// server may still send: EXISTS, BYE).
+const IDLE_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+struct InFlight {
+    handle: CommandHandle,
+    name: &'static str,
+    reply: Reply,
+    tx: oneshot::Sender<Result<Reply>>,
+}
+
+/// The connection task: takes commands from every handle, pipelines them, routes the answers.
+async fn task(
+    mut c: Conn,
+    mut jobs: mpsc::Receiver<Job>,
+    events: broadcast::Sender<Unsolicited>,
+    shared: Arc<Shared>,
+) {
+    let mut flight: Vec<InFlight> = Vec::new();
+    let mut open = true;
+    let end = loop {
+        // Everything the session has to say, first.
+        while let Some(ev) = c.session.poll_event() {
+            c.events.push_back(ev);
+        }
+        while let Some(ev) = c.events.pop_front() {
+            match ev {
+                Event::Completed { handle, status } => {
+                    if let Some(i) = flight.iter().position(|f| f.handle == handle) {
+                        let f = flight.remove(i);
+                        let _ = f.tx.send(finish(f.reply, status));
+                    }
+                }
+                Event::DataReceived(d) => {
+                    update_view(&shared, &d);
+                    if let Data::Capability(caps) = &d {
+                        *lock(&shared.capabilities) = caps.to_vec();
+                    }
+                    match flight.iter_mut().find(|f| asks_for(f.name, &d)) {
+                        Some(f) => f.reply.data.push(d),
+                        None => {
+                            let _ = events.send(Unsolicited::Data(d));
+                        }
+                    }
+                }
+                Event::StatusReceived(u) => {
+                    let bye = u.kind == UntaggedKind::Bye;
+                    match flight.first_mut() {
+                        Some(f) if !bye && u.code.is_some() => f.reply.status.push(u),
+                        _ => {
+                            let _ = events.send(Unsolicited::Status(u));
+                        }
+                    }
+                }
+                // The oldest command in flight is the one the garbled answer was for.
+                Event::ProtocolError(e) if !flight.is_empty() => {
+                    let f = flight.remove(0);
+                    let _ = f.tx.send(Err(Error::Protocol(e)));
+                }
+                _ => {}
+            }
+        }
+        if let Err(e) = c.flush().await {
+            break Some(e);
+        }
+        if !open && flight.is_empty() {
+            break None;
+        }
+        let timeout = c.config.timeout;
+        let waiting = !flight.is_empty();
+        c.read.clear();
+        tokio::select! {
+            job = jobs.recv(), if open => match job {
+                Some(Job { body, reply }) => {
+                    let name = body.name();
+                    let handle = c.session.enqueue(body);
+                    flight.push(InFlight {
+                        handle,
+                        name,
+                        reply: empty_reply(),
+                        tx: reply,
+                    });
+                }
+                None => open = false,
+            },
+            r = tokio::time::timeout(
+                if waiting { timeout } else { IDLE_WAIT },
+                c.io.read_buf(&mut c.read),
+            ) => match r {
+                Err(_) => break Some(Error::Timeout(timeout)),
+                Ok(Ok(0)) => break None,
+                Ok(Ok(_)) => c.session.handle_input(&c.read),
+                Ok(Err(e)) => break Some(Error::Io(e)),
+            },
+        }
+    };
+    // Every command in flight fails with the reason; later ones find the channel closed.
+    let _ = end.as_ref();
+    for f in flight {
+        let _ = f.tx.send(Err(Error::Closed));
+    }
+    let _ = events.send(Unsolicited::Closed);
+}
+
+fn update_view(shared: &Shared, d: &Data) {
+    let mut v = lock(&shared.view);
+    match d {
+        Data::Exists(n) => v.exists = *n,
+        Data::Expunge(_) => v.exists = v.exists.saturating_sub(1),
+        Data::Fetch { items, .. } => {
+            for i in items.iter() {
+                if let crate::proto::MessageData::ModSeq(m) = i {
+                    v.highest_modseq = Some(v.highest_modseq.unwrap_or(0).max(*m));
+                }
+            }
+        }
+        _ => {}
+    }
+}

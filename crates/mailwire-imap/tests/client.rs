@@ -1,0 +1,213 @@
+//! The tokio IMAP client against mailwire's server (in-process) and Dovecot: TLS both ways,
+//! login by the strongest mechanism, pipelined commands from several tasks on one connection,
+//! unsolicited events, errors with their response codes.
+
+use std::time::Duration;
+
+#[path = "common/imap_server.rs"]
+mod imap_server;
+
+use imap_server::{TestServer, messages};
+use mailwire_imap::client::{Client, ClientConfig, Error, Login, Unsolicited};
+use mailwire_imap::proto::{Code, Data, MessageData};
+use mailwire_tls::{Security, TlsPolicy};
+
+fn config(srv: &TestServer, implicit: bool) -> ClientConfig {
+    let (port, security) = if implicit {
+        (srv.imaps.port(), Security::Implicit)
+    } else {
+        (srv.imap.port(), Security::StartTls(TlsPolicy::Required))
+    };
+    ClientConfig::new("localhost", port, security).with_ca_file(srv.ca())
+}
+
+/// The BODY[] octets of a FETCH reply.
+fn body(d: &Data) -> Option<Vec<u8>> {
+    let Data::Fetch { items, .. } = d else {
+        return None;
+    };
+    items.as_slice().iter().find_map(|i| match i {
+        MessageData::BodySection { data, .. } => data.as_ref().map(|d| d.as_bytes().to_vec()),
+        _ => None,
+    })
+}
+
+#[test]
+fn imaps_and_starttls_login_select_and_pipelined_fetches_from_many_tasks() {
+    let srv = TestServer::memory();
+    srv.rt.block_on(async {
+        for implicit in [true, false] {
+            let c = Client::connect(config(&srv, implicit), &Login::password("alice", "secret"))
+                .await
+                .unwrap();
+            assert!(c.is_tls());
+            let s = c.select("INBOX").await.unwrap();
+            assert_eq!(s.exists, 3);
+            assert!(s.uidvalidity.is_some() && s.uidnext == Some(4));
+            // Twelve tasks share the connection; each gets its own message back.
+            let mut tasks = Vec::new();
+            for i in 0..12u32 {
+                let c = c.clone();
+                tasks.push(tokio::spawn(async move {
+                    let uid = i % 3 + 1;
+                    let r = c
+                        .command(&format!("UID FETCH {uid} (BODY.PEEK[])"))
+                        .await
+                        .unwrap();
+                    (uid, r)
+                }));
+            }
+            for t in tasks {
+                let (uid, r) = t.await.unwrap();
+                let bodies: Vec<Vec<u8>> = r.data.iter().filter_map(body).collect();
+                assert_eq!(bodies, [messages()[uid as usize - 1].clone()], "UID {uid}");
+            }
+            c.logout().await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn no_and_bad_come_back_with_their_codes() {
+    let srv = TestServer::memory();
+    srv.rt.block_on(async {
+        let c = Client::connect(config(&srv, true), &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        match c.select("Nowhere").await {
+            Err(Error::No(t)) => assert_eq!(t.code, Some(Code::NonExistent)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            c.command("FETCH 1 FLAGS").await,
+            Err(Error::Bad(_))
+        ));
+        assert!(matches!(
+            c.command("NOT A COMMAND (").await,
+            Err(Error::Command(_))
+        ));
+        // The connection goes on.
+        c.noop().await.unwrap();
+        let bad = Client::connect(config(&srv, true), &Login::password("alice", "wrong")).await;
+        match bad {
+            Err(Error::No(t)) => assert_eq!(t.code, Some(Code::AuthenticationFailed)),
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+#[test]
+fn deliveries_and_other_sessions_changes_arrive_as_events() {
+    let srv = TestServer::memory();
+    srv.rt.block_on(async {
+        let c = Client::connect(config(&srv, true), &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        let mut events = c.events();
+        c.select("INBOX").await.unwrap();
+        srv.store
+            .deliver("alice@example.com", &b"Subject: new\r\n\r\nx\r\n"[..])
+            .await
+            .unwrap();
+        c.noop().await.unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ev, Unsolicited::Data(Data::Exists(4)));
+        assert_eq!(c.view().exists, 4);
+        c.logout().await.unwrap();
+        let end = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if events.recv().await.unwrap() == Unsolicited::Closed {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(end.is_ok(), "no Closed event after LOGOUT");
+        assert!(matches!(c.noop().await, Err(Error::Closed)));
+    });
+}
+
+#[test]
+fn starttls_required_refuses_a_server_without_it() {
+    // A server with no TLS configured offers no STARTTLS.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = mailwire_store::Store::memory();
+        store.add_user("alice", "secret").await.unwrap();
+        let server = mailwire_imap::server::Server::new(
+            mailwire_imap::server::ServerOptions::default(),
+            store,
+            None,
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (_stop, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(server.serve(
+            l,
+            mailwire_imap::server::Listener::Imap,
+            rx,
+            Duration::from_secs(1),
+        ));
+        let cfg = ClientConfig::new("127.0.0.1", port, Security::StartTls(TlsPolicy::Required));
+        match Client::connect(cfg.clone(), &Login::password("alice", "secret")).await {
+            Err(Error::Tls(mailwire_tls::Error::StartTlsUnavailable)) => {}
+            other => panic!("{other:?}"),
+        }
+        // Opportunistic carries on in cleartext, where only a mechanism that sends no
+        // replayable password is used (SCRAM here), never PLAIN or LOGIN.
+        let cfg = cfg.with_tls_policy(TlsPolicy::Opportunistic);
+        let c = Client::connect(cfg.clone(), &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        assert!(!c.is_tls());
+        c.logout().await.unwrap();
+        let plain =
+            Login::password("alice", "secret").with_mechanism(mailwire_sasl::Mechanism::Plain);
+        assert!(matches!(
+            Client::connect(cfg.clone(), &plain).await,
+            Err(Error::NoLoginMethod(_))
+        ));
+    });
+}
+
+#[test]
+fn against_dovecot_cram_md5_and_imaps() {
+    let dovecot = mailwire_testkit::Dovecot::start().expect("Dovecot (tests/peers/install.sh)");
+    for m in messages() {
+        dovecot.add_message("alice", &m).unwrap();
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cfg = ClientConfig::new("localhost", dovecot.imaps().port(), Security::Implicit)
+            .with_ca_file(dovecot.cert_pem_path());
+        let c = Client::connect(
+            cfg,
+            &Login::password("alice", "secret").with_mechanism(mailwire_sasl::Mechanism::CramMd5),
+        )
+        .await
+        .unwrap();
+        let s = c.examine("INBOX").await.unwrap();
+        assert_eq!(s.exists, 3);
+        assert!(s.read_only);
+        let r = c.command("UID FETCH 1:* (BODY.PEEK[])").await.unwrap();
+        let bodies: Vec<Vec<u8>> = r.data.iter().filter_map(body).collect();
+        assert_eq!(bodies, messages());
+        // STARTTLS on the cleartext port, the strongest mechanism Dovecot offers.
+        let cfg = ClientConfig::new(
+            "localhost",
+            dovecot.imap().port(),
+            Security::StartTls(TlsPolicy::Required),
+        )
+        .with_ca_file(dovecot.cert_pem_path());
+        let c2 = Client::connect(cfg, &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        assert!(c2.is_tls());
+        c2.select("INBOX").await.unwrap();
+        c2.logout().await.unwrap();
+        c.logout().await.unwrap();
+    });
+}
