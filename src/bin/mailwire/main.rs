@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod imap_fetch;
 mod pop3_console;
 mod pop3_fetch;
 mod send;
@@ -141,10 +142,11 @@ struct FetchArgs {
     /// An extra CA certificate (PEM) to trust.
     #[arg(long, value_name = "PEM")]
     ca_file: Option<PathBuf>,
-    /// Directory for the .eml files.
+    /// Where to save: .eml files (POP3), a Maildir with the flags in the names (IMAP).
     #[arg(long)]
     out: PathBuf,
-    /// Remove each fetched message from the server once it is safely on disk (POP3).
+    /// Remove the fetched messages from the server once they are safely on disk (POP3 DELE,
+    /// IMAP \Deleted and EXPUNGE).
     #[arg(long)]
     delete: bool,
     /// STLS/STARTTLS policy for pop3:// and imap://.
@@ -358,10 +360,14 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Send(args) => send::run(args),
         Command::Fetch(args) if args.url.starts_with("pop3") => pop3_fetch::run(args),
-        Command::Fetch(_) => not_built(
-            "`mailwire fetch imap://` (the IMAP client)",
-            "the IMAP client issue",
-        ),
+        Command::Fetch(args) if args.url.starts_with("imap") => imap_fetch::run(args),
+        Command::Fetch(args) => {
+            eprintln!(
+                "mailwire fetch: {}: the URL must start with imap://, imaps://, pop3:// or pop3s://",
+                args.url
+            );
+            ExitCode::from(2)
+        }
         Command::Imap { .. } => not_built(
             "`mailwire imap` (the IMAP console)",
             "the IMAP client issue",

@@ -1,0 +1,240 @@
+//! `mailwire fetch imap(s)://…` against mailwire's IMAP server (in this test process) and
+//! Dovecot: a Maildir with the flags in the names, byte for byte; a second run fetches only
+//! new mail; a new UIDVALIDITY fetches everything again; `--delete` expunges only what was
+//! saved.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailwire_imap::server::{Listener, Server, ServerOptions};
+use mailwire_store::{Flag, FlagOp, Flags, Store};
+
+fn messages() -> Vec<Vec<u8>> {
+    vec![
+        b"From: a@example.com\r\nSubject: one\r\n\r\nfirst\r\n".to_vec(),
+        "Subject: 8bit\r\n\r\nGr\u{fc}\u{df}e\r\n"
+            .as_bytes()
+            .to_vec(),
+        [
+            b"Subject: big\r\n\r\n".as_slice(),
+            &b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n".repeat(4000),
+        ]
+        .concat(),
+    ]
+}
+
+struct Imap {
+    rt: tokio::runtime::Runtime,
+    store: Store,
+    imaps: SocketAddr,
+    dir: tempfile::TempDir,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Imap {
+    fn start() -> Imap {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = Store::memory();
+        rt.block_on(async {
+            store.add_user("alice", "secret").await.unwrap();
+            for m in messages() {
+                store.deliver("alice", m).await.unwrap();
+            }
+            let inbox = store.user("alice").unwrap().mailbox("INBOX").await.unwrap();
+            inbox
+                .store_flags(
+                    &[1],
+                    FlagOp::Add,
+                    Flags::new().with(Flag::Seen).with(Flag::Flagged),
+                    None,
+                )
+                .await
+                .unwrap();
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let cert = mailwire::tls::SelfSigned::localhost().unwrap();
+        cert.write_to_dir(dir.path()).unwrap();
+        let server = Server::new(
+            ServerOptions::default(),
+            store.clone(),
+            Some(cert.acceptor()),
+        );
+        let l = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let imaps = l.local_addr().unwrap();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        rt.spawn(Arc::clone(&server).serve(l, Listener::Imaps, rx, Duration::from_secs(1)));
+        Imap {
+            rt,
+            store,
+            imaps,
+            dir,
+            _stop: stop,
+        }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    fn exists(&self) -> u32 {
+        self.rt.block_on(async {
+            self.store
+                .user("alice")
+                .unwrap()
+                .status("INBOX")
+                .await
+                .unwrap()
+                .exists
+        })
+    }
+}
+
+fn fetch(url: &str, ca: &Path, out: &Path, extra: &[&str]) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_mailwire"))
+        .args([
+            "fetch",
+            url,
+            "--user",
+            "alice",
+            "--password",
+            "secret",
+            "--ca-file",
+        ])
+        .arg(ca)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// The Maildir's messages as (info, bytes), in file-name order (the UID is in the name).
+fn maildir(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out.join("cur"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let uid = |p: &PathBuf| -> u32 {
+        let n = p.file_name().unwrap().to_str().unwrap();
+        let after = n.split_once('_').unwrap().1;
+        after.split_once('.').unwrap().0.parse().unwrap()
+    };
+    files.sort_by_key(uid);
+    files
+        .iter()
+        .map(|p| {
+            let n = p.file_name().unwrap().to_str().unwrap();
+            let info = n.rsplit_once(":2,").unwrap().1.to_owned();
+            (info, std::fs::read(p).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn fetch_saves_a_maildir_then_only_new_mail_and_deletes_only_what_it_saved() {
+    let srv = Imap::start();
+    let out = tempfile::tempdir().unwrap();
+    let url = format!("imaps://localhost:{}/INBOX", srv.imaps.port());
+    let (code, log) = fetch(&url, &srv.ca(), out.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("fetched 3 new message(s)"), "{log}");
+    let got = maildir(out.path());
+    let want: Vec<(String, Vec<u8>)> = ["FS", "", ""]
+        .iter()
+        .map(|s| s.to_string())
+        .zip(messages())
+        .collect();
+    assert_eq!(got, want);
+    assert!(
+        std::fs::read_dir(out.path().join("tmp"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    // Fetched with PEEK: nothing changed on the server.
+    assert_eq!(srv.exists(), 3);
+
+    let (code, log) = fetch(&url, &srv.ca(), out.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("fetched 0 new message(s)"), "{log}");
+
+    srv.rt
+        .block_on(
+            srv.store
+                .deliver("alice", &b"Subject: four\r\n\r\n4\r\n"[..]),
+        )
+        .unwrap();
+    let (code, log) = fetch(&url, &srv.ca(), out.path(), &["--delete"]);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("fetched 1 new message(s)") && log.contains("deleted 1 from the server"),
+        "{log}"
+    );
+    assert_eq!(maildir(out.path()).len(), 4);
+    assert_eq!(maildir(out.path())[3].1, b"Subject: four\r\n\r\n4\r\n");
+    // Only the message saved in that run was expunged.
+    assert_eq!(srv.exists(), 3);
+
+    // A mailbox whose UIDVALIDITY changed (as after the server rebuilt it): the UIDs seen
+    // before mean nothing, so everything is fetched again.
+    let state = out.path().join(".mailwire-imap-state");
+    let text = std::fs::read_to_string(&state).unwrap();
+    let last = text.lines().last().unwrap().to_owned();
+    let mut w: Vec<&str> = last.split(' ').collect();
+    let changed = (w[2].parse::<u64>().unwrap() + 1).to_string();
+    w[2] = &changed;
+    std::fs::write(&state, format!("{text}{}\n", w.join(" "))).unwrap();
+    let (code, log) = fetch(&url, &srv.ca(), out.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("fetched 3 new message(s)"), "{log}");
+}
+
+#[test]
+fn fetch_fails_plainly() {
+    let srv = Imap::start();
+    let out = tempfile::tempdir().unwrap();
+    let url = format!("imaps://localhost:{}/Nowhere", srv.imaps.port());
+    let (code, log) = fetch(&url, &srv.ca(), out.path(), &[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("opening Nowhere"), "{log}");
+    // An untrusted certificate is refused.
+    let url = format!("imaps://localhost:{}/INBOX", srv.imaps.port());
+    let (code, log) = fetch(&url, Path::new("/dev/null"), out.path(), &[]);
+    assert_eq!(code, 1, "{log}");
+    let (code, log) = fetch("ftp://x/", &srv.ca(), out.path(), &[]);
+    assert_eq!(code, 2, "{log}");
+}
+
+#[test]
+fn fetch_from_dovecot_with_starttls() {
+    let dovecot = mailwire_testkit::Dovecot::start().expect("Dovecot (tests/peers/install.sh)");
+    for m in messages() {
+        dovecot.add_message("alice", &m).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let url = format!("imap://localhost:{}/INBOX", dovecot.imap().port());
+    let (code, log) = fetch(&url, &dovecot.cert_pem_path(), out.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    let got: Vec<Vec<u8>> = maildir(out.path()).into_iter().map(|(_, b)| b).collect();
+    assert_eq!(got, messages());
+    let (code, log) = fetch(&url, &dovecot.cert_pem_path(), out.path(), &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("fetched 0 new message(s)"), "{log}");
+}
