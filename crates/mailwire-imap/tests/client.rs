@@ -211,3 +211,80 @@ fn against_dovecot_cram_md5_and_imaps() {
         c.logout().await.unwrap();
     });
 }
+
+#[test]
+fn idle_delivers_events_at_once_and_ends_with_done_or_drop() {
+    let srv = TestServer::memory();
+    srv.rt.block_on(async {
+        let c = Client::connect(config(&srv, true), &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        c.select("INBOX").await.unwrap();
+        let mut events = c.events();
+        let idle = c.idle().await.unwrap();
+        let t = std::time::Instant::now();
+        srv.store
+            .deliver(
+                "alice@example.com",
+                &b"Subject: during idle\r\n\r\nx\r\n"[..],
+            )
+            .await
+            .unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("an event during IDLE")
+            .unwrap();
+        assert_eq!(ev, Unsolicited::Data(Data::Exists(4)));
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        idle.done().await.unwrap();
+        // Dropping an Idle ends it too; the next command runs after it.
+        let idle = c.idle().await.unwrap();
+        drop(idle);
+        let r = c.command("STATUS INBOX (MESSAGES)").await.unwrap();
+        assert_eq!(r.data.len(), 1, "{r:?}");
+        c.logout().await.unwrap();
+    });
+}
+
+/// The server logs out after 1 s without a command; the client re-issues IDLE every 300 ms,
+/// so its IDLE outlives that, and events still arrive after the re-issues.
+#[test]
+fn idle_is_reissued_before_the_servers_autologout() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = mailwire_store::Store::memory();
+        store.add_user("alice", "secret").await.unwrap();
+        let mut options = mailwire_imap::server::ServerOptions::default();
+        options.session.allow_insecure_auth = true;
+        options.idle_timeout = Duration::from_secs(1);
+        let server = mailwire_imap::server::Server::new(options, store.clone(), None);
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (_stop, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(server.serve(
+            l,
+            mailwire_imap::server::Listener::Imap,
+            rx,
+            Duration::from_secs(1),
+        ));
+        let mut cfg = ClientConfig::new("127.0.0.1", port, Security::StartTls(TlsPolicy::Disabled));
+        cfg.idle_reissue = Duration::from_millis(300);
+        let login = Login::password("alice", "secret").allow_plaintext_without_tls(true);
+        let c = Client::connect(cfg, &login).await.unwrap();
+        c.select("INBOX").await.unwrap();
+        let mut events = c.events();
+        let idle = c.idle().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        store
+            .deliver("alice@example.com", &b"Subject: late\r\n\r\nx\r\n"[..])
+            .await
+            .unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("an event after the re-issues")
+            .unwrap();
+        assert_eq!(ev, Unsolicited::Data(Data::Exists(1)));
+        idle.done().await.unwrap();
+        c.noop().await.unwrap();
+    });
+}

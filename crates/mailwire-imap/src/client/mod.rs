@@ -143,6 +143,9 @@ pub struct ClientConfig {
     /// Unsolicited events kept for a slow [`Client::events`] reader before the oldest are
     /// dropped (it then sees a lag). Default 1024.
     pub event_capacity: usize,
+    /// How long one IDLE lasts before the client ends and re-issues it by itself. Default
+    /// 29 minutes, under the 30-minute autologout of RFC 9051 §5.4 (RFC 2177 §3).
+    pub idle_reissue: Duration,
 }
 
 impl ClientConfig {
@@ -158,6 +161,7 @@ impl ClientConfig {
             handshake_timeout: Duration::from_secs(30),
             session: SessionConfig::default(),
             event_capacity: 1024,
+            idle_reissue: IDLE_REISSUE,
         }
     }
 
@@ -306,6 +310,51 @@ pub struct MailboxView {
 struct Job {
     body: CommandBody,
     reply: oneshot::Sender<Result<Reply>>,
+    /// IDLE: told when the server idles, and when to end it.
+    idle: Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>,
+}
+
+/// The default [`ClientConfig::idle_reissue`].
+const IDLE_REISSUE: Duration = Duration::from_secs(29 * 60);
+
+/// A running IDLE ([`Client::idle`]): events arrive on [`Client::events`] meanwhile. Ended by
+/// [`Idle::done`], or by dropping it (DONE is then sent all the same).
+#[derive(Debug)]
+pub struct Idle {
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Receiver<Result<Reply>>>,
+}
+
+impl Idle {
+    /// Sends DONE and waits for IDLE's completion.
+    pub async fn done(mut self) -> Result<Reply> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.done.take() {
+            Some(rx) => rx.await.map_err(|_| Error::Closed)?,
+            None => Err(Error::Closed),
+        }
+    }
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// The connection task's IDLE in progress.
+struct IdleCtl {
+    handle: CommandHandle,
+    started: Option<oneshot::Sender<()>>,
+    stop: oneshot::Receiver<()>,
+    stopping: bool,
+    since: Option<tokio::time::Instant>,
+    /// DONE was sent to re-issue IDLE, not because the caller asked.
+    reissue: bool,
 }
 
 struct Shared {
@@ -675,10 +724,43 @@ impl Client {
     pub async fn run(&self, body: CommandBody) -> Result<Reply> {
         let (tx, rx) = oneshot::channel();
         self.jobs
-            .send(Job { body, reply: tx })
+            .send(Job {
+                body,
+                reply: tx,
+                idle: None,
+            })
             .await
             .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Starts IDLE (RFC 2177) and returns once the server idles; changes then arrive on
+    /// [`events`](Self::events) at once. The client re-issues IDLE every 29 minutes by
+    /// itself. Other commands wait until it ends.
+    pub async fn idle(&self) -> Result<Idle> {
+        let (tx, mut rx) = oneshot::channel();
+        let (started_tx, started_rx) = oneshot::channel();
+        let (stop_tx, stop_rx) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                body: CommandBody::Idle,
+                reply: tx,
+                idle: Some((started_tx, stop_rx)),
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        tokio::select! {
+            s = started_rx => match s {
+                Ok(()) => Ok(Idle { stop: Some(stop_tx), done: Some(rx) }),
+                Err(_) => Err(Error::Closed),
+            },
+            r = &mut rx => match r {
+                // Completed without idling: refused.
+                Ok(Ok(_)) => Err(Error::Closed),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(Error::Closed),
+            },
+        }
     }
 
     /// A command written as on the wire without its tag (`UID FETCH 1:* (FLAGS)`); literals
@@ -806,6 +888,7 @@ async fn task(
     shared: Arc<Shared>,
 ) {
     let mut flight: Vec<InFlight> = Vec::new();
+    let mut idle: Option<IdleCtl> = None;
     let mut open = true;
     let end = loop {
         // Everything the session has to say, first.
@@ -815,9 +898,37 @@ async fn task(
         while let Some(ev) = c.events.pop_front() {
             match ev {
                 Event::Completed { handle, status } => {
+                    if let Some(ctl) = idle.as_mut().filter(|i| i.handle == handle)
+                        && ctl.reissue
+                        && status.kind == Completion::Ok
+                    {
+                        // IDLE again, for the same caller.
+                        let h = c.session.enqueue(CommandBody::Idle);
+                        ctl.handle = h;
+                        ctl.reissue = false;
+                        ctl.since = None;
+                        if let Some(f) = flight.iter_mut().find(|f| f.handle == handle) {
+                            f.handle = h;
+                        }
+                        continue;
+                    }
+                    if idle.as_ref().is_some_and(|i| i.handle == handle) {
+                        idle = None;
+                    }
                     if let Some(i) = flight.iter().position(|f| f.handle == handle) {
                         let f = flight.remove(i);
                         let _ = f.tx.send(finish(f.reply, status));
+                    }
+                }
+                Event::ContinuationReceived { handle, .. } => {
+                    if let Some(ctl) = idle.as_mut().filter(|i| i.handle == handle) {
+                        ctl.since = Some(tokio::time::Instant::now());
+                        if let Some(s) = ctl.started.take() {
+                            let _ = s.send(());
+                        }
+                        if ctl.stopping {
+                            let _ = c.session.idle_done(handle);
+                        }
                     }
                 }
                 Event::DataReceived(d) => {
@@ -856,13 +967,40 @@ async fn task(
             break None;
         }
         let timeout = c.config.timeout;
-        let waiting = !flight.is_empty();
+        // While the server idles, only its news is awaited (until the re-issue time).
+        let idling = idle
+            .as_ref()
+            .and_then(|i| i.since.filter(|_| !i.stopping && !i.reissue))
+            .filter(|_| flight.len() == 1);
+        let wait = match idling {
+            Some(since) => c.config.idle_reissue.saturating_sub(since.elapsed()),
+            None if flight.is_empty() => IDLE_WAIT,
+            None => timeout,
+        };
+        let stop = async {
+            match idle.as_mut() {
+                Some(i) if !i.stopping => {
+                    let _ = (&mut i.stop).await;
+                }
+                _ => std::future::pending::<()>().await,
+            }
+        };
         c.read.clear();
         tokio::select! {
             job = jobs.recv(), if open => match job {
-                Some(Job { body, reply }) => {
+                Some(Job { body, reply, idle: ctl }) => {
                     let name = body.name();
                     let handle = c.session.enqueue(body);
+                    if let Some((started, stop)) = ctl {
+                        idle = Some(IdleCtl {
+                            handle,
+                            started: Some(started),
+                            stop,
+                            stopping: false,
+                            since: None,
+                            reissue: false,
+                        });
+                    }
                     flight.push(InFlight {
                         handle,
                         name,
@@ -872,10 +1010,21 @@ async fn task(
                 }
                 None => open = false,
             },
-            r = tokio::time::timeout(
-                if waiting { timeout } else { IDLE_WAIT },
-                c.io.read_buf(&mut c.read),
-            ) => match r {
+            () = stop => {
+                if let Some(i) = idle.as_mut() {
+                    i.stopping = true;
+                    if i.since.is_some() {
+                        let _ = c.session.idle_done(i.handle);
+                    }
+                }
+            }
+            r = tokio::time::timeout(wait, c.io.read_buf(&mut c.read)) => match r {
+                Err(_) if idling.is_some() => {
+                    if let Some(i) = idle.as_mut() {
+                        i.reissue = true;
+                        let _ = c.session.idle_done(i.handle);
+                    }
+                }
                 Err(_) => break Some(Error::Timeout(timeout)),
                 Ok(Ok(0)) => break None,
                 Ok(Ok(_)) => c.session.handle_input(&c.read),
