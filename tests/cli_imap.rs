@@ -238,3 +238,93 @@ fn fetch_from_dovecot_with_starttls() {
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("fetched 0 new message(s)"), "{log}");
 }
+
+fn console(args: &[&str], stdin: &[u8]) -> (i32, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailwire"))
+        .arg("imap")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn console_with_piped_commands_tags_literals_and_exit_status() {
+    let srv = Imap::start();
+    let url = format!("imaps://localhost:{}", srv.imaps.port());
+    let ca = srv.ca();
+    let ca = ca.to_str().unwrap();
+    let (code, out) = console(
+        &[&url, "--ca-file", ca],
+        b"LOGIN alice secret\nSELECT INBOX\nUID FETCH 1 (FLAGS)\nAPPEND Drafts {5}\nhello\nFROB\nSTATUS Drafts (MESSAGES)\nLOGOUT\n",
+    );
+    assert_eq!(code, 0, "{out}");
+    for want in [
+        "C: LOGIN alice ********",
+        "S: * 3 EXISTS",
+        "S: * 1 FETCH (UID 1 FLAGS (",
+        "C: APPEND Drafts {5}",
+        "OK [APPENDUID ",
+        "# not sent:",
+        "S: * STATUS Drafts (MESSAGES 1)",
+        "S: * BYE",
+    ] {
+        assert!(out.contains(want), "{want:?} missing:\n{out}");
+    }
+    assert!(!out.contains("secret"), "{out}");
+    // The tags are the console's: A1, A2, ... in the tagged lines.
+    assert!(out.contains("S: A2 OK"), "{out}");
+    // The last command's status is the exit status.
+    let (code, out) = console(&[&url, "--ca-file", ca], b"LOGIN alice wrong\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("NO [AUTHENTICATIONFAILED]"), "{out}");
+}
+
+#[test]
+fn console_in_tmux_logs_in_selects_and_idles_until_enter() {
+    let srv = Imap::start();
+    let work = tempfile::tempdir().unwrap();
+    let command = format!(
+        "{} imap imaps://localhost:{} --user alice --password secret --ca-file {}; sleep 30",
+        env!("CARGO_BIN_EXE_mailwire"),
+        srv.imaps.port(),
+        srv.ca().display()
+    );
+    let tmux = mailwire_testkit::Tmux::start(work.path().join("tmux.sock"), &command);
+    tmux.wait_for(
+        &["# connected to localhost", "logged in", "imap>"],
+        "the prompt",
+    );
+    tmux.send(&["SELECT INBOX", "Enter"]);
+    tmux.wait_for(&["S: * 3 EXISTS", "OK [READ-WRITE]"], "SELECT");
+    // Line editing: history brings the last command back.
+    tmux.send(&["Up"]);
+    tmux.wait_for(&["imap> SELECT INBOX"], "history");
+    tmux.send(&["C-u", "IDLE", "Enter"]);
+    tmux.wait_for(&["C: IDLE"], "IDLE");
+    std::thread::sleep(Duration::from_millis(500));
+    srv.rt
+        .block_on(
+            srv.store
+                .deliver("alice", &b"Subject: live\r\n\r\nx\r\n"[..]),
+        )
+        .unwrap();
+    tmux.wait_for(&["S: * 4 EXISTS"], "the delivery during IDLE");
+    tmux.send(&["Enter"]);
+    tmux.wait_for(&["OK IDLE"], "IDLE ended");
+    tmux.send(&["LOGOUT", "Enter"]);
+    tmux.wait_for(&["S: * BYE"], "LOGOUT");
+}

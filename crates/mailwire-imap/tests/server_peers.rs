@@ -694,54 +694,6 @@ fn offlineimap3_sync(compress: bool) {
     );
 }
 
-/// A tmux server on a private socket, killed on drop (also when the test fails).
-struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        let mut all = vec!["-S", self.socket.to_str().unwrap()];
-        all.extend(args);
-        run_tool("tmux", all, None, T).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn pane(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "mw"]).stdout).into_owned()
-    }
-
-    /// Waits until the pane shows every one of `want`; fails with the pane's contents.
-    fn wait_for(&self, want: &[&str], what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let pane = self.pane();
-            if want.iter().all(|w| pane.contains(w)) {
-                return pane;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: the pane never showed {want:?}:\n{pane}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn running(&self) -> bool {
-        self.cmd(&["has-session", "-t", "mw"]).status.success()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = run_tool(
-            "tmux",
-            ["-S", self.socket.to_str().unwrap(), "kill-server"],
-            None,
-            T,
-        );
-    }
-}
-
 #[test]
 fn neomutt_in_tmux_lists_and_shows_a_message() {
     require("tmux", "-V");
@@ -765,36 +717,16 @@ fn neomutt_in_tmux_lists_and_shows_a_message() {
             dir = work.path().display(),
         ),
     );
-    let tmux = Tmux {
-        socket: work.path().join("tmux.sock"),
-    };
     let command = format!(
         "env HOME={home} TERM=screen neomutt -n -F {rc}",
         home = work.path().display(),
         rc = rc.display()
     );
-    let out = tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "mw",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "tmux: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let tmux = mailwire_testkit::Tmux::start(work.path().join("tmux.sock"), &command);
     let index = tmux.wait_for(&["first", "8bit", "big", "Ann"], "the index");
     let first_line = index.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     assert!(first_line.contains("first"), "cursor line: {index}");
-    tmux.cmd(&["send-keys", "-t", "mw", "Enter"]);
+    tmux.send(&["Enter"]);
     tmux.wait_for(
         &[
             "Subject: first",
@@ -803,9 +735,9 @@ fn neomutt_in_tmux_lists_and_shows_a_message() {
         ],
         "the pager",
     );
-    tmux.cmd(&["send-keys", "-t", "mw", "q"]);
+    tmux.send(&["q"]);
     tmux.wait_for(&["8bit", "big"], "back in the index");
-    tmux.cmd(&["send-keys", "-t", "mw", "q"]);
+    tmux.send(&["q"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     while tmux.running() {
         assert!(

@@ -65,6 +65,7 @@ mod error;
 mod peer;
 mod ports;
 mod smtp_sink;
+mod tmux;
 mod tools;
 mod twisted;
 
@@ -74,6 +75,7 @@ pub use error::{Error, Result};
 pub use peer::{peers_dir, pid_alive};
 pub use ports::{PORT_RANGE_END, PORT_RANGE_START, free_port, free_port_base};
 pub use smtp_sink::{SinkCounters, SmtpSink};
+pub use tmux::Tmux;
 pub use tools::{python, run_command, run_tool, run_tool_ok};
 pub use twisted::Twisted;
 

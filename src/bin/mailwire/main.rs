@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod imap_console;
 mod imap_fetch;
 mod pop3_console;
 mod pop3_fetch;
@@ -33,10 +34,7 @@ enum Command {
     /// Download a mailbox over IMAP or POP3, one .eml file per message.
     Fetch(FetchArgs),
     /// An interactive IMAP console.
-    Imap {
-        /// imap://HOST:PORT or imaps://HOST:PORT
-        url: String,
-    },
+    Imap(ImapArgs),
     /// An interactive POP3 console.
     Pop3(Pop3Args),
     /// Parse a protocol transcript from stdin, printing each message and its re-encoding.
@@ -155,6 +153,24 @@ struct FetchArgs {
 }
 
 #[derive(Args, Debug)]
+struct ImapArgs {
+    /// imap://HOST:PORT or imaps://HOST:PORT
+    url: String,
+    /// Log in as this user with the strongest mechanism offered (else type LOGIN yourself).
+    #[arg(long)]
+    user: Option<String>,
+    /// Password for --user.
+    #[arg(long, env = "MAILWIRE_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// STARTTLS policy for imap://.
+    #[arg(long, value_enum, default_value_t = TlsArg::Required)]
+    tls: TlsArg,
+    /// An extra CA certificate (PEM) to trust.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct Pop3Args {
     /// pop3://HOST:PORT or pop3s://HOST:PORT
     url: String,
@@ -205,14 +221,6 @@ enum ParseKind {
     SmtpReply,
     Pop3Command,
     Pop3Response,
-}
-
-/// Exit status for "this part of mailwire is not built yet".
-const NOT_BUILT: u8 = 2;
-
-fn not_built(what: &str, issue: &str) -> ExitCode {
-    eprintln!("mailwire: {what} is not built yet ({issue}); nothing was done.");
-    ExitCode::from(NOT_BUILT)
 }
 
 fn serve(args: &ServeArgs) -> ExitCode {
@@ -368,10 +376,7 @@ fn main() -> ExitCode {
             );
             ExitCode::from(2)
         }
-        Command::Imap { .. } => not_built(
-            "`mailwire imap` (the IMAP console)",
-            "the IMAP client issue",
-        ),
+        Command::Imap(args) => imap_console::run(args),
         Command::Pop3(args) => pop3_console::run(args),
         Command::Parse { kind } => parse(*kind),
     }

@@ -651,6 +651,16 @@ impl Client {
     /// STARTTLS under the policy, capabilities read again after it), logs in, and starts the
     /// connection task.
     pub async fn connect(config: ClientConfig, login: &Login) -> Result<Self> {
+        Self::start(config, Some(login)).await
+    }
+
+    /// Like [`connect`](Self::connect) without logging in: the caller sends LOGIN (or the
+    /// server greeted with PREAUTH). For consoles and tests of the not-authenticated state.
+    pub async fn connect_without_login(config: ClientConfig) -> Result<Self> {
+        Self::start(config, None).await
+    }
+
+    async fn start(config: ClientConfig, login: Option<&Login>) -> Result<Self> {
         let security = config.security;
         let mut c = Conn::connect(config).await?;
         let kind = c.greeting().await?;
@@ -671,7 +681,9 @@ impl Client {
         } else {
             c.capabilities().await?;
         }
-        if kind != GreetingKind::PreAuth {
+        if kind != GreetingKind::PreAuth
+            && let Some(login) = login
+        {
             c.login(login).await?;
         }
         Ok(Self::spawn(c))
