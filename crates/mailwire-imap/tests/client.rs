@@ -288,3 +288,93 @@ fn idle_is_reissued_before_the_servers_autologout() {
         c.noop().await.unwrap();
     });
 }
+
+/// The typed methods, the same script against mailwire's server and Dovecot.
+async fn typed_script(c: &Client) {
+    use mailwire_imap::proto::{
+        FetchItem, FetchItems, Flag, SearchKey, SequenceSet, StatusItem, StatusValue, StoreKind,
+        Vec1,
+    };
+    let _ = c.delete("Work").await;
+    c.create("Work").await.unwrap();
+    let names: Vec<Vec<u8>> = c
+        .list("", "*")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.mailbox.as_bytes().to_vec())
+        .collect();
+    assert!(names.contains(&b"Work".to_vec()), "{names:?}");
+    let appended = c
+        .append(
+            "Work",
+            &[Flag::Seen],
+            b"Subject: typed\r\n\r\nhello\r\n".to_vec(),
+        )
+        .await
+        .unwrap();
+    let (_, uid) = appended.expect("APPENDUID");
+    let st = c
+        .status("Work", &[StatusItem::Messages, StatusItem::UidNext])
+        .await
+        .unwrap();
+    assert!(
+        st.contains(&StatusValue::Number(StatusItem::Messages, 1)),
+        "{st:?}"
+    );
+    c.select("Work").await.unwrap();
+    let all = SequenceSet::all();
+    let f = c
+        .fetch(&all, FetchItems::Items(Vec1::one(FetchItem::Flags)), true)
+        .await
+        .unwrap();
+    assert_eq!(f.len(), 1);
+    assert_eq!(c.search(SearchKey::All, true).await.unwrap(), [uid]);
+    let modified = c
+        .store(&all, StoreKind::Add, &[Flag::Flagged], false, None)
+        .await
+        .unwrap();
+    assert!(modified.is_empty());
+    assert_eq!(c.search(SearchKey::Flagged, false).await.unwrap(), [1]);
+    let copied = c.copy(&all, "INBOX", false).await.unwrap();
+    assert_eq!(copied.len(), 1, "{copied:?}");
+    let moved = c.r#move(&all, "INBOX", true).await.unwrap();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0].0, uid);
+    let st = c.status("INBOX", &[StatusItem::Messages]).await.unwrap();
+    assert!(
+        st.contains(&StatusValue::Number(StatusItem::Messages, 5)),
+        "{st:?}"
+    );
+    c.examine("INBOX").await.unwrap();
+    c.rename("Work", "Work2").await.unwrap();
+    c.delete("Work2").await.unwrap();
+    match c.status("Work", &[StatusItem::Messages]).await {
+        Err(Error::No(_)) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn typed_methods_against_mailwire_and_dovecot() {
+    let srv = TestServer::memory();
+    srv.rt.block_on(async {
+        let c = Client::connect(config(&srv, true), &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        typed_script(&c).await;
+    });
+    let dovecot = mailwire_testkit::Dovecot::start().expect("Dovecot (tests/peers/install.sh)");
+    for m in messages() {
+        dovecot.add_message("alice", &m).unwrap();
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cfg = ClientConfig::new("localhost", dovecot.imaps().port(), Security::Implicit)
+            .with_ca_file(dovecot.cert_pem_path());
+        let c = Client::connect(cfg, &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        typed_script(&c).await;
+    });
+}

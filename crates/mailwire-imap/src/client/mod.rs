@@ -47,8 +47,10 @@ use crate::proto::client::{
     ClientConfig as SessionConfig, ClientSession, CommandHandle, Event, ProtocolError,
 };
 use crate::proto::{
-    AString, Atom, Capability, Code, CommandBody, Completion, Data, DecodeOptions, GreetingKind,
-    InitialResponse, Mailbox, Tag, Tagged, Text, Untagged, UntaggedKind, decode_command,
+    AString, AppendData, AppendMessage, Atom, Capability, Code, CommandBody, Completion, Data,
+    DecodeOptions, ESearchData, FetchItems, Flag, GreetingKind, InitialResponse, ListData,
+    ListMailbox, Mailbox, MessageData, SearchKey, SeqNum, SeqRange, SequenceSet, StatusItem,
+    StatusValue, StoreKind, Tag, Tagged, Text, Untagged, UntaggedKind, Vec1, decode_command,
 };
 
 /// A completion not received yet.
@@ -838,6 +840,254 @@ impl Client {
         Ok(s)
     }
 
+    /// LIST `reference` `pattern`: the mailboxes, as the server described them.
+    pub async fn list(&self, reference: &str, pattern: &str) -> Result<Vec<ListData>> {
+        let r = self
+            .run(CommandBody::List {
+                select: Vec::new(),
+                reference: mailbox(reference)?,
+                patterns: Vec1::one(ListMailbox::new(pattern).map_err(invalid)?),
+                returns: Vec::new(),
+            })
+            .await?;
+        Ok(r.data
+            .into_iter()
+            .filter_map(|d| match d {
+                Data::List(l) => Some(l),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// STATUS of a mailbox: the values asked for.
+    pub async fn status(&self, name: &str, items: &[StatusItem]) -> Result<Vec<StatusValue>> {
+        let items = Vec1::try_from(items.to_vec()).map_err(invalid)?;
+        let r = self
+            .run(CommandBody::Status {
+                mailbox: mailbox(name)?,
+                items,
+            })
+            .await?;
+        Ok(r.data
+            .into_iter()
+            .find_map(|d| match d {
+                Data::Status { items, .. } => Some(items),
+                _ => None,
+            })
+            .unwrap_or_default())
+    }
+
+    /// CREATE.
+    pub async fn create(&self, name: &str) -> Result<()> {
+        self.run(CommandBody::Create {
+            mailbox: mailbox(name)?,
+            special_use: Vec::new(),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        self.run(CommandBody::Delete(mailbox(name)?))
+            .await
+            .map(drop)
+    }
+
+    /// RENAME.
+    pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        self.run(CommandBody::Rename {
+            from: mailbox(from)?,
+            to: mailbox(to)?,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// SUBSCRIBE (`true`) or UNSUBSCRIBE.
+    pub async fn subscribe(&self, name: &str, on: bool) -> Result<()> {
+        let m = mailbox(name)?;
+        let body = if on {
+            CommandBody::Subscribe(m)
+        } else {
+            CommandBody::Unsubscribe(m)
+        };
+        self.run(body).await.map(drop)
+    }
+
+    /// ENABLE (RFC 5161): the capabilities the server enabled.
+    pub async fn enable(&self, caps: &[Capability]) -> Result<Vec<Capability>> {
+        let caps = Vec1::try_from(caps.to_vec()).map_err(invalid)?;
+        let r = self.run(CommandBody::Enable(caps)).await?;
+        Ok(r.data
+            .into_iter()
+            .flat_map(|d| match d {
+                Data::Enabled(c) => c,
+                _ => Vec::new(),
+            })
+            .collect())
+    }
+
+    /// APPEND one message (LITERAL+ when the server offers it, otherwise after its `+`).
+    /// Returns `(UIDVALIDITY, UID)` when the server says APPENDUID (RFC 4315).
+    pub async fn append(
+        &self,
+        name: &str,
+        flags: &[Flag],
+        message: Vec<u8>,
+    ) -> Result<Option<(u32, u32)>> {
+        let r = self
+            .run(CommandBody::Append {
+                mailbox: mailbox(name)?,
+                messages: Vec1::one(AppendMessage {
+                    flags: (!flags.is_empty()).then(|| flags.to_vec()),
+                    date: None,
+                    data: AppendData::Literal(message),
+                }),
+            })
+            .await?;
+        Ok(match r.done.code {
+            Some(Code::AppendUid { uid_validity, uids }) => {
+                first(&uids).map(|u| (uid_validity.get(), u))
+            }
+            _ => None,
+        })
+    }
+
+    /// FETCH or UID FETCH: `(sequence number, items)` of each message, in the order sent.
+    pub async fn fetch(
+        &self,
+        set: &SequenceSet,
+        items: FetchItems,
+        uid: bool,
+    ) -> Result<Vec<(u32, Vec1<MessageData>)>> {
+        let r = self
+            .run(CommandBody::Fetch {
+                set: set.clone(),
+                items,
+                modifiers: Vec::new(),
+                uid,
+            })
+            .await?;
+        Ok(r.data
+            .into_iter()
+            .filter_map(|d| match d {
+                Data::Fetch { seq, items } => Some((seq.get(), items)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// SEARCH or UID SEARCH: the matching numbers (from SEARCH or ESEARCH).
+    pub async fn search(&self, criteria: SearchKey, uid: bool) -> Result<Vec<u32>> {
+        let r = self
+            .run(CommandBody::Search {
+                returns: None,
+                charset: None,
+                criteria: Vec1::one(criteria),
+                uid,
+            })
+            .await?;
+        let mut out = Vec::new();
+        for d in r.data {
+            match d {
+                Data::Search { nums, .. } => out.extend(nums.iter().map(|n| n.get())),
+                Data::ESearch(e) => {
+                    for item in e.data {
+                        if let ESearchData::All(set) = item {
+                            out.extend(set_numbers(&set));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// STORE or UID STORE (`.SILENT`): the UIDs or numbers UNCHANGEDSINCE left alone
+    /// (RFC 7162 `MODIFIED`), empty when all were changed.
+    pub async fn store(
+        &self,
+        set: &SequenceSet,
+        kind: StoreKind,
+        flags: &[Flag],
+        uid: bool,
+        unchanged_since: Option<u64>,
+    ) -> Result<Vec<u32>> {
+        let r = self
+            .run(CommandBody::Store {
+                set: set.clone(),
+                kind,
+                silent: true,
+                flags: flags.to_vec(),
+                unchanged_since,
+                uid,
+            })
+            .await?;
+        Ok(match &r.done.code {
+            Some(Code::Modified(set)) => set_numbers(set),
+            _ => Vec::new(),
+        })
+    }
+
+    /// COPY or UID COPY; the COPYUID pairs `(source, destination)` when the server says them.
+    pub async fn copy(&self, set: &SequenceSet, to: &str, uid: bool) -> Result<Vec<(u32, u32)>> {
+        let r = self
+            .run(CommandBody::Copy {
+                set: set.clone(),
+                mailbox: mailbox(to)?,
+                uid,
+            })
+            .await?;
+        Ok(copyuid(r.done.code.as_ref()))
+    }
+
+    /// MOVE or UID MOVE (RFC 6851); without MOVE, COPY, STORE `\Deleted` and UID EXPUNGE
+    /// (or EXPUNGE without UIDPLUS). Returns the COPYUID pairs when known.
+    pub async fn r#move(&self, set: &SequenceSet, to: &str, uid: bool) -> Result<Vec<(u32, u32)>> {
+        if self.has_capability(&Capability::Move) {
+            let r = self
+                .run(CommandBody::Move {
+                    set: set.clone(),
+                    mailbox: mailbox(to)?,
+                    uid,
+                })
+                .await?;
+            let pairs = copyuid(r.done.code.as_ref());
+            if !pairs.is_empty() {
+                return Ok(pairs);
+            }
+            return Ok(r
+                .status
+                .iter()
+                .map(|u| copyuid(u.code.as_ref()))
+                .find(|p| !p.is_empty())
+                .unwrap_or_default());
+        }
+        let pairs = self.copy(set, to, uid).await?;
+        self.store(set, StoreKind::Add, &[Flag::Deleted], uid, None)
+            .await?;
+        if uid && self.has_capability(&Capability::UidPlus) {
+            self.run(CommandBody::Expunge {
+                uids: Some(set.clone()),
+            })
+            .await?;
+        } else {
+            self.run(CommandBody::Expunge { uids: None }).await?;
+        }
+        Ok(pairs)
+    }
+
+    /// EXPUNGE (or UID EXPUNGE of `uids`).
+    pub async fn expunge(&self, uids: Option<&SequenceSet>) -> Result<()> {
+        self.run(CommandBody::Expunge {
+            uids: uids.cloned(),
+        })
+        .await
+        .map(drop)
+    }
+
     /// NOOP: lets the server report changes (as [`Unsolicited`] events).
     pub async fn noop(&self) -> Result<()> {
         self.run(CommandBody::Noop).await.map(drop)
@@ -1065,5 +1315,51 @@ fn update_view(shared: &Shared, d: &Data) {
             }
         }
         _ => {}
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> Error {
+    Error::Command(e.to_string())
+}
+
+fn mailbox(name: &str) -> Result<Mailbox> {
+    Mailbox::from_utf8(name, false).map_err(invalid)
+}
+
+/// The numbers of a set without `*` (as servers send them in codes and ESEARCH).
+fn set_numbers(set: &SequenceSet) -> Vec<u32> {
+    let SequenceSet::Set(ranges) = set else {
+        return Vec::new();
+    };
+    let v = |n: &SeqNum| match n {
+        SeqNum::Value(v) => v.get(),
+        SeqNum::Largest => 0,
+    };
+    let mut out = Vec::new();
+    for r in ranges {
+        match r {
+            SeqRange::Single(a) => out.push(v(a)),
+            SeqRange::Range(a, b) => out.extend(v(a).min(v(b))..=v(a).max(v(b))),
+        }
+    }
+    out.retain(|&n| n > 0);
+    out
+}
+
+fn first(set: &SequenceSet) -> Option<u32> {
+    set_numbers(set).into_iter().next()
+}
+
+fn copyuid(code: Option<&Code>) -> Vec<(u32, u32)> {
+    match code {
+        Some(Code::CopyUid {
+            source,
+            destination,
+            ..
+        }) => set_numbers(source)
+            .into_iter()
+            .zip(set_numbers(destination))
+            .collect(),
+        _ => Vec::new(),
     }
 }
