@@ -41,5 +41,6 @@ cargo check --manifest-path fuzz/Cargo.toml --bins
 stage "examples"
 cargo build --workspace --examples --locked
 timeout 60 ./target/debug/examples/gui_thread
+timeout 60 ./target/debug/examples/imap_gui
 
 stage "all passed in ${SECONDS}s"
