@@ -378,3 +378,118 @@ fn typed_methods_against_mailwire_and_dovecot() {
         typed_script(&c).await;
     });
 }
+
+/// Twisted's IMAP4Server, the seed system's own: STARTTLS (it says LOGINDISABLED before),
+/// CRAM-MD5, a message sent to it over SMTP read back byte for byte.
+#[test]
+fn against_twisted_imap4server_with_starttls_and_cram_md5() {
+    let twisted = mailwire_testkit::Twisted::start(true).expect("Twisted (tests/peers/install.sh)");
+    let msg = "From: a@example.com\r\nTo: alice@example.com\r\nSubject: from twisted\r\n\r\nhello twisted\r\n";
+    mailwire_testkit::python(
+        &format!(
+            "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.sendmail('a@example.com', ['alice@example.com'], {msg:?}.encode())\ns.quit()\n",
+            twisted.smtp().port()
+        ),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cfg = ClientConfig::new(
+            "localhost",
+            twisted.imap().port(),
+            Security::StartTls(TlsPolicy::Required),
+        )
+        .with_ca_file(twisted.cert_pem_path().expect("TLS"));
+        let c = Client::connect(
+            cfg,
+            &Login::password("alice", "secret").with_mechanism(mailwire_sasl::Mechanism::CramMd5),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", twisted.log()));
+        assert!(c.is_tls());
+        let s = c.select("INBOX").await.unwrap();
+        assert_eq!(s.exists, 1);
+        let r = c.command("FETCH 1 (BODY.PEEK[])").await.unwrap();
+        let bodies: Vec<Vec<u8>> = r.data.iter().filter_map(body).collect();
+        assert_eq!(bodies.len(), 1, "{r:?}");
+        // Twisted stores what SMTP gave it, with its Received line in front.
+        assert!(
+            bodies[0].ends_with(msg.as_bytes()),
+            "{:?}",
+            String::from_utf8_lossy(&bodies[0])
+        );
+        c.noop().await.unwrap();
+        c.logout().await.unwrap();
+    });
+}
+
+/// A hostile server: greets, then answers each command line with what `answer` returns for
+/// it (the tag of the command is given); after `limit` commands it closes.
+async fn hostile(answer: fn(&str, &str) -> Vec<u8>) -> u16 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let (r, mut w) = s.into_split();
+        let mut r = BufReader::new(r);
+        w.write_all(b"* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] hostile\r\n")
+            .await
+            .unwrap();
+        let mut line = String::new();
+        while r.read_line(&mut line).await.unwrap_or(0) > 0 {
+            let (tag, rest) = line.trim_end().split_once(' ').unwrap_or(("", ""));
+            let out = answer(tag, rest);
+            if w.write_all(&out).await.is_err() {
+                break;
+            }
+            line.clear();
+        }
+    });
+    port
+}
+
+#[test]
+fn hostile_servers_are_refused_cleanly() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // Bytes after the STARTTLS go-ahead, before the handshake (response injection).
+        let port = hostile(|tag, cmd| {
+            if cmd.eq_ignore_ascii_case("STARTTLS") {
+                format!("{tag} OK begin TLS\r\n* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n")
+                    .into_bytes()
+            } else {
+                format!("{tag} OK\r\n").into_bytes()
+            }
+        })
+        .await;
+        let cfg = ClientConfig::new("localhost", port, Security::StartTls(TlsPolicy::Required));
+        match Client::connect(cfg, &Login::password("alice", "secret")).await {
+            Err(Error::Protocol(_) | Error::Tls(_)) => {}
+            other => panic!("injection accepted: {other:?}"),
+        }
+
+        // A tagged answer for a tag never used, and a literal over the client's limit.
+        let port = hostile(|tag, cmd| match cmd.split(' ').next().unwrap_or("") {
+            "NOOP" => format!("ZZ9 OK never sent\r\n{tag} OK NOOP\r\n").into_bytes(),
+            "FETCH" => format!("* 1 FETCH (BODY[] {{999999999999}}\r\n{tag} OK\r\n").into_bytes(),
+            _ => format!("{tag} OK\r\n").into_bytes(),
+        })
+        .await;
+        let mut cfg = ClientConfig::new("127.0.0.1", port, Security::StartTls(TlsPolicy::Disabled));
+        cfg.timeout = Duration::from_secs(5);
+        let login = Login::password("alice", "secret").allow_plaintext_without_tls(true);
+        let c = Client::connect(cfg, &login).await.unwrap();
+        match c.noop().await {
+            Err(Error::Protocol(_)) => {}
+            other => panic!("unknown tag accepted: {other:?}"),
+        }
+        let started = std::time::Instant::now();
+        match c.command("FETCH 1 BODY[]").await {
+            Err(Error::Protocol(_) | Error::Closed | Error::Timeout(_)) => {}
+            other => panic!("oversized literal accepted: {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+    });
+}
