@@ -493,3 +493,50 @@ fn hostile_servers_are_refused_cleanly() {
         assert!(started.elapsed() < Duration::from_secs(10));
     });
 }
+
+#[test]
+fn fetch_stream_hands_out_messages_one_by_one() {
+    use mailwire_imap::proto::{FetchItem, FetchItems, Section, SequenceSet, Vec1};
+    let srv = TestServer::memory();
+    let n = 300usize;
+    srv.rt.block_on(async {
+        for i in 0..n {
+            let m = format!("Subject: m{i}\r\n\r\n{}\r\n", "x".repeat(10_000 + i));
+            srv.store
+                .deliver("alice@example.com", m.into_bytes())
+                .await
+                .unwrap();
+        }
+        let c = Client::connect(config(&srv, true), &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        c.examine("INBOX").await.unwrap();
+        let items = FetchItems::Items(Vec1::one(FetchItem::BodySection {
+            peek: true,
+            section: Section::Top(None),
+            partial: None,
+        }));
+        let mut stream = c
+            .fetch_stream(&SequenceSet::all(), items, true, 4)
+            .await
+            .unwrap();
+        let mut count = 0;
+        let mut last_len = 0;
+        while let Some(d) = stream.next().await {
+            if let Some(b) = body(&d) {
+                count += 1;
+                last_len = b.len();
+            }
+        }
+        let done = stream.finish().await.unwrap();
+        assert_eq!(done.kind, mailwire_imap::proto::Completion::Ok);
+        // The three of TestServer::memory, then ours.
+        assert_eq!(count, n + 3);
+        assert_eq!(
+            last_len,
+            format!("Subject: m{}\r\n\r\n", n - 1).len() + 10_000 + n - 1 + 2
+        );
+        // The connection goes on after the stream.
+        c.noop().await.unwrap();
+    });
+}

@@ -314,6 +314,32 @@ struct Job {
     reply: oneshot::Sender<Result<Reply>>,
     /// IDLE: told when the server idles, and when to end it.
     idle: Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>,
+    /// Data handed out as it arrives instead of collected ([`Client::fetch_stream`]).
+    stream: Option<mpsc::Sender<Data>>,
+}
+
+/// A FETCH whose responses are handed out one by one as they are read
+/// ([`Client::fetch_stream`]): a mailbox of any size is fetched in bounded memory.
+#[derive(Debug)]
+pub struct FetchStream {
+    data: mpsc::Receiver<Data>,
+    done: oneshot::Receiver<Result<Reply>>,
+}
+
+impl FetchStream {
+    /// The next FETCH response, `None` once the command completed.
+    pub async fn next(&mut self) -> Option<Data> {
+        self.data.recv().await
+    }
+
+    /// Waits for the completion (after [`next`](Self::next) returned `None`, or dropping the
+    /// rest).
+    pub async fn finish(mut self) -> Result<Tagged> {
+        self.data.close();
+        while self.data.recv().await.is_some() {}
+        let r = self.done.await.map_err(|_| Error::Closed)??;
+        Ok(r.done)
+    }
 }
 
 /// The default [`ClientConfig::idle_reissue`].
@@ -742,6 +768,7 @@ impl Client {
                 body,
                 reply: tx,
                 idle: None,
+                stream: None,
             })
             .await
             .map_err(|_| Error::Closed)?;
@@ -760,6 +787,7 @@ impl Client {
                 body: CommandBody::Idle,
                 reply: tx,
                 idle: Some((started_tx, stop_rx)),
+                stream: None,
             })
             .await
             .map_err(|_| Error::Closed)?;
@@ -978,6 +1006,37 @@ impl Client {
             .collect())
     }
 
+    /// FETCH or UID FETCH with every response handed out as it is read, through a bounded
+    /// channel of `window` responses: nothing of the mailbox is held beyond that.
+    pub async fn fetch_stream(
+        &self,
+        set: &SequenceSet,
+        items: FetchItems,
+        uid: bool,
+        window: usize,
+    ) -> Result<FetchStream> {
+        let (tx, rx) = oneshot::channel();
+        let (dtx, drx) = mpsc::channel(window.max(1));
+        self.jobs
+            .send(Job {
+                body: CommandBody::Fetch {
+                    set: set.clone(),
+                    items,
+                    modifiers: Vec::new(),
+                    uid,
+                },
+                reply: tx,
+                idle: None,
+                stream: Some(dtx),
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        Ok(FetchStream {
+            data: drx,
+            done: rx,
+        })
+    }
+
     /// SEARCH or UID SEARCH: the matching numbers (from SEARCH or ESEARCH).
     pub async fn search(&self, criteria: SearchKey, uid: bool) -> Result<Vec<u32>> {
         let r = self
@@ -1140,6 +1199,7 @@ struct InFlight {
     name: &'static str,
     reply: Reply,
     tx: oneshot::Sender<Result<Reply>>,
+    stream: Option<mpsc::Sender<Data>>,
 }
 
 /// The connection task: takes commands from every handle, pipelines them, routes the answers.
@@ -1199,7 +1259,13 @@ async fn task(
                         *lock(&shared.capabilities) = caps.to_vec();
                     }
                     match flight.iter_mut().find(|f| asks_for(f.name, &d)) {
-                        Some(f) => f.reply.data.push(d),
+                        Some(f) => match &f.stream {
+                            // The reader's pace is the connection's (TCP flow control).
+                            Some(tx) => {
+                                let _ = tx.send(d).await;
+                            }
+                            None => f.reply.data.push(d),
+                        },
                         None => {
                             let _ = events.send(Unsolicited::Data(d));
                         }
@@ -1250,7 +1316,7 @@ async fn task(
         c.read.clear();
         tokio::select! {
             job = jobs.recv(), if open => match job {
-                Some(Job { body, reply, idle: ctl }) => {
+                Some(Job { body, reply, idle: ctl, stream }) => {
                     let name = body.name();
                     let handle = c.session.enqueue(body);
                     if let Some((started, stop)) = ctl {
@@ -1268,6 +1334,7 @@ async fn task(
                         name,
                         reply: empty_reply(),
                         tx: reply,
+                        stream,
                     });
                 }
                 None => open = false,
