@@ -72,6 +72,50 @@ pub fn env_usize(name: &str, default: usize) -> usize {
 }
 
 mod imap;
+/// A message of about `size` octets (the benchmarks use 10 KiB): a reply (In-Reply-To, References, Cc), multipart/mixed with a text part
+/// and a base64 attachment; `i` in the subject and ids.
+pub fn sample_message(i: usize, size: usize) -> Vec<u8> {
+    let mut m = format!(
+        "Return-Path: <sender{i}@example.org>\r\n\
+         From: \"Sender {i}\" <sender{i}@example.org>\r\n\
+         To: Alice <alice@example.net>, bob@example.net\r\n\
+         Cc: \"List\" <list@lists.example.com>\r\n\
+         Subject: Re: bench message {i}\r\n\
+         Date: Mon, 7 Dec 2026 10:{:02}:{:02} +0100\r\n\
+         Message-ID: <{i}.bench@example.org>\r\n\
+         In-Reply-To: <{}.bench@example.org>\r\n\
+         References: <1.bench@example.org> <{}.bench@example.org>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n\
+         --b{i}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+        i % 60,
+        (i * 7) % 60,
+        i.saturating_sub(1),
+        i.saturating_sub(1),
+    )
+    .into_bytes();
+    let mut n = 0;
+    while m.len() < size / 2 {
+        m.extend_from_slice(
+            format!("line {n:04} of message {i:05}, some text to fill it up\r\n").as_bytes(),
+        );
+        n += 1;
+    }
+    m.extend_from_slice(
+        format!(
+            "--b{i}\r\nContent-Type: application/octet-stream; name=\"data{i}.bin\"\r\n\
+             Content-Disposition: attachment; filename=\"data{i}.bin\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    while m.len() < size - 16 {
+        m.extend_from_slice(b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9w\r\n");
+    }
+    m.extend_from_slice(format!("--b{i}--\r\n").as_bytes());
+    m
+}
+
 pub mod imap_load;
 pub use imap::{
     imap_command_mix, imap_fetch_envelope, imap_fetch_literal, imap_list, imap_message_text,

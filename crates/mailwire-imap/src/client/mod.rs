@@ -1316,26 +1316,12 @@ async fn task(
         c.read.clear();
         tokio::select! {
             job = jobs.recv(), if open => match job {
-                Some(Job { body, reply, idle: ctl, stream }) => {
-                    let name = body.name();
-                    let handle = c.session.enqueue(body);
-                    if let Some((started, stop)) = ctl {
-                        idle = Some(IdleCtl {
-                            handle,
-                            started: Some(started),
-                            stop,
-                            stopping: false,
-                            since: None,
-                            reissue: false,
-                        });
+                Some(job) => {
+                    accept(&mut c, &mut flight, &mut idle, job);
+                    // Everything else already queued goes out in the same write.
+                    while let Ok(job) = jobs.try_recv() {
+                        accept(&mut c, &mut flight, &mut idle, job);
                     }
-                    flight.push(InFlight {
-                        handle,
-                        name,
-                        reply: empty_reply(),
-                        tx: reply,
-                        stream,
-                    });
                 }
                 None => open = false,
             },
@@ -1367,6 +1353,35 @@ async fn task(
         let _ = f.tx.send(Err(Error::Closed));
     }
     let _ = events.send(Unsolicited::Closed);
+}
+
+/// Queues a job's command in the session.
+fn accept(c: &mut Conn, flight: &mut Vec<InFlight>, idle: &mut Option<IdleCtl>, job: Job) {
+    let Job {
+        body,
+        reply,
+        idle: ctl,
+        stream,
+    } = job;
+    let name = body.name();
+    let handle = c.session.enqueue(body);
+    if let Some((started, stop)) = ctl {
+        *idle = Some(IdleCtl {
+            handle,
+            started: Some(started),
+            stop,
+            stopping: false,
+            since: None,
+            reissue: false,
+        });
+    }
+    flight.push(InFlight {
+        handle,
+        name,
+        reply: empty_reply(),
+        tx: reply,
+        stream,
+    });
 }
 
 fn update_view(shared: &Shared, d: &Data) {
