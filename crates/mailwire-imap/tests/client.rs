@@ -540,3 +540,94 @@ fn fetch_stream_hands_out_messages_one_by_one() {
         c.noop().await.unwrap();
     });
 }
+
+/// QRESYNC resync after another client's changes, against mailwire's server and Dovecot.
+async fn qresync_script(a: &Client, b: &Client) {
+    use mailwire_imap::proto::{Capability, Flag, SequenceSet, StoreKind};
+    // Dovecot reports HIGHESTMODSEQ once CONDSTORE (here through QRESYNC) is enabled.
+    let on = a.enable(&[Capability::QResync]).await.unwrap();
+    assert!(on.contains(&Capability::QResync), "{on:?}");
+    let s = a.select("INBOX").await.unwrap();
+    let (v, m) = (
+        s.uidvalidity.unwrap(),
+        s.highest_modseq.expect("HIGHESTMODSEQ"),
+    );
+    a.examine("INBOX").await.unwrap();
+    // The other client flags UID 1 and expunges UID 2.
+    b.select("INBOX").await.unwrap();
+    let one = SequenceSet::single(1).unwrap();
+    let two = SequenceSet::single(2).unwrap();
+    b.store(&one, StoreKind::Add, &[Flag::Flagged], true, None)
+        .await
+        .unwrap();
+    b.store(&two, StoreKind::Add, &[Flag::Deleted], true, None)
+        .await
+        .unwrap();
+    b.expunge(Some(&two)).await.unwrap();
+    let r = a.select_qresync("INBOX", true, v, m, None).await.unwrap();
+    assert_eq!(r.selected.exists, 2);
+    assert_eq!(r.vanished.len(), 1, "{r:?}");
+    assert_eq!(r.vanished[0].to_string(), "2");
+    let changed_uids: Vec<u32> = r
+        .changed
+        .iter()
+        .filter_map(|(_, items)| {
+            items.as_slice().iter().find_map(|i| match i {
+                MessageData::Uid(u) => Some(u.get()),
+                _ => None,
+            })
+        })
+        .collect();
+    assert_eq!(changed_uids, [1], "{r:?}");
+    // Another UIDVALIDITY: nothing reported.
+    let r = a
+        .select_qresync("INBOX", true, v + 1, m, None)
+        .await
+        .unwrap();
+    assert!(r.vanished.is_empty() && r.changed.is_empty(), "{r:?}");
+}
+
+#[test]
+fn qresync_against_mailwire_and_dovecot() {
+    let srv = TestServer::memory();
+    srv.rt.block_on(async {
+        let login = Login::password("alice", "secret");
+        let a = Client::connect(config(&srv, true), &login).await.unwrap();
+        let b = Client::connect(config(&srv, true), &login).await.unwrap();
+        qresync_script(&a, &b).await;
+        // SORT, THREAD and ID while here.
+        use mailwire_imap::proto::{SearchKey, SortCriterion, SortKey, ThreadAlgorithm};
+        let sorted = a
+            .sort(
+                &[SortCriterion {
+                    reverse: true,
+                    key: SortKey::Arrival,
+                }],
+                SearchKey::All,
+                true,
+            )
+            .await
+            .unwrap();
+        assert_eq!(sorted.len(), 2);
+        let threads = a
+            .thread(ThreadAlgorithm::References, SearchKey::All, false)
+            .await
+            .unwrap();
+        assert_eq!(threads.len(), 2, "{threads:?}");
+        let id = a.id(&[("name", "mailwire-test")]).await.unwrap();
+        assert!(id.iter().any(|(k, _)| k == "name"), "{id:?}");
+    });
+    let dovecot = mailwire_testkit::Dovecot::start().expect("Dovecot (tests/peers/install.sh)");
+    for m in messages() {
+        dovecot.add_message("alice", &m).unwrap();
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cfg = ClientConfig::new("localhost", dovecot.imaps().port(), Security::Implicit)
+            .with_ca_file(dovecot.cert_pem_path());
+        let login = Login::password("alice", "secret");
+        let a = Client::connect(cfg.clone(), &login).await.unwrap();
+        let b = Client::connect(cfg, &login).await.unwrap();
+        qresync_script(&a, &b).await;
+    });
+}

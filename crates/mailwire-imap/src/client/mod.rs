@@ -48,9 +48,10 @@ use crate::proto::client::{
 };
 use crate::proto::{
     AString, AppendData, AppendMessage, Atom, Capability, Code, CommandBody, Completion, Data,
-    DecodeOptions, ESearchData, FetchItems, Flag, GreetingKind, InitialResponse, ListData,
-    ListMailbox, Mailbox, MessageData, SearchKey, SeqNum, SeqRange, SequenceSet, StatusItem,
-    StatusValue, StoreKind, Tag, Tagged, Text, Untagged, UntaggedKind, Vec1, decode_command,
+    DecodeOptions, ESearchData, FetchItems, Flag, GreetingKind, IString, InitialResponse, ListData,
+    ListMailbox, Mailbox, MessageData, SearchKey, SelectParam, SeqNum, SeqRange, SequenceSet,
+    SortCriterion, StatusItem, StatusValue, StoreKind, Tag, Tagged, Text, Thread, ThreadAlgorithm,
+    Untagged, UntaggedKind, Vec1, decode_command,
 };
 
 /// A completion not received yet.
@@ -283,6 +284,17 @@ pub struct Selected {
     pub read_only: bool,
 }
 
+/// What [`Client::select_qresync`] learnt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resync {
+    /// The mailbox, as SELECT reported it.
+    pub selected: Selected,
+    /// UIDs expunged since the modseq given (`VANISHED (EARLIER)`).
+    pub vanished: Vec<SequenceSet>,
+    /// Messages changed since then: sequence number and items (UID, FLAGS, MODSEQ).
+    pub changed: Vec<(u32, Vec1<MessageData>)>,
+}
+
 /// Something the server said that no command asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -387,6 +399,8 @@ struct IdleCtl {
 
 struct Shared {
     capabilities: Mutex<Vec<Capability>>,
+    /// What ENABLE turned on.
+    enabled: Mutex<Vec<Capability>>,
     view: Mutex<MailboxView>,
     tls: bool,
 }
@@ -722,6 +736,7 @@ impl Client {
         let (events, _) = broadcast::channel(c.config.event_capacity.max(1));
         let shared = Arc::new(Shared {
             capabilities: Mutex::new(c.session.capabilities().to_vec()),
+            enabled: Mutex::new(Vec::new()),
             view: Mutex::new(MailboxView::default()),
             tls: c.io.is_tls(),
         });
@@ -825,17 +840,22 @@ impl Client {
     }
 
     async fn open(&self, name: &str, read_only: bool) -> Result<Selected> {
+        self.open_with(name, read_only, Vec::new())
+            .await
+            .map(|(s, _)| s)
+    }
+
+    async fn open_with(
+        &self,
+        name: &str,
+        read_only: bool,
+        params: Vec<SelectParam>,
+    ) -> Result<(Selected, Reply)> {
         let mailbox = Mailbox::from_utf8(name, false).map_err(|e| Error::Command(e.to_string()))?;
         let body = if read_only {
-            CommandBody::Examine {
-                mailbox,
-                params: Vec::new(),
-            }
+            CommandBody::Examine { mailbox, params }
         } else {
-            CommandBody::Select {
-                mailbox,
-                params: Vec::new(),
-            }
+            CommandBody::Select { mailbox, params }
         };
         let r = self.run(body).await?;
         let mut s = Selected {
@@ -865,7 +885,149 @@ impl Client {
             uidvalidity: s.uidvalidity,
             highest_modseq: s.highest_modseq,
         };
-        Ok(s)
+        drop(v);
+        Ok((s, r))
+    }
+
+    /// SELECT (or EXAMINE) with QRESYNC (RFC 7162 §3.2.5): `ENABLE QRESYNC` first (once), then
+    /// what changed since `modseq` comes back with the mailbox: the UIDs expunged meanwhile
+    /// (`VANISHED (EARLIER)`, as sets) and the messages whose flags changed. A different
+    /// UIDVALIDITY reports nothing: the client must then forget what it knew.
+    pub async fn select_qresync(
+        &self,
+        name: &str,
+        read_only: bool,
+        uidvalidity: u32,
+        modseq: u64,
+        known_uids: Option<SequenceSet>,
+    ) -> Result<Resync> {
+        if !lock(&self.shared.enabled).contains(&Capability::QResync) {
+            // ENABLE is only valid with nothing selected (RFC 5161 §3.1): leave the mailbox
+            // without expunging it.
+            if lock(&self.shared.view).selected.is_some() {
+                if !self.has_capability(&Capability::Unselect) {
+                    return Err(Error::Command(
+                        "ENABLE QRESYNC needs nothing selected, and UNSELECT is not offered: \
+                         call enable() before selecting"
+                            .into(),
+                    ));
+                }
+                self.run(CommandBody::Unselect).await?;
+                lock(&self.shared.view).selected = None;
+            }
+            let on = self.enable(&[Capability::QResync]).await?;
+            if !on.contains(&Capability::QResync) {
+                return Err(Error::NoLoginMethod(
+                    "the server did not enable QRESYNC".into(),
+                ));
+            }
+            lock(&self.shared.enabled).push(Capability::QResync);
+        }
+        let uid_validity =
+            std::num::NonZeroU32::new(uidvalidity).ok_or_else(|| invalid("UIDVALIDITY 0"))?;
+        let params = vec![SelectParam::QResync {
+            uid_validity,
+            mod_seq: modseq,
+            known_uids,
+            seq_match: None,
+        }];
+        let (selected, reply) = self.open_with(name, read_only, params).await?;
+        let mut out = Resync {
+            selected,
+            vanished: Vec::new(),
+            changed: Vec::new(),
+        };
+        for d in reply.data {
+            match d {
+                Data::Vanished { uids, .. } => out.vanished.push(uids),
+                Data::Fetch { seq, items } => out.changed.push((seq.get(), items)),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// SORT or UID SORT (RFC 5256), UTF-8: the numbers in order.
+    pub async fn sort(
+        &self,
+        criteria: &[SortCriterion],
+        search: SearchKey,
+        uid: bool,
+    ) -> Result<Vec<u32>> {
+        let r = self
+            .run(CommandBody::Sort {
+                criteria: Vec1::try_from(criteria.to_vec()).map_err(invalid)?,
+                charset: AString::new("UTF-8").map_err(invalid)?,
+                search: Vec1::one(search),
+                uid,
+            })
+            .await?;
+        Ok(r.data
+            .into_iter()
+            .flat_map(|d| match d {
+                Data::Sort { nums, .. } => nums.into_iter().map(|n| n.get()).collect(),
+                _ => Vec::new(),
+            })
+            .collect())
+    }
+
+    /// THREAD or UID THREAD (RFC 5256), UTF-8.
+    pub async fn thread(
+        &self,
+        algorithm: ThreadAlgorithm,
+        search: SearchKey,
+        uid: bool,
+    ) -> Result<Vec<Thread>> {
+        let r = self
+            .run(CommandBody::Thread {
+                algorithm,
+                charset: AString::new("UTF-8").map_err(invalid)?,
+                search: Vec1::one(search),
+                uid,
+            })
+            .await?;
+        Ok(r.data
+            .into_iter()
+            .flat_map(|d| match d {
+                Data::Thread(t) => t,
+                _ => Vec::new(),
+            })
+            .collect())
+    }
+
+    /// ID (RFC 2971): sends `fields` and returns the server's.
+    pub async fn id(&self, fields: &[(&str, &str)]) -> Result<Vec<(String, Option<String>)>> {
+        let params = if fields.is_empty() {
+            None
+        } else {
+            Some(
+                fields
+                    .iter()
+                    .map(|(k, v)| {
+                        Ok((
+                            IString::new(k.as_bytes().to_vec()).map_err(invalid)?,
+                            Some(IString::new(v.as_bytes().to_vec()).map_err(invalid)?),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            )
+        };
+        let r = self.run(CommandBody::Id(params)).await?;
+        Ok(r.data
+            .into_iter()
+            .flat_map(|d| match d {
+                Data::Id(Some(p)) => p
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            k.to_str_lossy().into_owned(),
+                            v.map(|v| v.to_str_lossy().into_owned()),
+                        )
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect())
     }
 
     /// LIST `reference` `pattern`: the mailboxes, as the server described them.
@@ -947,13 +1109,16 @@ impl Client {
     pub async fn enable(&self, caps: &[Capability]) -> Result<Vec<Capability>> {
         let caps = Vec1::try_from(caps.to_vec()).map_err(invalid)?;
         let r = self.run(CommandBody::Enable(caps)).await?;
-        Ok(r.data
+        let on: Vec<Capability> = r
+            .data
             .into_iter()
             .flat_map(|d| match d {
                 Data::Enabled(c) => c,
                 _ => Vec::new(),
             })
-            .collect())
+            .collect();
+        lock(&self.shared.enabled).extend(on.iter().cloned());
+        Ok(on)
     }
 
     /// APPEND one message (LITERAL+ when the server offers it, otherwise after its `+`).
@@ -1168,7 +1333,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Which untagged data a command asks for: the rest is unsolicited.
 fn asks_for(body_name: &str, d: &Data) -> bool {
     match d {
-        Data::Fetch { .. } => body_name.ends_with("FETCH") || body_name.ends_with("STORE"),
+        // A SELECT's FETCH responses are QRESYNC's changes.
+        Data::Fetch { .. } => {
+            body_name.ends_with("FETCH")
+                || body_name.ends_with("STORE")
+                || body_name == "SELECT"
+                || body_name == "EXAMINE"
+        }
         Data::Search { .. } | Data::ESearch(_) => body_name.ends_with("SEARCH"),
         Data::Sort { .. } => body_name.ends_with("SORT"),
         Data::Thread(_) => body_name.ends_with("THREAD"),
