@@ -58,6 +58,53 @@
 //! | STATUS=SIZE, QUOTA, MULTIAPPEND, SORT / THREAD, RFC 5530 codes | parsed, encoded, served |
 //! | UTF8=ACCEPT, OBJECTID | parsed and encoded (UTF8=ACCEPT enabled by the server) |
 //!
+//! [`client::Client`] is the tokio client (`Clone + Send`, commands from many tasks pipelined
+//! on one connection, unsolicited responses as events):
+//!
+//! ```
+//! use std::time::Duration;
+//! use mailwire_imap::client::{Client, ClientConfig, Login, Unsolicited};
+//! use mailwire_imap::proto::Data;
+//! use mailwire_imap::server::{Listener, Server, ServerOptions};
+//! use mailwire_tls::{Security, TlsPolicy};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let store = mailwire_store::Store::memory();
+//! # store.add_user("alice", "secret").await?;
+//! # let mut options = ServerOptions::default();
+//! # options.session.allow_insecure_auth = true;
+//! # let server = Server::new(options, store.clone(), None);
+//! # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! # let port = listener.local_addr()?.port();
+//! # let (_stop, shutdown) = tokio::sync::watch::channel(false);
+//! # tokio::spawn(server.serve(listener, Listener::Imap, shutdown, Duration::from_secs(1)));
+//! // A test server on 127.0.0.1 without TLS (use imaps:// or STARTTLS anywhere else).
+//! let config = ClientConfig::new("127.0.0.1", port, Security::StartTls(TlsPolicy::Disabled));
+//! let login = Login::password("alice", "secret").allow_plaintext_without_tls(true);
+//! let client = Client::connect(config, &login).await?;
+//! client.append("INBOX", &[], b"Subject: hi\r\n\r\nhello\r\n".to_vec()).await?;
+//! assert_eq!(client.select("INBOX").await?.exists, 1);
+//!
+//! // Two tasks, one connection: both commands are on the wire at once.
+//! let (a, b) = (client.clone(), client.clone());
+//! let (flags, size) = tokio::join!(
+//!     a.command("FETCH 1 (FLAGS)"),
+//!     b.command("FETCH 1 (RFC822.SIZE)"),
+//! );
+//! assert_eq!(flags?.data.len(), 1);
+//! assert_eq!(size?.data.len(), 1);
+//!
+//! // IDLE: a delivery shows up as an event at once.
+//! let mut events = client.events();
+//! let idle = client.idle().await?;
+//! store.deliver("alice@example.com", &b"Subject: new\r\n\r\nmail\r\n"[..]).await?;
+//! assert_eq!(events.recv().await?, Unsolicited::Data(Data::Exists(2)));
+//! idle.done().await?;
+//! client.logout().await?;
+//! # Ok(()) }
+//! ```
+//!
 //! What is parsed, with section numbers, what is not, and the server quirks the client accepts:
 //! `rfc-notes/rfc3501.md`, `rfc-notes/rfc9051.md` and one note per extension.
 //! `fuzzing` (feature `fuzzing`, for fuzzing and tests only) holds the bodies of the cargo-fuzz
