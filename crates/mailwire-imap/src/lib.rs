@@ -14,7 +14,8 @@
 //!
 //! [`proto::server::ServerSession`] is the server's sans-I/O session and [`server`] its tokio
 //! driver over the embedded store (`rfc-notes/imap-server.md` says what it implements); the
-//! client's tokio driver is not built yet. An embedded IMAP server, spoken to over the wire:
+//! tokio client is [`client`] (`rfc-notes/imap-client.md`). An embedded IMAP server, spoken to
+//! over the wire:
 //!
 //! ```
 //! use std::time::Duration;
