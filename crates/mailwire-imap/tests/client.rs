@@ -631,3 +631,53 @@ fn qresync_against_mailwire_and_dovecot() {
         qresync_script(&a, &b).await;
     });
 }
+
+/// COMPRESS=DEFLATE from the client, against mailwire's server (the project's Dovecot loads
+/// no compression plugin, so it does not offer it); the server side was proven against
+/// Python's zlib and offlineimap.
+#[test]
+fn compress_deflate_from_the_client() {
+    let srv = TestServer::memory();
+    srv.rt.block_on(async {
+        let mut cfg = config(&srv, true);
+        cfg.compress = true;
+        let c = Client::connect(cfg, &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        assert!(c.is_compressed());
+        c.select("INBOX").await.unwrap();
+        // Pipelined, compressed both ways; the 240 KB message comes back whole.
+        let mut tasks = Vec::new();
+        for uid in 1..=3u32 {
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move {
+                c.command(&format!("UID FETCH {uid} (BODY.PEEK[])"))
+                    .await
+                    .unwrap()
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.unwrap();
+            let bodies: Vec<Vec<u8>> = r.data.iter().filter_map(body).collect();
+            assert_eq!(bodies, [messages()[i].clone()]);
+        }
+        let mut events = c.events();
+        let idle = c.idle().await.unwrap();
+        srv.store
+            .deliver("alice@example.com", &b"Subject: z\r\n\r\nzz\r\n"[..])
+            .await
+            .unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ev, Unsolicited::Data(Data::Exists(4)));
+        idle.done().await.unwrap();
+        c.logout().await.unwrap();
+        // Without the setting, nothing is compressed.
+        let c = Client::connect(config(&srv, true), &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        assert!(!c.is_compressed());
+    });
+}

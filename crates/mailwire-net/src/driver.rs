@@ -55,8 +55,9 @@ pub async fn write_out<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// COMPRESS=DEFLATE (RFC 4978) on a connection: raw DEFLATE (RFC 1951) both ways, the output
-/// flushed (sync flush) at every write so each response reaches the client whole.
-pub(crate) struct Deflate {
+/// flushed (sync flush) at every write so each batch reaches the peer whole. The server driver
+/// uses it after [`Step::Compress`]; a client installs it after the server's OK.
+pub struct Deflate {
     compress: flate2::Compress,
     decompress: flate2::Decompress,
     /// Compressed octets read and not yet inflated.
@@ -66,8 +67,17 @@ pub(crate) struct Deflate {
     wire: Vec<u8>,
 }
 
+impl std::fmt::Debug for Deflate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deflate")
+            .field("raw_in", &self.raw_in.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Deflate {
-    fn new(already_read: &[u8]) -> Self {
+    /// A layer whose peer already sent `already_read` (compressed) octets.
+    pub fn new(already_read: &[u8]) -> Self {
         Self {
             compress: flate2::Compress::new(flate2::Compression::fast(), false),
             decompress: flate2::Decompress::new(false),
@@ -77,14 +87,27 @@ impl Deflate {
         }
     }
 
+    /// Compressed octets read from the socket and not inflated yet: read into this.
+    pub fn raw_in(&mut self) -> &mut Vec<u8> {
+        &mut self.raw_in
+    }
+
+    /// What [`deflate`](Self::deflate) produced, to write.
+    pub fn wire(&mut self) -> &mut Vec<u8> {
+        &mut self.wire
+    }
+
     /// Whether inflating may give more input without reading the socket.
-    fn pending(&self) -> bool {
+    pub fn pending(&self) -> bool {
         self.more || !self.raw_in.is_empty()
     }
 
     /// Inflates at most `max` octets of what was read onto `out` (so a small compressed
     /// input never becomes a large buffer at once).
-    fn inflate(&mut self, out: &mut Vec<u8>, max: usize) -> std::io::Result<()> {
+    ///
+    /// # Errors
+    /// `InvalidData` for a stream that is not DEFLATE.
+    pub fn inflate(&mut self, out: &mut Vec<u8>, max: usize) -> std::io::Result<()> {
         let mut tmp = Vec::with_capacity(max);
         let before = self.decompress.total_in();
         self.decompress
@@ -107,8 +130,11 @@ impl Deflate {
         Ok(())
     }
 
-    /// Compresses `data` with a sync flush into the wire buffer.
-    fn deflate(&mut self, data: &[u8]) -> std::io::Result<()> {
+    /// Compresses `data` with a sync flush into the wire buffer ([`wire`](Self::wire)).
+    ///
+    /// # Errors
+    /// A compressor failure (does not happen with valid state).
+    pub fn deflate(&mut self, data: &[u8]) -> std::io::Result<()> {
         self.wire.clear();
         let mut pos = 0;
         loop {

@@ -105,7 +105,7 @@ mod driver;
 
 pub use accept::{AcceptLimits, serve_connections};
 pub use driver::{
-    ConnectionError, DriverOptions, Handler, Session, Step, Writer, drive, open, write_out,
+    ConnectionError, Deflate, DriverOptions, Handler, Session, Step, Writer, drive, open, write_out,
 };
 
 /// Implements [`Session`] for a sans-I/O server session whose inherent methods already have

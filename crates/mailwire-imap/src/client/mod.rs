@@ -149,6 +149,8 @@ pub struct ClientConfig {
     /// How long one IDLE lasts before the client ends and re-issues it by itself. Default
     /// 29 minutes, under the 30-minute autologout of RFC 9051 §5.4 (RFC 2177 §3).
     pub idle_reissue: Duration,
+    /// Turn on COMPRESS=DEFLATE (RFC 4978) after login when the server offers it. Default off.
+    pub compress: bool,
 }
 
 impl ClientConfig {
@@ -165,6 +167,7 @@ impl ClientConfig {
             session: SessionConfig::default(),
             event_capacity: 1024,
             idle_reissue: IDLE_REISSUE,
+            compress: false,
         }
     }
 
@@ -403,6 +406,7 @@ struct Shared {
     enabled: Mutex<Vec<Capability>>,
     view: Mutex<MailboxView>,
     tls: bool,
+    compressed: bool,
 }
 
 /// A connected, logged-in IMAP client; clone it to use the connection from several tasks.
@@ -431,6 +435,8 @@ struct Conn {
     read: Vec<u8>,
     out: Vec<u8>,
     events: VecDeque<Event>,
+    /// COMPRESS=DEFLATE, once on (RFC 4978).
+    z: Option<mailwire_net::Deflate>,
 }
 
 impl Conn {
@@ -456,6 +462,7 @@ impl Conn {
             read: Vec::with_capacity(64 * 1024),
             out: Vec::new(),
             events: VecDeque::new(),
+            z: None,
         })
     }
 
@@ -465,11 +472,38 @@ impl Conn {
             return Ok(());
         }
         let t = self.config.timeout;
-        tokio::time::timeout(t, self.io.write_all(&self.out))
+        let wire = match self.z.as_mut() {
+            Some(z) => {
+                z.deflate(&self.out)?;
+                self.out.clear();
+                z.wire()
+            }
+            None => &mut self.out,
+        };
+        tokio::time::timeout(t, self.io.write_all(wire))
             .await
             .map_err(|_| Error::Timeout(t))??;
-        self.out.clear();
+        wire.clear();
         Ok(())
+    }
+
+    /// Reads what the server sent into `read` (inflated under COMPRESS): the number of
+    /// octets, 0 at the end of the stream. Cancel-safe: the only wait is the socket read.
+    async fn read_some(&mut self) -> std::io::Result<usize> {
+        self.read.clear();
+        let Some(z) = self.z.as_mut() else {
+            return self.io.read_buf(&mut self.read).await;
+        };
+        if !z.pending() {
+            let raw = z.raw_in();
+            raw.reserve(64 * 1024);
+            if self.io.read_buf(raw).await? == 0 {
+                return Ok(0);
+            }
+        }
+        z.inflate(&mut self.read, 64 * 1024)?;
+        // Inflating may give nothing yet (a partial block): not the end of the stream.
+        Ok(self.read.len().max(1))
     }
 
     /// The next event, reading (within the timeout) when none is queued.
@@ -482,9 +516,8 @@ impl Conn {
                 return Ok(e);
             }
             self.flush().await?;
-            self.read.clear();
             let t = self.config.timeout;
-            let n = tokio::time::timeout(t, self.io.read_buf(&mut self.read))
+            let n = tokio::time::timeout(t, self.read_some())
                 .await
                 .map_err(|_| Error::Timeout(t))??;
             if n == 0 {
@@ -536,6 +569,23 @@ impl Conn {
     async fn capabilities(&mut self) -> Result<()> {
         if self.session.capabilities().is_empty() {
             self.run(CommandBody::Capability).await?;
+        }
+        Ok(())
+    }
+
+    /// COMPRESS DEFLATE (RFC 4978): after the OK both directions are compressed.
+    async fn compress(&mut self) -> Result<()> {
+        let deflate = Atom::new("DEFLATE").map_err(invalid)?;
+        self.run(CommandBody::Compress(deflate)).await?;
+        let already = self.session.compression_established();
+        self.z = Some(mailwire_net::Deflate::new(&already));
+        // What the server sent compressed right behind the OK.
+        if let Some(z) = self.z.as_mut()
+            && z.pending()
+        {
+            self.read.clear();
+            z.inflate(&mut self.read, 64 * 1024)?;
+            self.session.handle_input(&self.read);
         }
         Ok(())
     }
@@ -728,6 +778,14 @@ impl Client {
         {
             c.login(login).await?;
         }
+        if c.config.compress
+            && c.session
+                .capabilities()
+                .iter()
+                .any(|cap| matches!(cap, Capability::Compress(a) if a.eq_ignore_case("DEFLATE")))
+        {
+            c.compress().await?;
+        }
         Ok(Self::spawn(c))
     }
 
@@ -739,6 +797,7 @@ impl Client {
             enabled: Mutex::new(Vec::new()),
             view: Mutex::new(MailboxView::default()),
             tls: c.io.is_tls(),
+            compressed: c.z.is_some(),
         });
         tokio::spawn(task(c, rx, events.clone(), Arc::clone(&shared)));
         Self {
@@ -767,6 +826,11 @@ impl Client {
     /// Whether the connection runs over TLS.
     pub fn is_tls(&self) -> bool {
         self.shared.tls
+    }
+
+    /// Whether COMPRESS=DEFLATE is on ([`ClientConfig::compress`]).
+    pub fn is_compressed(&self) -> bool {
+        self.shared.compressed
     }
 
     /// The selected mailbox as the client last saw it.
@@ -1484,7 +1548,6 @@ async fn task(
                 _ => std::future::pending::<()>().await,
             }
         };
-        c.read.clear();
         tokio::select! {
             job = jobs.recv(), if open => match job {
                 Some(job) => {
@@ -1504,7 +1567,7 @@ async fn task(
                     }
                 }
             }
-            r = tokio::time::timeout(wait, c.io.read_buf(&mut c.read)) => match r {
+            r = tokio::time::timeout(wait, c.read_some()) => match r {
                 Err(_) if idling.is_some() => {
                     if let Some(i) = idle.as_mut() {
                         i.reissue = true;
