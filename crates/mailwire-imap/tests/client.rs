@@ -8,7 +8,7 @@ use std::time::Duration;
 mod imap_server;
 
 use imap_server::{TestServer, messages};
-use mailwire_imap::client::{Client, ClientConfig, Error, Login, Unsolicited};
+use mailwire_imap::client::{Appendable, Client, ClientConfig, Error, Login, Unsolicited};
 use mailwire_imap::proto::{Code, Data, MessageData};
 use mailwire_tls::{Security, TlsPolicy};
 
@@ -292,8 +292,8 @@ fn idle_is_reissued_before_the_servers_autologout() {
 /// The typed methods, the same script against mailwire's server and Dovecot.
 async fn typed_script(c: &Client) {
     use mailwire_imap::proto::{
-        FetchItem, FetchItems, Flag, SearchKey, SequenceSet, StatusItem, StatusValue, StoreKind,
-        Vec1,
+        FetchItem, FetchItems, Flag, ListSelectOption, MailboxAttr, SearchKey, SequenceSet,
+        StatusItem, StatusValue, StoreKind, Vec1,
     };
     let _ = c.delete("Work").await;
     c.create("Work").await.unwrap();
@@ -346,6 +346,64 @@ async fn typed_script(c: &Client) {
         st.contains(&StatusValue::Number(StatusItem::Messages, 5)),
         "{st:?}"
     );
+    // MULTIAPPEND: two messages in one command, both UIDs back, in order.
+    let (_, uids) = c
+        .append_many(
+            "Work",
+            vec![
+                Appendable::new(&b"Subject: one of two\r\n\r\n1\r\n"[..]),
+                Appendable::new(&b"Subject: two of two\r\n\r\n2\r\n"[..]).with_flags(&[Flag::Seen]),
+            ],
+        )
+        .await
+        .unwrap()
+        .expect("APPENDUID");
+    assert_eq!(uids.len(), 2, "{uids:?}");
+    assert!(uids[0] < uids[1], "{uids:?}");
+    // LIST with STATUS: one LIST-STATUS command where offered, LIST + STATUS otherwise.
+    let listing = c
+        .list_status("", "*", &[StatusItem::Messages])
+        .await
+        .unwrap();
+    let work = listing
+        .mailboxes
+        .iter()
+        .find(|l| l.mailbox.as_bytes() == b"Work")
+        .expect("Work listed");
+    assert_eq!(
+        listing.status_of(&work.mailbox),
+        Some(&[StatusValue::Number(StatusItem::Messages, 2)][..]),
+        "{listing:?}"
+    );
+    if c.has_capability(&mailwire_imap::proto::Capability::ListExtended) {
+        c.subscribe("Work", true).await.unwrap();
+        let subscribed = c
+            .list_extended(
+                "",
+                &["*", "Work"],
+                vec![ListSelectOption::Subscribed],
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            subscribed
+                .mailboxes
+                .iter()
+                .all(|l| l.attributes.contains(&MailboxAttr::Subscribed)),
+            "{subscribed:?}"
+        );
+        assert!(
+            subscribed
+                .mailboxes
+                .iter()
+                .any(|l| l.mailbox.as_bytes() == b"Work"),
+            "{subscribed:?}"
+        );
+        c.subscribe("Work", false).await.unwrap();
+    }
+    let ns = c.namespace().await.unwrap();
+    assert_eq!(ns.personal.len(), 1, "{ns:?}");
     c.examine("INBOX").await.unwrap();
     c.rename("Work", "Work2").await.unwrap();
     c.delete("Work2").await.unwrap();
@@ -491,6 +549,23 @@ fn hostile_servers_are_refused_cleanly() {
             other => panic!("oversized literal accepted: {other:?}"),
         }
         assert!(started.elapsed() < Duration::from_secs(10));
+
+        // A set in a response code that would expand to four thousand million numbers.
+        let port = hostile(|tag, cmd| match cmd.split(' ').next().unwrap_or("") {
+            "UID" => format!("* ESEARCH (TAG \"{tag}\") UID ALL 1:4294967295\r\n{tag} OK\r\n")
+                .into_bytes(),
+            _ => format!("{tag} OK\r\n").into_bytes(),
+        })
+        .await;
+        let mut cfg = ClientConfig::new("127.0.0.1", port, Security::StartTls(TlsPolicy::Disabled));
+        cfg.max_set_numbers = 1000;
+        let c = Client::connect(cfg, &login).await.unwrap();
+        match c.search(mailwire_imap::proto::SearchKey::All, true).await {
+            Err(Error::Answer(_)) => {}
+            other => panic!("unbounded set accepted: {other:?}"),
+        }
+        // The connection stays usable after an answer it could not use.
+        c.noop().await.unwrap();
     });
 }
 

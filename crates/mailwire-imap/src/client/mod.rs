@@ -48,10 +48,11 @@ use crate::proto::client::{
 };
 use crate::proto::{
     AString, AppendData, AppendMessage, Atom, Capability, Code, CommandBody, Completion, Data,
-    DecodeOptions, ESearchData, FetchItems, Flag, GreetingKind, IString, InitialResponse, ListData,
-    ListMailbox, Mailbox, MessageData, SearchKey, SelectParam, SeqNum, SeqRange, SequenceSet,
-    SortCriterion, StatusItem, StatusValue, StoreKind, Tag, Tagged, Text, Thread, ThreadAlgorithm,
-    Untagged, UntaggedKind, Vec1, decode_command,
+    DateTime, DecodeOptions, ESearchData, FetchItems, Flag, GreetingKind, IString, InitialResponse,
+    ListData, ListMailbox, ListReturnOption, ListSelectOption, Mailbox, MailboxAttr, MessageData,
+    NamespaceDescr, SearchKey, SelectParam, SeqNum, SeqRange, SequenceSet, SortCriterion,
+    StatusItem, StatusValue, StoreKind, Tag, Tagged, Text, Thread, ThreadAlgorithm, Untagged,
+    UntaggedKind, Vec1, decode_command,
 };
 
 /// A completion not received yet.
@@ -115,6 +116,10 @@ pub enum Error {
     /// The URL is not an IMAP URL.
     #[error(transparent)]
     Url(#[from] UrlError),
+    /// A well-formed answer the client cannot use: a response it needs is missing, or a set
+    /// is larger than [`ClientConfig::max_set_numbers`].
+    #[error("unusable answer: {0}")]
+    Answer(String),
 }
 
 /// Shorthand for client results.
@@ -151,6 +156,10 @@ pub struct ClientConfig {
     pub idle_reissue: Duration,
     /// Turn on COMPRESS=DEFLATE (RFC 4978) after login when the server offers it. Default off.
     pub compress: bool,
+    /// The most numbers one set from the server (ESEARCH `ALL`, `APPENDUID`, `COPYUID`,
+    /// `MODIFIED`) may expand to; a larger one (`1:4294967295` from a hostile server) is an
+    /// [`Error::Answer`] instead of gigabytes. Default 4 Mi numbers (16 MiB).
+    pub max_set_numbers: usize,
 }
 
 impl ClientConfig {
@@ -168,6 +177,7 @@ impl ClientConfig {
             event_capacity: 1024,
             idle_reissue: IDLE_REISSUE,
             compress: false,
+            max_set_numbers: MAX_SET_NUMBERS,
         }
     }
 
@@ -272,6 +282,76 @@ pub struct Reply {
     pub done: Tagged,
 }
 
+/// What LIST answered: the mailboxes, and the STATUS of each when asked for (LIST-STATUS or
+/// the STATUS fallback of [`Client::list_status`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The LIST responses, in the order received.
+    pub mailboxes: Vec<ListData>,
+    /// `(mailbox, values)` of each STATUS response.
+    pub status: Vec<(Mailbox, Vec<StatusValue>)>,
+}
+
+impl Listing {
+    fn from_data(data: Vec<Data>) -> Self {
+        let mut out = Self::default();
+        for d in data {
+            match d {
+                Data::List(l) => out.mailboxes.push(l),
+                Data::Status { mailbox, items } => out.status.push((mailbox, items)),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The STATUS values of one listed mailbox.
+    pub fn status_of(&self, mailbox: &Mailbox) -> Option<&[StatusValue]> {
+        self.status
+            .iter()
+            .find(|(m, _)| m == mailbox)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// What NAMESPACE answered (RFC 2342).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Namespaces {
+    /// The user's own namespaces.
+    pub personal: Vec<NamespaceDescr>,
+    /// Other users' namespaces.
+    pub other: Vec<NamespaceDescr>,
+    /// Shared namespaces.
+    pub shared: Vec<NamespaceDescr>,
+}
+
+/// One message for [`Client::append_many`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Appendable {
+    /// The flags to set.
+    pub flags: Vec<Flag>,
+    /// The internal date (`None`: the server's time of arrival).
+    pub date: Option<DateTime>,
+    /// The message octets.
+    pub message: Vec<u8>,
+}
+
+impl Appendable {
+    /// A message without flags or date.
+    pub fn new(message: impl Into<Vec<u8>>) -> Self {
+        Self {
+            message: message.into(),
+            ..Self::default()
+        }
+    }
+
+    /// With these flags.
+    pub fn with_flags(mut self, flags: &[Flag]) -> Self {
+        self.flags = flags.to_vec();
+        self
+    }
+}
+
 /// What SELECT or EXAMINE reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selected {
@@ -358,6 +438,9 @@ impl FetchStream {
 }
 
 /// The default [`ClientConfig::idle_reissue`].
+/// [`ClientConfig::max_set_numbers`] by default.
+pub const MAX_SET_NUMBERS: usize = 4 << 20;
+
 const IDLE_REISSUE: Duration = Duration::from_secs(29 * 60);
 
 /// A running IDLE ([`Client::idle`]): events arrive on [`Client::events`] meanwhile. Ended by
@@ -407,6 +490,7 @@ struct Shared {
     view: Mutex<MailboxView>,
     tls: bool,
     compressed: bool,
+    max_set_numbers: usize,
 }
 
 /// A connected, logged-in IMAP client; clone it to use the connection from several tasks.
@@ -798,6 +882,7 @@ impl Client {
             view: Mutex::new(MailboxView::default()),
             tls: c.io.is_tls(),
             compressed: c.z.is_some(),
+            max_set_numbers: c.config.max_set_numbers,
         });
         tokio::spawn(task(c, rx, events.clone(), Arc::clone(&shared)));
         Self {
@@ -831,6 +916,53 @@ impl Client {
     /// Whether COMPRESS=DEFLATE is on ([`ClientConfig::compress`]).
     pub fn is_compressed(&self) -> bool {
         self.shared.compressed
+    }
+
+    /// The numbers of a set without `*` (as servers send them in codes and ESEARCH),
+    /// bounded by [`ClientConfig::max_set_numbers`].
+    fn numbers(&self, set: &SequenceSet) -> Result<Vec<u32>> {
+        let SequenceSet::Set(ranges) = set else {
+            return Ok(Vec::new());
+        };
+        let v = |n: &SeqNum| match n {
+            SeqNum::Value(v) => v.get(),
+            SeqNum::Largest => 0,
+        };
+        let max = self.shared.max_set_numbers;
+        let mut out = Vec::new();
+        for r in ranges {
+            let (a, b) = match r {
+                SeqRange::Single(a) => (v(a), v(a)),
+                SeqRange::Range(a, b) => (v(a).min(v(b)), v(a).max(v(b))),
+            };
+            let a = a.max(1);
+            if b < a {
+                continue;
+            }
+            if out.len() + (b - a) as usize + 1 > max {
+                return Err(Error::Answer(format!(
+                    "a set of more than {max} numbers (ClientConfig::max_set_numbers)"
+                )));
+            }
+            out.extend(a..=b);
+        }
+        Ok(out)
+    }
+
+    /// The COPYUID pairs `(source, destination)` of a response code.
+    fn copyuid(&self, code: Option<&Code>) -> Result<Vec<(u32, u32)>> {
+        Ok(match code {
+            Some(Code::CopyUid {
+                source,
+                destination,
+                ..
+            }) => self
+                .numbers(source)?
+                .into_iter()
+                .zip(self.numbers(destination)?)
+                .collect(),
+            _ => Vec::new(),
+        })
     }
 
     /// The selected mailbox as the client last saw it.
@@ -1113,6 +1245,126 @@ impl Client {
             .collect())
     }
 
+    /// LIST with LIST-EXTENDED selection and return options (RFC 5258, RFC 6154) and several
+    /// patterns. `STATUS` return options (LIST-STATUS, RFC 5819) come back in
+    /// [`Listing::status`]. Options the server does not offer are refused here rather than
+    /// sent (`Error::Command`); [`list_status`](Self::list_status) falls back by itself.
+    pub async fn list_extended(
+        &self,
+        reference: &str,
+        patterns: &[&str],
+        select: Vec<ListSelectOption>,
+        returns: Vec<ListReturnOption>,
+    ) -> Result<Listing> {
+        let extended = !select.is_empty()
+            || patterns.len() > 1
+            || returns
+                .iter()
+                .any(|r| !matches!(r, ListReturnOption::Status(_)));
+        if extended && !self.has_capability(&Capability::ListExtended) {
+            return Err(Error::Command(
+                "LIST selection or return options need LIST-EXTENDED, which the server does not offer"
+                    .into(),
+            ));
+        }
+        if returns
+            .iter()
+            .any(|r| matches!(r, ListReturnOption::Status(_)))
+            && !self.has_capability(&Capability::ListStatus)
+        {
+            return Err(Error::Command(
+                "LIST RETURN (STATUS) needs LIST-STATUS, which the server does not offer".into(),
+            ));
+        }
+        let patterns = patterns
+            .iter()
+            .map(|p| ListMailbox::new(*p).map_err(invalid))
+            .collect::<Result<Vec<_>>>()?;
+        let r = self
+            .run(CommandBody::List {
+                select,
+                reference: mailbox(reference)?,
+                patterns: Vec1::try_from(patterns).map_err(invalid)?,
+                returns,
+            })
+            .await?;
+        Ok(Listing::from_data(r.data))
+    }
+
+    /// Every mailbox matching `pattern` with the STATUS values asked for: one LIST-STATUS
+    /// command when the server offers it, otherwise LIST and then one pipelined STATUS per
+    /// selectable mailbox.
+    pub async fn list_status(
+        &self,
+        reference: &str,
+        pattern: &str,
+        items: &[StatusItem],
+    ) -> Result<Listing> {
+        let items_v = Vec1::try_from(items.to_vec()).map_err(invalid)?;
+        if self.has_capability(&Capability::ListStatus) {
+            return self
+                .list_extended(
+                    reference,
+                    &[pattern],
+                    Vec::new(),
+                    vec![ListReturnOption::Status(items_v)],
+                )
+                .await;
+        }
+        let mailboxes = self.list(reference, pattern).await?;
+        let mut pending = Vec::new();
+        for l in &mailboxes {
+            if l.attributes
+                .iter()
+                .any(|a| matches!(a, MailboxAttr::NoSelect | MailboxAttr::NonExistent))
+            {
+                continue;
+            }
+            let c = self.clone();
+            let body = CommandBody::Status {
+                mailbox: l.mailbox.clone(),
+                items: items_v.clone(),
+            };
+            // Queued at once, so the STATUS commands go out pipelined.
+            pending.push(tokio::spawn(async move { c.run(body).await }));
+        }
+        let mut listing = Listing {
+            mailboxes,
+            status: Vec::new(),
+        };
+        for p in pending {
+            let r = p.await.map_err(|_| Error::Closed)?;
+            match r {
+                Ok(r) => listing.status.extend(Listing::from_data(r.data).status),
+                // A mailbox deleted between LIST and STATUS is left out, as the server
+                // would leave it out of a LIST-STATUS answer.
+                Err(Error::No(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(listing)
+    }
+
+    /// NAMESPACE (RFC 2342): the personal, other users' and shared namespaces.
+    pub async fn namespace(&self) -> Result<Namespaces> {
+        let r = self.run(CommandBody::Namespace).await?;
+        r.data
+            .into_iter()
+            .find_map(|d| match d {
+                Data::Namespace {
+                    personal,
+                    other,
+                    shared,
+                } => Some(Namespaces {
+                    personal,
+                    other,
+                    shared,
+                }),
+                _ => None,
+            })
+            .ok_or_else(|| Error::Answer("NAMESPACE completed without a NAMESPACE response".into()))
+    }
+
     /// STATUS of a mailbox: the values asked for.
     pub async fn status(&self, name: &str, items: &[StatusItem]) -> Result<Vec<StatusValue>> {
         let items = Vec1::try_from(items.to_vec()).map_err(invalid)?;
@@ -1204,8 +1456,46 @@ impl Client {
             })
             .await?;
         Ok(match r.done.code {
+            Some(Code::AppendUid { uid_validity, uids }) => self
+                .numbers(&uids)?
+                .first()
+                .map(|&u| (uid_validity.get(), u)),
+            _ => None,
+        })
+    }
+
+    /// APPEND several messages in one command (MULTIAPPEND, RFC 3502): the server stores all
+    /// of them or none. Returns `(UIDVALIDITY, UIDs)` when the server says APPENDUID. A server
+    /// without MULTIAPPEND is refused here (`Error::Command`), since one APPEND each would not
+    /// be all or nothing; send them with [`append`](Self::append) if that is acceptable.
+    pub async fn append_many(
+        &self,
+        name: &str,
+        messages: Vec<Appendable>,
+    ) -> Result<Option<(u32, Vec<u32>)>> {
+        if messages.len() > 1 && !self.has_capability(&Capability::MultiAppend) {
+            return Err(Error::Command(
+                "several messages in one APPEND need MULTIAPPEND, which the server does not offer"
+                    .into(),
+            ));
+        }
+        let messages = messages
+            .into_iter()
+            .map(|m| AppendMessage {
+                flags: (!m.flags.is_empty()).then_some(m.flags),
+                date: m.date,
+                data: AppendData::Literal(m.message),
+            })
+            .collect::<Vec<_>>();
+        let r = self
+            .run(CommandBody::Append {
+                mailbox: mailbox(name)?,
+                messages: Vec1::try_from(messages).map_err(invalid)?,
+            })
+            .await?;
+        Ok(match r.done.code {
             Some(Code::AppendUid { uid_validity, uids }) => {
-                first(&uids).map(|u| (uid_validity.get(), u))
+                Some((uid_validity.get(), self.numbers(&uids)?))
             }
             _ => None,
         })
@@ -1283,7 +1573,7 @@ impl Client {
                 Data::ESearch(e) => {
                     for item in e.data {
                         if let ESearchData::All(set) = item {
-                            out.extend(set_numbers(&set));
+                            out.extend(self.numbers(&set)?);
                         }
                     }
                 }
@@ -1314,7 +1604,7 @@ impl Client {
             })
             .await?;
         Ok(match &r.done.code {
-            Some(Code::Modified(set)) => set_numbers(set),
+            Some(Code::Modified(set)) => self.numbers(set)?,
             _ => Vec::new(),
         })
     }
@@ -1328,7 +1618,7 @@ impl Client {
                 uid,
             })
             .await?;
-        Ok(copyuid(r.done.code.as_ref()))
+        Ok(self.copyuid(r.done.code.as_ref())?)
     }
 
     /// MOVE or UID MOVE (RFC 6851); without MOVE, COPY, STORE `\Deleted` and UID EXPUNGE
@@ -1342,16 +1632,17 @@ impl Client {
                     uid,
                 })
                 .await?;
-            let pairs = copyuid(r.done.code.as_ref());
+            let pairs = self.copyuid(r.done.code.as_ref())?;
             if !pairs.is_empty() {
                 return Ok(pairs);
             }
-            return Ok(r
-                .status
-                .iter()
-                .map(|u| copyuid(u.code.as_ref()))
-                .find(|p| !p.is_empty())
-                .unwrap_or_default());
+            for u in &r.status {
+                let pairs = self.copyuid(u.code.as_ref())?;
+                if !pairs.is_empty() {
+                    return Ok(pairs);
+                }
+            }
+            return Ok(Vec::new());
         }
         let pairs = self.copy(set, to, uid).await?;
         self.store(set, StoreKind::Add, &[Flag::Deleted], uid, None)
@@ -1640,42 +1931,4 @@ fn invalid(e: impl std::fmt::Display) -> Error {
 
 fn mailbox(name: &str) -> Result<Mailbox> {
     Mailbox::from_utf8(name, false).map_err(invalid)
-}
-
-/// The numbers of a set without `*` (as servers send them in codes and ESEARCH).
-fn set_numbers(set: &SequenceSet) -> Vec<u32> {
-    let SequenceSet::Set(ranges) = set else {
-        return Vec::new();
-    };
-    let v = |n: &SeqNum| match n {
-        SeqNum::Value(v) => v.get(),
-        SeqNum::Largest => 0,
-    };
-    let mut out = Vec::new();
-    for r in ranges {
-        match r {
-            SeqRange::Single(a) => out.push(v(a)),
-            SeqRange::Range(a, b) => out.extend(v(a).min(v(b))..=v(a).max(v(b))),
-        }
-    }
-    out.retain(|&n| n > 0);
-    out
-}
-
-fn first(set: &SequenceSet) -> Option<u32> {
-    set_numbers(set).into_iter().next()
-}
-
-fn copyuid(code: Option<&Code>) -> Vec<(u32, u32)> {
-    match code {
-        Some(Code::CopyUid {
-            source,
-            destination,
-            ..
-        }) => set_numbers(source)
-            .into_iter()
-            .zip(set_numbers(destination))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
