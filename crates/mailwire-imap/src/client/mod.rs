@@ -1618,7 +1618,7 @@ impl Client {
                 uid,
             })
             .await?;
-        Ok(self.copyuid(r.done.code.as_ref())?)
+        self.copyuid(r.done.code.as_ref())
     }
 
     /// MOVE or UID MOVE (RFC 6851); without MOVE, COPY, STORE `\Deleted` and UID EXPUNGE
