@@ -756,3 +756,98 @@ fn compress_deflate_from_the_client() {
         assert!(!c.is_compressed());
     });
 }
+
+/// One LMTP delivery to `rcpt` over a plain socket: LHLO, MAIL, RCPT, DATA; panics unless
+/// every reply is 2xx/3xx as LMTP (RFC 2033 §4.2) expects.
+async fn lmtp_deliver(addr: std::net::SocketAddr, rcpt: &str, message: &[u8]) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (r, mut w) = s.into_split();
+    let mut r = BufReader::new(r);
+    async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(
+                r.read_line(&mut line).await.unwrap() > 0,
+                "LMTP closed: {all}"
+            );
+            all.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                assert!(matches!(line.as_bytes()[0], b'2' | b'3'), "LMTP said {all}");
+                return all;
+            }
+        }
+    }
+    reply(&mut r).await;
+    for cmd in [
+        "LHLO client.test\r\n".to_string(),
+        "MAIL FROM:<bob@example.org>\r\n".to_string(),
+        format!("RCPT TO:<{rcpt}>\r\n"),
+        "DATA\r\n".to_string(),
+    ] {
+        w.write_all(cmd.as_bytes()).await.unwrap();
+        reply(&mut r).await;
+    }
+    w.write_all(message).await.unwrap();
+    w.write_all(b".\r\n").await.unwrap();
+    reply(&mut r).await;
+    w.write_all(b"QUIT\r\n").await.unwrap();
+}
+
+/// Dovecot: a client in IDLE sees a message that Dovecot's own LMTP server delivered while it
+/// idled, as an EXISTS event, without any command of its own.
+#[test]
+fn dovecot_idle_sees_an_lmtp_delivery() {
+    use mailwire_imap::proto::{FetchItem, FetchItems, Section, SequenceSet, Vec1};
+    let dovecot = mailwire_testkit::Dovecot::start().expect("Dovecot (tests/peers/install.sh)");
+    for m in messages() {
+        dovecot.add_message("alice", &m).unwrap();
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cfg = ClientConfig::new("localhost", dovecot.imaps().port(), Security::Implicit)
+            .with_ca_file(dovecot.cert_pem_path());
+        let c = Client::connect(cfg, &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        assert_eq!(c.select("INBOX").await.unwrap().exists, 3);
+        let mut events = c.events();
+        let idle = c.idle().await.unwrap();
+        let msg = b"Subject: by LMTP during IDLE\r\nMessage-ID: <idle-lmtp@test>\r\n\r\nhello\r\n";
+        lmtp_deliver(dovecot.lmtp(), "alice@example.com", msg).await;
+        let ev = loop {
+            let ev = tokio::time::timeout(Duration::from_secs(10), events.recv())
+                .await
+                .expect("an event during IDLE")
+                .unwrap();
+            // Dovecot may send RECENT beside EXISTS.
+            if matches!(ev, Unsolicited::Data(Data::Exists(_))) {
+                break ev;
+            }
+        };
+        assert_eq!(ev, Unsolicited::Data(Data::Exists(4)));
+        idle.done().await.unwrap();
+        assert_eq!(c.view().exists, 4);
+        let f = c
+            .fetch(
+                &SequenceSet::single(4).unwrap(),
+                FetchItems::Items(Vec1::one(FetchItem::BodySection {
+                    section: Section::Top(None),
+                    partial: None,
+                    peek: true,
+                })),
+                false,
+            )
+            .await
+            .unwrap();
+        let data = Data::Fetch {
+            seq: std::num::NonZeroU32::new(f[0].0).unwrap(),
+            items: f[0].1.clone(),
+        };
+        let got = body(&data).expect("BODY[]");
+        // LMTP adds its trace fields in front; the message follows them unchanged.
+        assert!(got.ends_with(msg), "{}", String::from_utf8_lossy(&got));
+        c.logout().await.unwrap();
+    });
+}
