@@ -851,3 +851,109 @@ fn dovecot_idle_sees_an_lmtp_delivery() {
         c.logout().await.unwrap();
     });
 }
+
+/// Twisted's IMAP4Server has none of LITERAL+, UIDPLUS, MOVE, ESEARCH, LIST-STATUS or
+/// MULTIAPPEND: every typed method takes its fallback there (APPEND waits for `+`, MOVE is
+/// COPY + STORE + EXPUNGE, LIST-STATUS is LIST + STATUS, SEARCH answers SEARCH), and
+/// MULTIAPPEND is refused before anything is sent.
+#[test]
+fn typed_fallbacks_against_twisted() {
+    use mailwire_imap::proto::{
+        Capability, Flag, SearchKey, SequenceSet, StatusItem, StatusValue, StoreKind,
+    };
+    let twisted =
+        mailwire_testkit::Twisted::start(false).expect("Twisted (tests/peers/install.sh)");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cfg = ClientConfig::new(
+            "127.0.0.1",
+            twisted.imap().port(),
+            Security::StartTls(TlsPolicy::Disabled),
+        );
+        let login =
+            Login::password("alice", "secret").with_mechanism(mailwire_sasl::Mechanism::CramMd5);
+        let c = Client::connect(cfg, &login)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", twisted.log()));
+        for cap in [
+            Capability::LiteralPlus,
+            Capability::UidPlus,
+            Capability::Move,
+            Capability::MultiAppend,
+        ] {
+            assert!(!c.has_capability(&cap), "Twisted now offers {cap:?}");
+        }
+        c.create("Work").await.unwrap();
+        // No LITERAL+: the client waits for the `+` before each literal.
+        for i in 0..3 {
+            let appended = c
+                .append(
+                    "Work",
+                    &[Flag::Seen],
+                    format!("Subject: fallback {i}\r\n\r\nbody {i}\r\n").into_bytes(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}\n{}", twisted.log()));
+            assert_eq!(appended, None, "no UIDPLUS, so no APPENDUID");
+        }
+        match c
+            .append_many(
+                "Work",
+                vec![
+                    Appendable::new(&b"a\r\n"[..]),
+                    Appendable::new(&b"b\r\n"[..]),
+                ],
+            )
+            .await
+        {
+            Err(Error::Command(_)) => {}
+            other => panic!("MULTIAPPEND sent to a server without it: {other:?}"),
+        }
+        let listing = c
+            .list_status("", "*", &[StatusItem::Messages])
+            .await
+            .unwrap();
+        let work = listing
+            .mailboxes
+            .iter()
+            .find(|l| l.mailbox.as_bytes() == b"Work")
+            .expect("Work listed");
+        assert_eq!(
+            listing.status_of(&work.mailbox),
+            Some(&[StatusValue::Number(StatusItem::Messages, 3)][..]),
+            "{listing:?}"
+        );
+        c.select("Work").await.unwrap();
+        let uids = c.search(SearchKey::All, true).await.unwrap();
+        assert_eq!(uids.len(), 3, "{uids:?}");
+        c.store(
+            &SequenceSet::single(1).unwrap(),
+            StoreKind::Add,
+            &[Flag::Flagged],
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(c.search(SearchKey::Flagged, false).await.unwrap(), [1]);
+        // MOVE without MOVE or UIDPLUS: COPY, STORE \Deleted, EXPUNGE.
+        let moved = c
+            .r#move(&SequenceSet::single(1).unwrap(), "INBOX", false)
+            .await
+            .unwrap();
+        assert!(moved.is_empty(), "no COPYUID from Twisted: {moved:?}");
+        let st = c.status("INBOX", &[StatusItem::Messages]).await.unwrap();
+        assert!(
+            st.contains(&StatusValue::Number(StatusItem::Messages, 1)),
+            "{st:?}"
+        );
+        assert_eq!(c.search(SearchKey::All, false).await.unwrap().len(), 2);
+        assert_eq!(c.view().exists, 2);
+        let ns = c.namespace().await.unwrap();
+        assert_eq!(ns.personal.len(), 1, "{ns:?}");
+        c.examine("INBOX").await.unwrap();
+        c.rename("Work", "Work2").await.unwrap();
+        c.delete("Work2").await.unwrap();
+        c.logout().await.unwrap();
+    });
+}

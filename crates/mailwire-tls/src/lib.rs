@@ -92,6 +92,7 @@
 //! ```
 
 mod config;
+mod endpoint;
 mod error;
 mod policy;
 mod selfsigned;
@@ -103,6 +104,7 @@ pub use config::{
     crypto_provider, private_key_from_pem, private_key_from_pem_file, server_config,
     server_config_from_pem, server_config_from_pem_files, server_name,
 };
+pub use endpoint::{Endpoint, OpenError};
 pub use error::{Error, PemItem, PemOrigin};
 pub use policy::{Security, Service, StartTlsDecision, TlsPolicy};
 pub use selfsigned::{LOCALHOST_NAMES, PemFiles, SelfSigned, generate_self_signed};

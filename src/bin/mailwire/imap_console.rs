@@ -11,7 +11,6 @@
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
-use mailwire::tls::Security;
 use mailwire_imap::client::{Client, ClientConfig, Error, ImapUrl, Login, Reply, Unsolicited};
 use mailwire_imap::proto::{EncodeOptions, Response, Tagged};
 use rustyline::DefaultEditor;
@@ -111,22 +110,11 @@ pub(crate) fn run(args: &ImapArgs) -> ExitCode {
         }
     };
     let mut config = ClientConfig::new(url.host.clone(), url.port, url.security);
-    if let Security::StartTls(_) = config.security {
-        config = config.with_tls_policy(args.tls.policy());
-    }
-    if let Some(ca) = &args.ca_file {
-        config = config.with_ca_file(ca);
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
+    args.tls
+        .apply(&mut config.endpoint, args.ca_file.as_deref());
+    let rt = match super::client_runtime("imap") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mailwire imap: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let connected = match (&args.user, &args.password) {
         (Some(user), Some(pass)) => {

@@ -20,13 +20,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use mailwire::tls::Security;
 use mailwire_imap::client::{Client, ClientConfig, ImapUrl, Login};
 use mailwire_imap::proto::{
-    Data, ESearchData, Flag, FlagFetch, MessageData, SeqNum, SeqRange, SequenceSet,
+    Data, Flag, FlagFetch, MessageData, SearchKey, SeqNum, SeqRange, SequenceSet,
 };
 
-use super::FetchArgs;
+use super::{FetchArgs, client_runtime, fetch_outcome, fetch_password, fetch_usage, sync_dir};
 
 /// The state file, one `HOST USER UIDVALIDITY LASTUID MAILBOX` line per run; the last line
 /// of a host, user and mailbox wins.
@@ -40,44 +39,23 @@ const WINDOW: usize = 4;
 
 /// Runs `mailwire fetch imap(s)://…`.
 pub(crate) fn run(args: &FetchArgs) -> ExitCode {
-    let usage = |msg: String| {
-        eprintln!("mailwire fetch: {msg}");
-        ExitCode::from(2)
-    };
     let url = match ImapUrl::parse(&args.url) {
         Ok(u) => u,
-        Err(e) => return usage(e.to_string()),
+        Err(e) => return fetch_usage(e),
     };
     let mut config = ClientConfig::new(url.host.clone(), url.port, url.security);
-    if let Security::StartTls(_) = config.security {
-        config = config.with_tls_policy(args.tls.policy());
-    }
-    if let Some(ca) = &args.ca_file {
-        config = config.with_ca_file(ca);
-    }
-    let Some(password) = args.password.clone() else {
-        return usage("a password is needed: --password or MAILWIRE_PASSWORD".to_owned());
+    args.tls
+        .apply(&mut config.endpoint, args.ca_file.as_deref());
+    let password = match fetch_password(args) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let login = Login::password(&args.user, password)
         .allow_plaintext_without_tls(args.tls.allows_plaintext());
     let mailbox = url.mailbox.clone().unwrap_or_else(|| "INBOX".to_owned());
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return usage(format!("cannot start: {e}")),
-    };
-    match rt.block_on(fetch(config, login, &mailbox, args)) {
-        Ok(summary) => {
-            eprintln!("{summary}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("mailwire fetch: {e:#}");
-            ExitCode::from(1)
-        }
+    match client_runtime("fetch") {
+        Ok(rt) => fetch_outcome(rt.block_on(fetch(config, login, &mailbox, args))),
+        Err(code) => code,
     }
 }
 
@@ -121,24 +99,6 @@ fn uid_set(uids: &[u32]) -> String {
     out
 }
 
-fn set_values(set: &SequenceSet) -> Vec<u32> {
-    let SequenceSet::Set(ranges) = set else {
-        return Vec::new();
-    };
-    let v = |s: &SeqNum| match s {
-        SeqNum::Value(n) => n.get(),
-        SeqNum::Largest => 0,
-    };
-    ranges
-        .iter()
-        .flat_map(|r| match r {
-            SeqRange::Single(a) => v(a)..=v(a),
-            SeqRange::Range(a, b) => v(a).min(v(b))..=v(a).max(v(b)),
-        })
-        .filter(|&u| u > 0)
-        .collect()
-}
-
 async fn fetch(
     config: ClientConfig,
     login: Login,
@@ -171,23 +131,15 @@ async fn fetch(
     };
     let mut uids: Vec<u32> = Vec::new();
     if selected.exists > 0 {
-        let r = client
-            .command(&format!("UID SEARCH UID {}:*", after.saturating_add(1)))
+        let from = SeqNum::Value(
+            std::num::NonZeroU32::new(after.saturating_add(1))
+                .context("no UID after 4294967295")?,
+        );
+        let range = SequenceSet::Set(vec![SeqRange::Range(from, SeqNum::Largest)]);
+        uids = client
+            .search(SearchKey::Uid(range), true)
             .await
             .context("UID SEARCH")?;
-        for d in &r.data {
-            match d {
-                Data::Search { nums, .. } => uids.extend(nums.iter().map(|n| n.get())),
-                Data::ESearch(e) => {
-                    for item in &e.data {
-                        if let ESearchData::All(set) = item {
-                            uids.extend(set_values(set));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
     }
     // `n:*` names the last message even when its UID is below n (RFC 9051 §6.4.8).
     uids.retain(|&u| u > after);
@@ -339,8 +291,4 @@ fn load_state(path: &Path, key: &str, mailbox: &str) -> anyhow::Result<Option<(u
         }
     }
     Ok(found)
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
 }

@@ -211,6 +211,59 @@ impl TlsArg {
     fn allows_plaintext(self) -> bool {
         matches!(self, Self::Off)
     }
+
+    /// Applies `--tls` (to STARTTLS URLs) and `--ca-file` to a client's endpoint.
+    fn apply(self, endpoint: &mut mailwire::tls::Endpoint, ca_file: Option<&std::path::Path>) {
+        endpoint.set_tls_policy(self.policy());
+        if let Some(ca) = ca_file {
+            endpoint.ca_file = Some(ca.to_path_buf());
+        }
+    }
+}
+
+/// The runtime of one client subcommand (`cmd` names it in the error): exit 1 when it
+/// cannot start.
+fn client_runtime(cmd: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("mailwire {cmd}: cannot start: {e}");
+            ExitCode::from(1)
+        })
+}
+
+/// The end of `mailwire fetch`: the summary line and exit 0, or the error and exit 1.
+fn fetch_outcome(outcome: anyhow::Result<String>) -> ExitCode {
+    match outcome {
+        Ok(summary) => {
+            eprintln!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mailwire fetch: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `mailwire fetch`'s usage errors: exit 2.
+fn fetch_usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("mailwire fetch: {msg}");
+    ExitCode::from(2)
+}
+
+/// `--password` (or MAILWIRE_PASSWORD), which `mailwire fetch` needs.
+fn fetch_password(args: &FetchArgs) -> Result<String, ExitCode> {
+    args.password
+        .clone()
+        .ok_or_else(|| fetch_usage("a password is needed: --password or MAILWIRE_PASSWORD"))
+}
+
+/// Makes a directory's entries (a rename into it) durable.
+fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use mailwire::pop3::client::{AuthMethod, Client, ClientConfig, Direction, Login};
 use mailwire::pop3::proto::Command;
 use mailwire::sasl::Mechanism;
-use mailwire::tls::Security;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
@@ -44,21 +43,11 @@ pub(crate) fn run(args: &Pop3Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Security::StartTls(_) = config.security {
-        config = config.with_tls_policy(args.tls.policy());
-    }
-    if let Some(ca) = &args.ca_file {
-        config = config.with_ca_file(ca);
-    }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    args.tls
+        .apply(&mut config.endpoint, args.ca_file.as_deref());
+    let rt = match super::client_runtime("pop3") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mailwire pop3: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     // The trace prints complete lines; a partial one waits for its end.
     let in_auth = Arc::new(Mutex::new(false));

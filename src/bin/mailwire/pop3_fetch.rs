@@ -17,50 +17,29 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mailwire::pop3::client::{BatchItem, Client, ClientConfig, Login};
-use mailwire::tls::Security;
 
-use super::FetchArgs;
+use super::{FetchArgs, client_runtime, fetch_outcome, fetch_password, fetch_usage, sync_dir};
 
 /// The state file, one `HOST USER UIDL` line per fetched message.
 const STATE_FILE: &str = ".mailwire-pop3-uidl";
 
 /// Runs `mailwire fetch pop3(s)://…`.
 pub(crate) fn run(args: &FetchArgs) -> ExitCode {
-    let usage = |msg: String| {
-        eprintln!("mailwire fetch: {msg}");
-        ExitCode::from(2)
-    };
     let mut config = match ClientConfig::from_url(&args.url) {
         Ok(c) => c,
-        Err(e) => return usage(e.to_string()),
+        Err(e) => return fetch_usage(e),
     };
-    if let Security::StartTls(_) = config.security {
-        config = config.with_tls_policy(args.tls.policy());
-    }
-    if let Some(ca) = &args.ca_file {
-        config = config.with_ca_file(ca);
-    }
-    let Some(password) = args.password.clone() else {
-        return usage("a password is needed: --password or MAILWIRE_PASSWORD".to_owned());
+    args.tls
+        .apply(&mut config.endpoint, args.ca_file.as_deref());
+    let password = match fetch_password(args) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let login = Login::password(&args.user, password)
         .allow_plaintext_without_tls(args.tls.allows_plaintext());
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return usage(format!("cannot start: {e}")),
-    };
-    match rt.block_on(fetch(config, login, args)) {
-        Ok(summary) => {
-            eprintln!("{summary}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("mailwire fetch: {e:#}");
-            ExitCode::from(1)
-        }
+    match client_runtime("fetch") {
+        Ok(rt) => fetch_outcome(rt.block_on(fetch(config, login, args))),
+        Err(code) => code,
     }
 }
 
@@ -253,8 +232,4 @@ fn file_stem(uid: &str) -> String {
     } else {
         stem
     }
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
 }

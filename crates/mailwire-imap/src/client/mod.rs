@@ -32,13 +32,12 @@
 mod url;
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailwire_codec::Secret;
 use mailwire_sasl::{AvailableCredentials, ClientCredentials, Mechanism};
-use mailwire_tls::{Security, TlsConnector, TlsPolicy, Transport};
+use mailwire_tls::{Security, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -122,29 +121,27 @@ pub enum Error {
     Answer(String),
 }
 
+impl From<mailwire_tls::OpenError> for Error {
+    fn from(e: mailwire_tls::OpenError) -> Self {
+        match e {
+            mailwire_tls::OpenError::Io(e) => Self::Io(e),
+            mailwire_tls::OpenError::Timeout(t) => Self::Timeout(t),
+            mailwire_tls::OpenError::Tls(e) => Self::Tls(e),
+        }
+    }
+}
+
 /// Shorthand for client results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Host name or IP literal; the certificate is verified against it.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-    /// Implicit TLS (`imaps://`, the default) or STARTTLS with a policy (`imap://`,
-    /// Required by default).
-    pub security: Security,
-    /// The rustls configuration; `None` builds one trusting the webpki roots plus
-    /// [`ca_file`](Self::ca_file).
-    pub tls: Option<Arc<mailwire_tls::rustls::ClientConfig>>,
-    /// An extra CA certificate (PEM) to trust.
-    pub ca_file: Option<PathBuf>,
-    /// Limit for every read and write while a command is in flight, and for the TCP connect.
-    /// Default 60 s.
-    pub timeout: Duration,
-    /// Limit for a TLS handshake. Default 30 s.
-    pub handshake_timeout: Duration,
+    /// Host, port, security, trust anchors and the connect, read/write and handshake
+    /// timeouts (60 s and 30 s by default). Its fields read and write through the config
+    /// too (`config.timeout`), and `with_tls_policy`, `with_ca_file` and `with_timeout` set
+    /// them. Implicit TLS is `imaps://`; `imap://` is STARTTLS, Required by default.
+    pub endpoint: mailwire_tls::Endpoint,
     /// Protocol session settings: tag prefix, the largest line and literal accepted from the
     /// server (64 MiB by default), nesting depth.
     pub session: SessionConfig,
@@ -162,17 +159,25 @@ pub struct ClientConfig {
     pub max_set_numbers: usize,
 }
 
+impl std::ops::Deref for ClientConfig {
+    type Target = mailwire_tls::Endpoint;
+
+    fn deref(&self) -> &mailwire_tls::Endpoint {
+        &self.endpoint
+    }
+}
+
+impl std::ops::DerefMut for ClientConfig {
+    fn deref_mut(&mut self) -> &mut mailwire_tls::Endpoint {
+        &mut self.endpoint
+    }
+}
+
 impl ClientConfig {
     /// Settings for `host:port` with the given security and the defaults otherwise.
     pub fn new(host: impl Into<String>, port: u16, security: Security) -> Self {
         Self {
-            host: host.into(),
-            port,
-            security,
-            tls: None,
-            ca_file: None,
-            timeout: Duration::from_secs(60),
-            handshake_timeout: Duration::from_secs(30),
+            endpoint: mailwire_tls::Endpoint::new(host, port, security),
             session: SessionConfig::default(),
             event_capacity: 1024,
             idle_reissue: IDLE_REISSUE,
@@ -187,39 +192,7 @@ impl ClientConfig {
         Ok(Self::new(u.host, u.port, u.security))
     }
 
-    /// Builder: the STARTTLS policy (for `imap://`).
-    pub fn with_tls_policy(mut self, policy: TlsPolicy) -> Self {
-        if self.security.is_starttls() {
-            self.security = Security::StartTls(policy);
-        }
-        self
-    }
-
-    /// Builder: trust this CA file too.
-    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca_file = Some(path.into());
-        self
-    }
-
-    /// Builder: the timeout of every read and write.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    fn connector(&self) -> Result<TlsConnector> {
-        let config = match &self.tls {
-            Some(c) => Arc::clone(c),
-            None => {
-                let mut b = mailwire_tls::ClientConfigBuilder::new();
-                if let Some(ca) = &self.ca_file {
-                    b = b.extra_ca_file(ca);
-                }
-                b.build()?
-            }
-        };
-        Ok(TlsConnector::from(config))
-    }
+    mailwire_tls::endpoint_builders!();
 }
 
 /// Credentials and how they may be used.
@@ -525,20 +498,7 @@ struct Conn {
 
 impl Conn {
     async fn connect(config: ClientConfig) -> Result<Self> {
-        let addr = (config.host.trim_matches(['[', ']']), config.port);
-        let tcp = tokio::time::timeout(config.timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| Error::Timeout(config.timeout))??;
-        let _ = tcp.set_nodelay(true);
-        let io = if config.security == Security::Implicit {
-            let name = mailwire_tls::server_name(&config.host)?;
-            let tls =
-                mailwire_tls::connect(tcp, &config.connector()?, name, config.handshake_timeout)
-                    .await?;
-            Transport::Tls(Box::new(mailwire_tls::tokio_rustls::TlsStream::Client(tls)))
-        } else {
-            Transport::Plain(tcp)
-        };
+        let io = config.endpoint.open().await?;
         Ok(Self {
             io,
             session: ClientSession::new(config.session.clone()),
@@ -1449,7 +1409,9 @@ impl Client {
             .run(CommandBody::Append {
                 mailbox: mailbox(name)?,
                 messages: Vec1::one(AppendMessage {
-                    flags: (!flags.is_empty()).then(|| flags.to_vec()),
+                    // Always a flag list, `()` when empty: Twisted's IMAP4Server answers
+                    // an APPEND without one with `BAD Server error` (rfc-notes/imap-client.md).
+                    flags: Some(flags.to_vec()),
                     date: None,
                     data: AppendData::Literal(message),
                 }),
@@ -1482,7 +1444,7 @@ impl Client {
         let messages = messages
             .into_iter()
             .map(|m| AppendMessage {
-                flags: (!m.flags.is_empty()).then_some(m.flags),
+                flags: Some(m.flags),
                 date: m.date,
                 data: AppendData::Literal(m.message),
             })

@@ -27,13 +27,11 @@
 mod url;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mailwire_codec::Secret;
 use mailwire_sasl::{AvailableCredentials, ClientCredentials, Mechanism};
-use mailwire_tls::{Security, TlsConnector, TlsPolicy, Transport};
+use mailwire_tls::{Security, Transport};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -83,29 +81,27 @@ pub enum Error {
     Url(#[from] UrlError),
 }
 
+impl From<mailwire_tls::OpenError> for Error {
+    fn from(e: mailwire_tls::OpenError) -> Self {
+        match e {
+            mailwire_tls::OpenError::Io(e) => Self::Io(e),
+            mailwire_tls::OpenError::Timeout(t) => Self::Timeout(t),
+            mailwire_tls::OpenError::Tls(e) => Self::Tls(e),
+        }
+    }
+}
+
 /// Shorthand for client results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Host name or IP literal; the certificate is verified against it.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-    /// Implicit TLS (`pop3s://`, the default) or STLS with a policy (`pop3://`, Required by
-    /// default).
-    pub security: Security,
-    /// The rustls configuration; `None` builds one trusting the webpki roots plus
-    /// [`ca_file`](Self::ca_file).
-    pub tls: Option<Arc<mailwire_tls::rustls::ClientConfig>>,
-    /// An extra CA certificate (PEM) to trust.
-    pub ca_file: Option<PathBuf>,
-    /// Limit for every read, write and the TCP connect. Default 60 s: a server that stalls in
-    /// the middle of a RETR never hangs the client longer than this.
-    pub timeout: Duration,
-    /// Limit for a TLS handshake. Default 30 s.
-    pub handshake_timeout: Duration,
+    /// Host, port, security, trust anchors and the connect, read/write and handshake
+    /// timeouts (60 s and 30 s by default). Its fields read and write through the config
+    /// too (`config.timeout`), and `with_tls_policy`, `with_ca_file` and `with_timeout` set
+    /// them. Implicit TLS is `pop3s://`; `pop3://` is STLS, Required by default.
+    pub endpoint: mailwire_tls::Endpoint,
     /// Commands kept in flight in a pipelined batch when the server says PIPELINING.
     /// Default 64 (a few KiB of commands: never enough to fill socket buffers both ways).
     pub pipeline_window: usize,
@@ -113,17 +109,25 @@ pub struct ClientConfig {
     pub session: SessionConfig,
 }
 
+impl std::ops::Deref for ClientConfig {
+    type Target = mailwire_tls::Endpoint;
+
+    fn deref(&self) -> &mailwire_tls::Endpoint {
+        &self.endpoint
+    }
+}
+
+impl std::ops::DerefMut for ClientConfig {
+    fn deref_mut(&mut self) -> &mut mailwire_tls::Endpoint {
+        &mut self.endpoint
+    }
+}
+
 impl ClientConfig {
     /// Settings for `host:port` with the given security and the defaults otherwise.
     pub fn new(host: impl Into<String>, port: u16, security: Security) -> Self {
         Self {
-            host: host.into(),
-            port,
-            security,
-            tls: None,
-            ca_file: None,
-            timeout: Duration::from_secs(60),
-            handshake_timeout: Duration::from_secs(30),
+            endpoint: mailwire_tls::Endpoint::new(host, port, security),
             pipeline_window: 64,
             session: SessionConfig::default(),
         }
@@ -135,39 +139,7 @@ impl ClientConfig {
         Ok(Self::new(u.host, u.port, u.security))
     }
 
-    /// Builder: the STLS policy (turns the security into STLS).
-    pub fn with_tls_policy(mut self, policy: TlsPolicy) -> Self {
-        if self.security.is_starttls() {
-            self.security = Security::StartTls(policy);
-        }
-        self
-    }
-
-    /// Builder: trust this CA file too.
-    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca_file = Some(path.into());
-        self
-    }
-
-    /// Builder: the timeout of every read and write.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    fn connector(&self) -> Result<TlsConnector> {
-        let config = match &self.tls {
-            Some(c) => Arc::clone(c),
-            None => {
-                let mut b = mailwire_tls::ClientConfigBuilder::new();
-                if let Some(ca) = &self.ca_file {
-                    b = b.extra_ca_file(ca);
-                }
-                b.build()?
-            }
-        };
-        Ok(TlsConnector::from(config))
-    }
+    mailwire_tls::endpoint_builders!();
 }
 
 pub use crate::proto::login::AuthMethod;
@@ -291,20 +263,7 @@ impl Client {
 
     /// Like [`connect`](Self::connect), with a [`Trace`] that sees the whole conversation.
     pub async fn connect_with_trace(config: ClientConfig, trace: Option<Trace>) -> Result<Self> {
-        let addr = (config.host.trim_matches(['[', ']']), config.port);
-        let tcp = tokio::time::timeout(config.timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| Error::Timeout(config.timeout))??;
-        let _ = tcp.set_nodelay(true);
-        let io = if config.security == Security::Implicit {
-            let name = mailwire_tls::server_name(&config.host)?;
-            let tls =
-                mailwire_tls::connect(tcp, &config.connector()?, name, config.handshake_timeout)
-                    .await?;
-            Transport::Tls(Box::new(tokio_rustls_stream(tls)))
-        } else {
-            Transport::Plain(tcp)
-        };
+        let io = config.endpoint.open().await?;
         let mut client = Self {
             io,
             session: ClientSession::new(config.session),
@@ -812,12 +771,6 @@ impl Client {
         self.out.clear();
         Ok(())
     }
-}
-
-fn tokio_rustls_stream(
-    s: mailwire_tls::tokio_rustls::client::TlsStream<TcpStream>,
-) -> mailwire_tls::tokio_rustls::TlsStream<TcpStream> {
-    mailwire_tls::tokio_rustls::TlsStream::Client(s)
 }
 
 /// The CRLF-separated lines of a body (the last CRLF ends the last line).
