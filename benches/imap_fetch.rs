@@ -60,6 +60,7 @@ fn mailwire(port: u16, work: &Path) -> Duration {
 fn mbsync(port: u16, work: &Path) -> Duration {
     let inbox = work.join("mbsync");
     let rc = work.join("mbsyncrc");
+    std::fs::create_dir_all(work.join("folders")).expect("mbsync store folder");
     std::fs::write(
         &rc,
         format!(

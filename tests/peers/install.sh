@@ -4,15 +4,16 @@
 #   Debian: dovecot-imapd dovecot-pop3d dovecot-lmtpd (IMAP, POP3, LMTP), postfix (smtp-sink, smtp-source),
 #           swaks + libnet-ssleay-perl (swaks' STARTTLS), curl, fetchmail, isync (mbsync), getmail6,
 #           offlineimap3, neomutt + tmux (neomutt driven in a tmux pane),
-#           openssl (certificates), iproute2 (ss: which pid listens), python3 + python3-pip
-#   PyPI:   aiosmtpd, twisted[tls] (pyOpenSSL for STARTTLS), imapclient
+#           openssl (certificates), iproute2 (ss: which pid listens), python3 + python3-pip,
+#           chromium + chromium-driver (the web page's browser test, driven over WebDriver)
+#   PyPI:   aiosmtpd, twisted[tls] (pyOpenSSL for STARTTLS), imapclient, selenium (WebDriver client)
 # Usage: tests/peers/install.sh [--check]   (--check only reports what is missing, exit 1 if anything is)
 set -euo pipefail
 
 APT_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix swaks libnet-ssleay-perl curl fetchmail
-  isync getmail6 offlineimap3 neomutt tmux openssl iproute2 python3 python3-pip)
-PIP_PACKAGES=(aiosmtpd 'twisted[tls]' imapclient)
-PY_MODULES="aiosmtpd, twisted.mail, imapclient, OpenSSL"
+  isync getmail6 offlineimap3 neomutt tmux openssl iproute2 python3 python3-pip chromium chromium-driver)
+PIP_PACKAGES=(aiosmtpd 'twisted[tls]' imapclient selenium)
+PY_MODULES="aiosmtpd, twisted.mail, imapclient, OpenSSL, selenium"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -E "$@"; fi; }
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
