@@ -5,7 +5,7 @@
 #   dovecot.sh stop DIR
 #
 # Users alice and bob, password "secret", kept as {PLAIN} so that CRAM-MD5 and APOP work; mechanisms
-# PLAIN LOGIN CRAM-MD5 APOP; cleartext logins allowed; STARTTLS/STLS offered, never required.
+# PLAIN LOGIN CRAM-MD5 APOP SCRAM-SHA-1 SCRAM-SHA-256; cleartext logins allowed; STARTTLS/STLS offered, never required.
 # Everything lives in DIR: dovecot.conf (self-contained, nothing read from /etc/dovecot), dovecot.log,
 # dovecot.pid, cert.pem + key.pem (self-signed for localhost and 127.0.0.1: trust cert.pem as the CA),
 # mail/<user>/ (Maildir: new/ cur/ tmp/), home/<user>/, run/ (sockets), state/.
@@ -68,7 +68,7 @@ first_valid_uid = 0
 mail_location = maildir:$PEER_DIR/mail/%n
 mail_fsync = optimized
 
-auth_mechanisms = plain login cram-md5 apop
+auth_mechanisms = plain login cram-md5 apop scram-sha-1 scram-sha-256
 disable_plaintext_auth = no
 auth_username_format = %Ln
 # A failed login answers at once (the default waits 2 s), so tests of wrong passwords stay fast.

@@ -209,6 +209,27 @@ fn against_dovecot_cram_md5_and_imaps() {
         c2.select("INBOX").await.unwrap();
         c2.logout().await.unwrap();
         c.logout().await.unwrap();
+        // SCRAM-SHA-256 and SCRAM-SHA-1, the server's signature verified by the client; a
+        // wrong password is a NO.
+        for m in [
+            mailwire_sasl::Mechanism::ScramSha256,
+            mailwire_sasl::Mechanism::ScramSha1,
+        ] {
+            let cfg = ClientConfig::new("localhost", dovecot.imaps().port(), Security::Implicit)
+                .with_ca_file(dovecot.cert_pem_path());
+            let c = Client::connect(
+                cfg.clone(),
+                &Login::password("alice", "secret").with_mechanism(m),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{m:?}: {e}\n{}", dovecot.log()));
+            assert_eq!(c.examine("INBOX").await.unwrap().exists, 3);
+            c.logout().await.unwrap();
+            match Client::connect(cfg, &Login::password("alice", "wrong").with_mechanism(m)).await {
+                Err(Error::No(_)) => {}
+                other => panic!("{m:?} with a wrong password: {:?}", other.map(|_| ())),
+            }
+        }
     });
 }
 
