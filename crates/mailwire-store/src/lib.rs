@@ -151,10 +151,10 @@ pub use name::{DELIMITER, MAX_NAME_LEN, MailboxName};
 pub use pop3::{Pop3Maildrop, Pop3Message};
 pub use store::{
     DEFAULT_EXPUNGE_HISTORY, FetchWant, Fetched, MAX_LOGIN_LEN, Mailbox, Store, StoreOptions, User,
-    normalize_login,
+    WATCH_CAPACITY, normalize_login,
 };
 pub use types::{
     AppendResult, BackendKind, Change, Changes, CopyResult, FlagUpdate, InternalDate,
     ListAttribute, ListEntry, MailboxEvent, MailboxStatus, MessageMeta, Origin, Quota, SpecialUse,
-    StoreFlagsResult, Usage,
+    StoreEvent, StoreEventKind, StoreFlagsResult, Usage,
 };

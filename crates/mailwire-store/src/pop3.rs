@@ -189,6 +189,7 @@ impl Pop3Maildrop {
             .user
             .run_pub(move |b, l| b.expunge(l, &MailboxName::inbox(), Some(&uids), false, origin))
             .await?;
+        self.user.removed(&MailboxName::inbox(), &removed);
         drop(self);
         Ok(removed)
     }

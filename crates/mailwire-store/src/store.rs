@@ -21,7 +21,8 @@ use crate::name::MailboxName;
 use crate::pop3::Pop3Maildrop;
 use crate::types::{
     AppendResult, BackendKind, Changes, CopyResult, InternalDate, ListAttribute, ListEntry,
-    MailboxEvent, MailboxStatus, MessageMeta, Origin, Quota, SpecialUse, StoreFlagsResult, Usage,
+    MailboxEvent, MailboxStatus, MessageMeta, Origin, Quota, SpecialUse, StoreEvent,
+    StoreEventKind, StoreFlagsResult, Usage,
 };
 
 /// Longest accepted login.
@@ -82,11 +83,16 @@ pub(crate) struct UserRecord {
     pub quota: Option<Quota>,
 }
 
+/// Events a [`Store::watch`] receiver may fall behind by before it sees `Lagged`.
+pub const WATCH_CAPACITY: usize = 4096;
+
 pub(crate) struct Inner {
     pub backend: Arc<dyn Backend>,
     pub quota: Quota,
     pub users: RwLock<BTreeMap<String, UserRecord>>,
     pub accept_any_password: AtomicBool,
+    /// Every change, for [`Store::watch`].
+    pub watch: broadcast::Sender<StoreEvent>,
 }
 
 /// The mail store: users, their mailboxes and messages. Cheap to clone (an `Arc`), `Send` and
@@ -134,6 +140,7 @@ impl Store {
                 quota: options.quota,
                 users: RwLock::new(BTreeMap::new()),
                 accept_any_password: AtomicBool::new(false),
+                watch: broadcast::channel(WATCH_CAPACITY).0,
             }),
         }
     }
@@ -385,6 +392,46 @@ impl Store {
         }
     }
 
+    /// Every change made through this store from now on, in order: what the test server's
+    /// HTTP API waits on and streams. A receiver more than [`WATCH_CAPACITY`] events behind
+    /// gets `Lagged` and should re-read what it keeps.
+    pub fn watch(&self) -> broadcast::Receiver<StoreEvent> {
+        self.inner.watch.subscribe()
+    }
+
+    pub(crate) fn notify(&self, login: &str, mailbox: &MailboxName, kind: StoreEventKind) {
+        // No watcher is not an error.
+        let _ = self.inner.watch.send(StoreEvent {
+            login: login.to_owned(),
+            mailbox: mailbox.clone(),
+            kind,
+        });
+    }
+
+    /// Removes a user: every message in every mailbox is expunged and the login is
+    /// forgotten (it can neither log in nor receive mail afterwards; a Maildir keeps its
+    /// empty folders). Sessions already open keep their handles until they end.
+    pub async fn remove_user(&self, login: &str) -> Result<()> {
+        let user = self
+            .user(login)
+            .ok_or_else(|| StoreError::NoSuchUser(login.to_owned()))?;
+        for entry in user.mailboxes().await? {
+            if !entry.selectable {
+                continue;
+            }
+            user.purge(entry.name.as_str()).await?;
+        }
+        let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
+        users.remove(user.login());
+        drop(users);
+        self.notify(
+            user.login(),
+            &MailboxName::inbox(),
+            StoreEventKind::UserRemoved,
+        );
+        Ok(())
+    }
+
     /// Delivers a message (SMTP/LMTP) into the INBOX of `recipient` (login or
     /// `LOGIN@any-domain`). Durable before it returns. The internal date is now.
     pub async fn deliver(&self, recipient: &str, data: impl Into<Bytes>) -> Result<AppendResult> {
@@ -498,6 +545,7 @@ impl User {
         if n.is_inbox() {
             return Err(StoreError::NotAllowed("INBOX cannot be deleted"));
         }
+        let n2 = n.clone();
         self.run(move |b, l| {
             let boxes = b.list_mailboxes(l)?;
             if boxes.iter().any(|(x, _)| *x == n) {
@@ -510,7 +558,9 @@ impl User {
                 Err(StoreError::NoSuchMailbox(n.to_string()))
             }
         })
-        .await
+        .await?;
+        self.notify(&n2, StoreEventKind::MailboxDeleted);
+        Ok(())
     }
 
     /// Renames a mailbox and every mailbox below it (RFC 3501 §6.3.5). Renaming INBOX moves
@@ -527,19 +577,37 @@ impl User {
             ));
         }
         let origin = self.origin;
-        self.run(move |b, l| {
-            if from.is_inbox() {
-                b.create_mailbox(l, &to, None)?;
-                let uids: Vec<u32> = b.messages(l, &from, None)?.iter().map(|m| m.uid).collect();
-                let copied = b.copy(l, &from, &uids, &to, origin)?;
-                let moved: Vec<u32> = copied.uids.iter().map(|p| p.0).collect();
-                b.expunge(l, &from, Some(&moved), false, origin)?;
-                Ok(())
-            } else {
-                b.rename_mailbox(l, &from, &to)
+        let (f2, t2) = (from.clone(), to.clone());
+        let inbox_moved = self
+            .run(move |b, l| {
+                if f2.is_inbox() {
+                    b.create_mailbox(l, &t2, None)?;
+                    let uids: Vec<u32> = b.messages(l, &f2, None)?.iter().map(|m| m.uid).collect();
+                    let copied = b.copy(l, &f2, &uids, &t2, origin)?;
+                    let moved: Vec<u32> = copied.uids.iter().map(|p| p.0).collect();
+                    b.expunge(l, &f2, Some(&moved), false, origin)?;
+                    Ok(Some(copied))
+                } else {
+                    b.rename_mailbox(l, &f2, &t2)?;
+                    Ok(None)
+                }
+            })
+            .await?;
+        match inbox_moved {
+            Some(copied) => {
+                let (src, dst): (Vec<u32>, Vec<u32>) = copied.uids.iter().copied().unzip();
+                self.removed(&from, &src);
+                self.notify(
+                    &to,
+                    StoreEventKind::Added {
+                        uidvalidity: copied.uidvalidity,
+                        uids: dst,
+                    },
+                );
             }
-        })
-        .await
+            None => self.notify(&from, StoreEventKind::MailboxRenamed { to }),
+        }
+        Ok(())
     }
 
     /// Subscribes to a name (which need not exist).
@@ -615,21 +683,70 @@ impl User {
         let data = data.into();
         let origin = self.origin;
         let quota = self.quota();
-        self.run(move |b, l| {
-            check_quota(b, l, quota, data.len() as u64, 1)?;
-            b.append(
-                l,
-                &n,
-                NewMessage {
-                    data,
-                    flags,
-                    date: internal_date.unwrap_or_else(InternalDate::now),
-                    mime: None,
+        let n2 = n.clone();
+        let r = self
+            .run(move |b, l| {
+                check_quota(b, l, quota, data.len() as u64, 1)?;
+                b.append(
+                    l,
+                    &n2,
+                    NewMessage {
+                        data,
+                        flags,
+                        date: internal_date.unwrap_or_else(InternalDate::now),
+                        mime: None,
+                    },
+                    origin,
+                )
+            })
+            .await?;
+        self.notify(
+            &n,
+            StoreEventKind::Added {
+                uidvalidity: r.uidvalidity,
+                uids: vec![r.uid],
+            },
+        );
+        Ok(r)
+    }
+
+    fn notify(&self, mailbox: &MailboxName, kind: StoreEventKind) {
+        self.store.notify(&self.login, mailbox, kind);
+    }
+
+    /// Removes every message of `mailbox`, `\Deleted` or not (what the HTTP API's purge
+    /// does); returns the UIDs removed.
+    pub async fn purge(&self, mailbox: &str) -> Result<Vec<u32>> {
+        let n = MailboxName::new(mailbox)?;
+        let uids: Vec<u32> = self
+            .mailbox(mailbox)
+            .await?
+            .messages()
+            .await?
+            .iter()
+            .map(|m| m.uid)
+            .collect();
+        if uids.is_empty() {
+            return Ok(uids);
+        }
+        let origin = self.origin;
+        let n2 = n.clone();
+        let removed = self
+            .run(move |b, l| b.expunge(l, &n2, Some(&uids), false, origin))
+            .await?;
+        self.removed(&n, &removed);
+        Ok(removed)
+    }
+
+    pub(crate) fn removed(&self, mailbox: &MailboxName, uids: &[u32]) {
+        if !uids.is_empty() {
+            self.notify(
+                mailbox,
+                StoreEventKind::Removed {
+                    uids: uids.to_vec(),
                 },
-                origin,
-            )
-        })
-        .await
+            );
+        }
     }
 
     /// Removes these messages from `mailbox`, `\Deleted` or not: how an APPEND of several
@@ -639,8 +756,12 @@ impl User {
         let n = MailboxName::new(mailbox)?;
         let uids = uids.to_vec();
         let origin = self.origin;
-        self.run(move |b, l| b.expunge(l, &n, Some(&uids), false, origin))
-            .await
+        let n2 = n.clone();
+        let removed = self
+            .run(move |b, l| b.expunge(l, &n2, Some(&uids), false, origin))
+            .await?;
+        self.removed(&n, &removed);
+        Ok(removed)
     }
 
     /// Opens the user's POP3 maildrop (INBOX), taking the exclusive maildrop lock; a second
@@ -884,8 +1005,20 @@ impl Mailbox {
         unchanged_since: Option<u64>,
     ) -> Result<StoreFlagsResult> {
         let uids = uids.to_vec();
-        self.run(move |b, l, n, o| b.store_flags(l, n, &uids, op, &flags, unchanged_since, o))
-            .await
+        let r = self
+            .run(move |b, l, n, o| b.store_flags(l, n, &uids, op, &flags, unchanged_since, o))
+            .await?;
+        let updates: Vec<(u32, Flags)> = r
+            .updated
+            .iter()
+            .filter(|u| u.changed)
+            .map(|u| (u.uid, u.flags.clone()))
+            .collect();
+        if !updates.is_empty() {
+            self.user
+                .notify(&self.name, StoreEventKind::FlagsChanged { updates });
+        }
+        Ok(r)
     }
 
     /// APPEND to this mailbox (see [`User::append`]).
@@ -903,16 +1036,32 @@ impl Mailbox {
     /// COPY to `dest`: returns the COPYUID map.
     pub async fn copy_to(&self, uids: &[u32], dest: &str) -> Result<CopyResult> {
         let dest = MailboxName::new(dest)?;
+        let d2 = dest.clone();
         let uids = uids.to_vec();
         let quota = self.user.quota();
-        self.run(move |b, l, n, o| {
-            if quota.is_limited() {
-                let size: u64 = b.messages(l, n, Some(&uids))?.iter().map(|m| m.size).sum();
-                check_quota(b, l, quota, size, uids.len() as u64)?;
-            }
-            b.copy(l, n, &uids, &dest, o)
-        })
-        .await
+        let r = self
+            .run(move |b, l, n, o| {
+                if quota.is_limited() {
+                    let size: u64 = b.messages(l, n, Some(&uids))?.iter().map(|m| m.size).sum();
+                    check_quota(b, l, quota, size, uids.len() as u64)?;
+                }
+                b.copy(l, n, &uids, &d2, o)
+            })
+            .await?;
+        self.added(&dest, &r);
+        Ok(r)
+    }
+
+    fn added(&self, dest: &MailboxName, r: &CopyResult) {
+        if !r.uids.is_empty() {
+            self.user.notify(
+                dest,
+                StoreEventKind::Added {
+                    uidvalidity: r.uidvalidity,
+                    uids: r.uids.iter().map(|p| p.1).collect(),
+                },
+            );
+        }
     }
 
     /// MOVE to `dest` (RFC 6851): copies, then expunges the copied messages here. Returns the
@@ -920,26 +1069,38 @@ impl Mailbox {
     /// crash: the messages may then be in both mailboxes, never in neither.
     pub async fn move_to(&self, uids: &[u32], dest: &str) -> Result<CopyResult> {
         let dest = MailboxName::new(dest)?;
+        let d2 = dest.clone();
         let uids = uids.to_vec();
-        self.run(move |b, l, n, o| {
-            let r = b.copy(l, n, &uids, &dest, o)?;
-            let src: Vec<u32> = r.uids.iter().map(|p| p.0).collect();
-            b.expunge(l, n, Some(&src), false, o)?;
-            Ok(r)
-        })
-        .await
+        let (r, removed) = self
+            .run(move |b, l, n, o| {
+                let r = b.copy(l, n, &uids, &d2, o)?;
+                let src: Vec<u32> = r.uids.iter().map(|p| p.0).collect();
+                let removed = b.expunge(l, n, Some(&src), false, o)?;
+                Ok((r, removed))
+            })
+            .await?;
+        self.added(&dest, &r);
+        self.user.removed(&self.name, &removed);
+        Ok(r)
     }
 
     /// EXPUNGE: removes every message with `\Deleted`; returns their UIDs, ascending.
     pub async fn expunge(&self) -> Result<Vec<u32>> {
-        self.run(|b, l, n, o| b.expunge(l, n, None, true, o)).await
+        let removed = self
+            .run(|b, l, n, o| b.expunge(l, n, None, true, o))
+            .await?;
+        self.user.removed(&self.name, &removed);
+        Ok(removed)
     }
 
     /// UID EXPUNGE (RFC 4315): removes the messages with these UIDs that have `\Deleted`.
     pub async fn expunge_uids(&self, uids: &[u32]) -> Result<Vec<u32>> {
         let uids = uids.to_vec();
-        self.run(move |b, l, n, o| b.expunge(l, n, Some(&uids), true, o))
-            .await
+        let removed = self
+            .run(move |b, l, n, o| b.expunge(l, n, Some(&uids), true, o))
+            .await?;
+        self.user.removed(&self.name, &removed);
+        Ok(removed)
     }
 
     /// Messages changed and UIDs expunged since `modseq` (CONDSTORE CHANGEDSINCE, QRESYNC

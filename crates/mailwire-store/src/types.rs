@@ -354,3 +354,51 @@ pub struct Usage {
     /// The number of messages.
     pub messages: u64,
 }
+
+/// A change anywhere in a [`Store`](crate::Store), as [`Store::watch`](crate::Store::watch)
+/// reports it: which user's mailbox, and what happened there. Made by the store's own
+/// operations (delivery, APPEND, STORE, COPY, MOVE, EXPUNGE, POP3 deletions, mailbox
+/// deletion and rename, user removal); files another program adds to a Maildir are seen by
+/// the sessions that rescan it, not here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreEvent {
+    /// The user.
+    pub login: String,
+    /// The mailbox.
+    pub mailbox: MailboxName,
+    /// What happened.
+    pub kind: StoreEventKind,
+}
+
+/// What a [`StoreEvent`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreEventKind {
+    /// Messages were stored (durably) with these UIDs.
+    Added {
+        /// The mailbox's UIDVALIDITY.
+        uidvalidity: u32,
+        /// The new UIDs, ascending.
+        uids: Vec<u32>,
+    },
+    /// Messages were removed.
+    Removed {
+        /// Their UIDs, ascending.
+        uids: Vec<u32>,
+    },
+    /// Flags of these messages changed.
+    FlagsChanged {
+        /// The messages, with their flags now.
+        updates: Vec<(u32, Flags)>,
+    },
+    /// The mailbox was deleted, with its messages.
+    MailboxDeleted,
+    /// The mailbox (and those below it) was renamed to this name.
+    MailboxRenamed {
+        /// The new name.
+        to: MailboxName,
+    },
+    /// The user was removed ([`Store::remove_user`](crate::Store::remove_user)); `mailbox`
+    /// is INBOX.
+    UserRemoved,
+}
