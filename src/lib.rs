@@ -48,6 +48,7 @@
 //! # Ok::<(), RuntimeError>(())
 //! ```
 
+pub mod http;
 pub mod imap;
 pub mod pop3;
 pub mod runtime;

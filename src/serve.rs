@@ -184,7 +184,21 @@ pub struct ServeConfig {
     pub quota: QuotaConfig,
     /// One user's quota instead (`[user-quota.LOGIN]`, the same keys).
     pub user_quota: std::collections::BTreeMap<String, QuotaConfig>,
+    /// The HTTP API and web page: an address, or `off`. By default on at
+    /// [`DEFAULT_HTTP`] when no listener at all is named, and off otherwise (like every
+    /// other listener).
+    pub http: Option<String>,
+    /// `USER:PASSWORD` (Basic) or a token (Bearer) the HTTP API requires; needed when it
+    /// listens anywhere but loopback.
+    pub http_auth: Option<String>,
+    /// Exit (successfully, with a summary) once this many messages have been stored.
+    pub exit_after: Option<u64>,
+    /// Print one JSON line per stored message on stdout.
+    pub print: bool,
 }
+
+/// Where the HTTP API listens when nothing is named.
+pub const DEFAULT_HTTP: &str = "127.0.0.1:3080";
 
 /// A quota in the `--config` file (RFC 9208 STORAGE and MESSAGE).
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -296,8 +310,12 @@ impl ServeConfig {
             ready_file,
             max_message_size,
             shutdown_grace_secs,
-            expunge_history
+            expunge_history,
+            http,
+            http_auth,
+            exit_after
         );
+        self.print |= over.print;
         self.users.extend(over.users);
         // The command line has no IMAP limits: the file's stay.
         self.accept_any_auth |= over.accept_any_auth;
@@ -321,6 +339,21 @@ impl ServeConfig {
     }
 
     /// The listeners to start: those named, or every default when none is named.
+    /// The HTTP listener's address, if it is on.
+    pub fn http_address(&self) -> Option<String> {
+        match self.http.as_deref() {
+            Some(a) if a.eq_ignore_ascii_case("off") => None,
+            Some(a) => Some(a.to_owned()),
+            None if Protocol::ALL
+                .into_iter()
+                .all(|p| self.address_of(p).is_none()) =>
+            {
+                Some(DEFAULT_HTTP.to_owned())
+            }
+            None => None,
+        }
+    }
+
     fn listeners(&self) -> Vec<(Protocol, String)> {
         let named: Vec<_> = Protocol::ALL
             .into_iter()
@@ -343,6 +376,14 @@ pub enum ServeError {
     /// A bad setting (flag or config file).
     #[error("configuration: {0}")]
     Config(String),
+    /// The HTTP listener could not bind.
+    #[error("cannot listen on {addr} for http: {source}")]
+    HttpBind {
+        /// The address asked for.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A listener could not bind.
     #[error("cannot listen on {addr} for {protocol}: {source}")]
     Bind {
@@ -379,6 +420,9 @@ pub struct Server {
     grace: Duration,
     /// The generated certificate's folder, removed on drop.
     _tls_dir: Option<tempfile::TempDir>,
+    api: std::sync::OnceLock<crate::http::Api>,
+    /// How many messages were stored, once `exit_after` is reached.
+    done: watch::Receiver<Option<u64>>,
 }
 
 impl Server {
@@ -415,6 +459,8 @@ impl Server {
             })?;
         }
         store.set_accept_any_password(config.accept_any_auth);
+        // Before any listener: no stored message escapes --print or --exit-after.
+        let stored = store.watch();
 
         // TLS: the operator's certificate, or a self-signed one for localhost and 127.0.0.1.
         let (acceptor, ca, tls_dir) = match (&config.tls_cert, &config.tls_key) {
@@ -450,6 +496,27 @@ impl Server {
         };
 
         // Bind everything before serving anything, so a port in use fails the whole start.
+        let http_listener = match config.http_address() {
+            Some(addr) => {
+                let l = TcpListener::bind(addr.as_str())
+                    .await
+                    .map_err(|source| ServeError::HttpBind {
+                        addr: addr.clone(),
+                        source,
+                    })?;
+                let local = l.local_addr().map_err(|source| ServeError::HttpBind {
+                    addr: addr.clone(),
+                    source,
+                })?;
+                if !local.ip().is_loopback() && config.http_auth.is_none() {
+                    return Err(ServeError::Config(format!(
+                        "the HTTP API on {local} (not loopback) needs --http-auth USER:PASSWORD or a token"
+                    )));
+                }
+                Some((l, local))
+            }
+            None => None,
+        };
         let mut bound = Vec::new();
         for (protocol, addr) in &listeners {
             let l = TcpListener::bind(addr.as_str())
@@ -531,6 +598,30 @@ impl Server {
             }
         }
 
+        let api = std::sync::OnceLock::new();
+        if let Some((listener, local)) = http_listener {
+            addresses.insert("http".to_owned(), local);
+            let a = crate::http::Api::start(store.clone());
+            let _ = api.set(a.clone());
+            let options = crate::http::HttpOptions {
+                auth: config.http_auth.clone(),
+                local: Some(local),
+            };
+            let rx = stop_rx.clone();
+            tasks.spawn(async move {
+                if let Err(e) = crate::http::serve(listener, a, options, rx).await {
+                    tracing::error!(error = %e, "HTTP listener failed");
+                }
+            });
+        }
+        let (done_tx, done) = watch::channel(None);
+        tokio::spawn(ci_modes(
+            store.clone(),
+            stored,
+            config.exit_after,
+            config.print,
+            done_tx,
+        ));
         let server = Self {
             addresses,
             ca,
@@ -539,6 +630,8 @@ impl Server {
             tasks,
             grace,
             _tls_dir: tls_dir,
+            api,
+            done,
         };
         if let Some(path) = &config.ready_file {
             write_ready_file(path, &server.ready_json()).map_err(|source| {
@@ -564,6 +657,23 @@ impl Server {
     /// The store behind every listener.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The test server's operations (list, wait, read, mark, purge) as a Rust API: what
+    /// the HTTP API serves, without HTTP. Made on first use when HTTP is off.
+    pub fn api(&self) -> &crate::http::Api {
+        self.api
+            .get_or_init(|| crate::http::Api::start(self.store.clone()))
+    }
+
+    /// Resolves once `exit_after` messages have been stored (never without it), with how
+    /// many were.
+    pub async fn exited(&self) -> u64 {
+        let mut rx = self.done.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(n) => n.unwrap_or(0),
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// The ready-file JSON: `{"smtp":"127.0.0.1:41234",...,"ca":"/path/cert.pem"}`.
@@ -592,6 +702,85 @@ impl Server {
         .await;
         self.tasks.abort_all();
     }
+}
+
+/// `--print` and `--exit-after`: one JSON line per stored message, and the signal to exit.
+async fn ci_modes(
+    store: Store,
+    mut stored: tokio::sync::broadcast::Receiver<mailwire_store::StoreEvent>,
+    exit_after: Option<u64>,
+    print: bool,
+    done: watch::Sender<Option<u64>>,
+) {
+    use mailwire_store::StoreEventKind;
+    if exit_after.is_none() && !print {
+        return;
+    }
+    let mut count = 0u64;
+    loop {
+        let ev = match stored.recv().await {
+            Ok(ev) => ev,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "--print fell behind");
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let StoreEventKind::Added { uidvalidity, uids } = ev.kind else {
+            continue;
+        };
+        for uid in uids {
+            count += 1;
+            if print {
+                let line = print_line(&store, &ev.login, ev.mailbox.as_str(), uidvalidity, uid).await;
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+        }
+        if exit_after.is_some_and(|n| count >= n) {
+            let _ = done.send(Some(count));
+            return;
+        }
+    }
+}
+
+/// The `--print` line of one stored message.
+async fn print_line(store: &Store, login: &str, mailbox: &str, uidvalidity: u32, uid: u32) -> String {
+    let mut s = match store.user(login) {
+        Some(u) => match u.mailbox(mailbox).await {
+            Ok(mb) => match mb.fetch_range(uid, 0..64 * 1024).await {
+                Ok(head) => crate::http::summarize(&head),
+                Err(_) => crate::http::summarize(b""),
+            },
+            Err(_) => crate::http::summarize(b""),
+        },
+        None => crate::http::summarize(b""),
+    };
+    s.user = login.to_owned();
+    s.mailbox = mailbox.to_owned();
+    s.uidvalidity = uidvalidity;
+    s.uid = uid;
+    if let Some(m) = store
+        .user(login)
+        .map(|u| (u, mailbox.to_owned(), uid))
+    {
+        if let Ok(mb) = m.0.mailbox(&m.1).await
+            && let Ok(meta) = mb.message(m.2).await
+        {
+            s.size = meta.size;
+            s.received_unix = meta.internal_date.timestamp;
+            s.received = crate::http::rfc3339(meta.internal_date.timestamp);
+        }
+    }
+    let mut v = serde_json::to_value(&s).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        // Ids belong to the HTTP index; a printed line names the message as IMAP does.
+        o.remove("id");
+        o.remove("seen");
+    }
+    v.to_string()
 }
 
 /// Writes the ready file atomically (temporary file, then rename).

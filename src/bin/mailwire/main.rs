@@ -58,6 +58,20 @@ struct ServeArgs {
     /// LMTP listener (off unless named).
     #[arg(long, value_name = "ADDR")]
     lmtp: Option<String>,
+    /// HTTP API and web page, e.g. 127.0.0.1:3080 (the default when no listener is named), or
+    /// `off`.
+    #[arg(long, value_name = "ADDR|off")]
+    http: Option<String>,
+    /// Credentials the HTTP API requires: USER:PASSWORD (Basic) or a token (Bearer). Needed
+    /// when --http is not a loopback address.
+    #[arg(long, value_name = "USER:PASSWORD|TOKEN", env = "MAILWIRE_HTTP_AUTH", hide_env_values = true)]
+    http_auth: Option<String>,
+    /// Exit with status 0 once N messages have been stored, printing a summary.
+    #[arg(long, value_name = "N")]
+    exit_after: Option<u64>,
+    /// Print one JSON line per stored message on stdout (status lines go to stderr).
+    #[arg(long)]
+    print: bool,
     /// IMAP listener (STARTTLS), e.g. 127.0.0.1:3143.
     #[arg(long, value_name = "ADDR")]
     imap: Option<String>,
@@ -293,6 +307,10 @@ fn serve(args: &ServeArgs) -> ExitCode {
         smtps: args.smtps.clone(),
         submission: args.submission.clone(),
         lmtp: args.lmtp.clone(),
+        http: args.http.clone(),
+        http_auth: args.http_auth.clone(),
+        exit_after: args.exit_after,
+        print: args.print,
         imap: args.imap.clone(),
         imaps: args.imaps.clone(),
         pop3: args.pop3.clone(),
@@ -308,6 +326,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         ..ServeConfig::default()
     };
     let config = config.merge(flags);
+    let config_auth = config.http_auth.is_some();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -326,17 +345,40 @@ fn serve(args: &ServeArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        // With --print, stdout carries only the JSON lines.
+        let say = |line: String| {
+            if args.print {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        };
         for (protocol, addr) in server.addresses() {
-            println!("mailwire serve: {protocol} listening on {addr}");
+            say(format!("mailwire serve: {protocol} listening on {addr}"));
+        }
+        if let Some(addr) = server.addresses().get("http") {
+            let guard = if args.http_auth.is_some() || config_auth {
+                "authentication required"
+            } else {
+                "no authentication (loopback only)"
+            };
+            say(format!("mailwire serve: web page and API at http://{addr}/ ({guard})"));
         }
         if let Some(ca) = server.ca() {
-            println!(
+            say(format!(
                 "mailwire serve: TLS certificate (use it as the CA) {}",
                 ca.display()
-            );
+            ));
         }
-        wait_for_signal().await;
-        println!("mailwire serve: shutting down");
+        let exited = tokio::select! {
+            () = wait_for_signal() => None,
+            n = server.exited() => Some(n),
+        };
+        if let Some(n) = exited {
+            eprintln!("mailwire serve: {n} message(s) stored (--exit-after); exiting");
+        } else {
+            say("mailwire serve: shutting down".to_owned());
+        }
         server.shutdown().await;
         ExitCode::SUCCESS
     })
