@@ -498,12 +498,12 @@ impl Server {
         // Bind everything before serving anything, so a port in use fails the whole start.
         let http_listener = match config.http_address() {
             Some(addr) => {
-                let l = TcpListener::bind(addr.as_str())
-                    .await
-                    .map_err(|source| ServeError::HttpBind {
+                let l = TcpListener::bind(addr.as_str()).await.map_err(|source| {
+                    ServeError::HttpBind {
                         addr: addr.clone(),
                         source,
-                    })?;
+                    }
+                })?;
                 let local = l.local_addr().map_err(|source| ServeError::HttpBind {
                     addr: addr.clone(),
                     source,
@@ -732,7 +732,8 @@ async fn ci_modes(
         for uid in uids {
             count += 1;
             if print {
-                let line = print_line(&store, &ev.login, ev.mailbox.as_str(), uidvalidity, uid).await;
+                let line =
+                    print_line(&store, &ev.login, ev.mailbox.as_str(), uidvalidity, uid).await;
                 use std::io::Write;
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{line}");
@@ -747,33 +748,32 @@ async fn ci_modes(
 }
 
 /// The `--print` line of one stored message.
-async fn print_line(store: &Store, login: &str, mailbox: &str, uidvalidity: u32, uid: u32) -> String {
-    let mut s = match store.user(login) {
-        Some(u) => match u.mailbox(mailbox).await {
-            Ok(mb) => match mb.fetch_range(uid, 0..64 * 1024).await {
-                Ok(head) => crate::http::summarize(&head),
-                Err(_) => crate::http::summarize(b""),
-            },
-            Err(_) => crate::http::summarize(b""),
-        },
-        None => crate::http::summarize(b""),
+async fn print_line(
+    store: &Store,
+    login: &str,
+    mailbox: &str,
+    uidvalidity: u32,
+    uid: u32,
+) -> String {
+    let mb = match store.user(login) {
+        Some(u) => u.mailbox(mailbox).await.ok(),
+        None => None,
     };
-    s.user = login.to_owned();
-    s.mailbox = mailbox.to_owned();
-    s.uidvalidity = uidvalidity;
-    s.uid = uid;
-    if let Some(m) = store
-        .user(login)
-        .map(|u| (u, mailbox.to_owned(), uid))
-    {
-        if let Ok(mb) = m.0.mailbox(&m.1).await
-            && let Ok(meta) = mb.message(m.2).await
-        {
+    let mut s = crate::http::summarize(b"");
+    if let Some(mb) = &mb {
+        if let Ok(head) = mb.fetch_range(uid, 0..64 * 1024).await {
+            s = crate::http::summarize(&head);
+        }
+        if let Ok(meta) = mb.message(uid).await {
             s.size = meta.size;
             s.received_unix = meta.internal_date.timestamp;
             s.received = crate::http::rfc3339(meta.internal_date.timestamp);
         }
     }
+    s.user = login.to_owned();
+    s.mailbox = mailbox.to_owned();
+    s.uidvalidity = uidvalidity;
+    s.uid = uid;
     let mut v = serde_json::to_value(&s).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
         // Ids belong to the HTTP index; a printed line names the message as IMAP does.

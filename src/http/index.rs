@@ -245,7 +245,13 @@ impl Index {
             StoreEventKind::Removed { uids } => {
                 for uid in uids {
                     let key = (ev.login.clone(), ev.mailbox.to_string(), uid);
-                    let id = self.inner.read().unwrap_or_else(lock_err).by_key.get(&key).copied();
+                    let id = self
+                        .inner
+                        .read()
+                        .unwrap_or_else(lock_err)
+                        .by_key
+                        .get(&key)
+                        .copied();
                     if let Some(id) = id {
                         self.remove_id(id);
                     }
@@ -359,7 +365,10 @@ impl Index {
             let g = self.inner.read().unwrap_or_else(lock_err);
             uids.iter()
                 .copied()
-                .filter(|&u| !g.by_key.contains_key(&(login.to_owned(), mailbox.to_string(), u)))
+                .filter(|&u| {
+                    !g.by_key
+                        .contains_key(&(login.to_owned(), mailbox.to_string(), u))
+                })
                 .collect()
         };
         if todo.is_empty() {
@@ -375,7 +384,10 @@ impl Index {
             return;
         };
         for meta in metas {
-            let Ok(head) = mb.fetch_range(meta.uid, 0..HEADER_READ.min(meta.size)).await else {
+            let Ok(head) = mb
+                .fetch_range(meta.uid, 0..HEADER_READ.min(meta.size))
+                .await
+            else {
                 continue;
             };
             let mut s = summarize(&head);

@@ -81,7 +81,9 @@ impl Query {
                 has(&a.address, needle) || a.name.as_deref().is_some_and(|n| has(n, needle))
             })
         };
-        self.user.as_ref().is_none_or(|u| s.user.eq_ignore_ascii_case(u))
+        self.user
+            .as_ref()
+            .is_none_or(|u| s.user.eq_ignore_ascii_case(u))
             && self.mailbox.as_ref().is_none_or(|m| &s.mailbox == m)
             && self.from.as_ref().is_none_or(|f| addr_has(&s.from, f))
             && self
@@ -473,9 +475,7 @@ impl Api {
     pub async fn add_user(&self, login: &str, password: &str) -> Result<(), ApiError> {
         match self.store.add_user(login, password).await {
             Ok(_) => Ok(()),
-            Err(StoreError::UserExists(l)) => Err(ApiError::Conflict(format!(
-                "user {l} exists"
-            ))),
+            Err(StoreError::UserExists(l)) => Err(ApiError::Conflict(format!("user {l} exists"))),
             Err(StoreError::InvalidLogin(l)) => {
                 Err(ApiError::Conflict(format!("{l:?} is not a valid login")))
             }
@@ -554,9 +554,10 @@ fn body_contains(raw: &[u8], needle_lower: &str) -> bool {
     let Some(m) = mail_parser::MessageParser::new().parse(raw) else {
         return false;
     };
-    m.text_bodies()
-        .chain(m.html_bodies())
-        .any(|p| p.text_contents().is_some_and(|t| t.to_lowercase().contains(needle_lower)))
+    m.text_bodies().chain(m.html_bodies()).any(|p| {
+        p.text_contents()
+            .is_some_and(|t| t.to_lowercase().contains(needle_lower))
+    })
 }
 
 fn view(summary: MessageSummary, raw: &[u8]) -> MessageView {

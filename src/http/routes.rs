@@ -140,7 +140,10 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
         if !is_loopback_host(host) {
-            return error(StatusCode::MISDIRECTED_REQUEST, "the Host is not a loopback name");
+            return error(
+                StatusCode::MISDIRECTED_REQUEST,
+                "the Host is not a loopback name",
+            );
         }
     }
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
@@ -176,7 +179,9 @@ fn is_loopback_host(host: &str) -> bool {
         host.rsplit_once(':').map_or(host, |(h, _)| h)
     };
     name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn authorized(headers: &HeaderMap, secret: &str) -> bool {
@@ -362,7 +367,9 @@ fn parse_time(t: &str) -> Option<i64> {
     let b = t.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let s = t.get(r)?;
-        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
     };
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
@@ -394,7 +401,11 @@ fn parse_time(t: &str) -> Option<i64> {
             let oh: i64 = rest.get(1..3)?.parse().ok()?;
             let om: i64 = rest.get(4..6)?.parse().ok()?;
             let off = oh * 3600 + om * 60;
-            Some(if rest.starts_with('+') { secs - off } else { secs + off })
+            Some(if rest.starts_with('+') {
+                secs - off
+            } else {
+                secs + off
+            })
         }
         _ => None,
     }
@@ -428,7 +439,10 @@ async fn list(
         (Err(e), _) | (_, Err(e)) => return e,
     };
     if p.timeout.is_some() {
-        return error(StatusCode::BAD_REQUEST, "timeout is for /api/v1/messages/wait");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "timeout is for /api/v1/messages/wait",
+        );
     }
     s.api.ready().await;
     match s.api.search(&q, limit, p.before, p.after).await {
@@ -479,7 +493,10 @@ async fn wait(
         Some(_) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                format!("timeout: like 30s, 500ms or 2m, at most {}s", MAX_WAIT.as_secs()),
+                format!(
+                    "timeout: like 30s, 500ms or 2m, at most {}s",
+                    MAX_WAIT.as_secs()
+                ),
             );
         }
     };
@@ -493,8 +510,12 @@ async fn wait(
 }
 
 fn id(raw: &str) -> Result<u64, Response> {
-    raw.parse()
-        .map_err(|_| error(StatusCode::BAD_REQUEST, format!("{raw:?} is not a message id")))
+    raw.parse().map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("{raw:?} is not a message id"),
+        )
+    })
 }
 
 async fn message(State(s): State<AppState>, Path(raw_id): Path<String>) -> Response {
@@ -516,7 +537,10 @@ async fn raw(State(s): State<AppState>, Path(raw_id): Path<String>) -> Response 
     match s.api.raw(id).await {
         Ok(bytes) => (
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static("message/rfc822")),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("message/rfc822"),
+                ),
                 (
                     header::CONTENT_DISPOSITION,
                     HeaderValue::from_str(&format!("attachment; filename=\"{id}.eml\""))
@@ -599,14 +623,23 @@ async fn attachment(
         Err(r) => return r,
     };
     let Ok(n) = n.parse::<usize>() else {
-        return error(StatusCode::BAD_REQUEST, format!("{n:?} is not an attachment number"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{n:?} is not an attachment number"),
+        );
     };
     match s.api.attachment(id, n).await {
         Ok((name, ctype, data)) => {
             let name = name.unwrap_or_else(|| format!("attachment-{n}"));
             let safe: String = name
                 .chars()
-                .map(|c| if c.is_control() || c == '"' || c == '\\' { '_' } else { c })
+                .map(|c| {
+                    if c.is_control() || c == '"' || c == '\\' {
+                        '_'
+                    } else {
+                        c
+                    }
+                })
                 .collect();
             let disposition = format!(
                 "attachment; filename=\"{}\"; filename*=UTF-8''{}",
@@ -728,10 +761,25 @@ mod tests {
     fn times_and_durations() {
         assert_eq!(parse_time("0"), Some(0));
         assert_eq!(parse_time("2026-12-07"), Some(1_796_601_600));
-        assert_eq!(parse_time("2026-12-07T01:02:03Z"), Some(1_796_601_600 + 3723));
-        assert_eq!(parse_time("2026-12-07T01:02:03+01:00"), Some(1_796_601_600 + 123));
-        assert_eq!(parse_time("2026-12-07T01:02:03.5Z"), Some(1_796_601_600 + 3723));
-        for bad in ["", "yesterday", "2026-13-01", "2026-12-07T25:00:00Z", "2026-12-07T01:02"] {
+        assert_eq!(
+            parse_time("2026-12-07T01:02:03Z"),
+            Some(1_796_601_600 + 3723)
+        );
+        assert_eq!(
+            parse_time("2026-12-07T01:02:03+01:00"),
+            Some(1_796_601_600 + 123)
+        );
+        assert_eq!(
+            parse_time("2026-12-07T01:02:03.5Z"),
+            Some(1_796_601_600 + 3723)
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "2026-12-07T25:00:00Z",
+            "2026-12-07T01:02",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
         assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
@@ -744,10 +792,22 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for ok in ["localhost", "localhost:3080", "127.0.0.1:80", "[::1]:3080", "127.0.0.2"] {
+        for ok in [
+            "localhost",
+            "localhost:3080",
+            "127.0.0.1:80",
+            "[::1]:3080",
+            "127.0.0.2",
+        ] {
             assert!(is_loopback_host(ok), "{ok}");
         }
-        for bad in ["", "evil.example", "evil.example:3080", "10.0.0.1:3080", "localhost.evil"] {
+        for bad in [
+            "",
+            "evil.example",
+            "evil.example:3080",
+            "10.0.0.1:3080",
+            "localhost.evil",
+        ] {
             assert!(!is_loopback_host(bad), "{bad}");
         }
     }

@@ -64,7 +64,12 @@ struct ServeArgs {
     http: Option<String>,
     /// Credentials the HTTP API requires: USER:PASSWORD (Basic) or a token (Bearer). Needed
     /// when --http is not a loopback address.
-    #[arg(long, value_name = "USER:PASSWORD|TOKEN", env = "MAILWIRE_HTTP_AUTH", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD|TOKEN",
+        env = "MAILWIRE_HTTP_AUTH",
+        hide_env_values = true
+    )]
     http_auth: Option<String>,
     /// Exit with status 0 once N messages have been stored, printing a summary.
     #[arg(long, value_name = "N")]
@@ -362,7 +367,9 @@ fn serve(args: &ServeArgs) -> ExitCode {
             } else {
                 "no authentication (loopback only)"
             };
-            say(format!("mailwire serve: web page and API at http://{addr}/ ({guard})"));
+            say(format!(
+                "mailwire serve: web page and API at http://{addr}/ ({guard})"
+            ));
         }
         if let Some(ca) = server.ca() {
             say(format!(

@@ -1,0 +1,233 @@
+//! The test server's HTTP API over real HTTP: Python's urllib for every endpoint and error
+//! (`tests/http/api_check.py`), curl for the event stream, the CI modes (`--exit-after`,
+//! `--print`) and the authentication a non-loopback listener requires.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "common/serve.rs"]
+mod common;
+use common::Serve;
+
+fn python_script(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg(format!(
+            "{}/tests/http/{script}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args(args)
+        .output()
+        .expect("python3 (tests/peers/install.sh)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script} failed:\n{text}");
+    text
+}
+
+fn send(port: u16, subject: &str) {
+    let code = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port})\n\
+         s.sendmail('b@example.org', ['alice@example.com'], b'From: b@example.org\\r\\nTo: alice@example.com\\r\\nSubject: {subject}\\r\\n\\r\\nhi\\r\\n')\ns.quit()\n"
+    );
+    mailwire_testkit::python(&code, Duration::from_secs(30)).expect("smtplib");
+}
+
+#[test]
+fn every_endpoint_and_error_through_urllib_smtplib_and_imaplib() {
+    for store in ["memory", "maildir"] {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = format!("maildir:{}", dir.path().display());
+        let store_arg = if store == "memory" { "memory" } else { &spec };
+        let srv = Serve::start(&[
+            "--smtp",
+            "127.0.0.1:0",
+            "--lmtp",
+            "127.0.0.1:0",
+            "--imap",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--allow-insecure-auth",
+            "--user",
+            "alice:secret",
+            "--user",
+            "bob:secret",
+            "--store",
+            store_arg,
+        ]);
+        let out = python_script("api_check.py", &[&srv.ready.to_string()]);
+        assert!(out.contains("all checks passed"), "{store}: {out}");
+    }
+}
+
+#[test]
+fn event_stream_reports_stored_changed_and_deleted() {
+    let srv = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--user",
+        "alice:secret",
+    ]);
+    let http = srv.ready["http"].as_str().unwrap().to_owned();
+    let mut curl = Command::new("curl")
+        .args([
+            "-sN",
+            "--max-time",
+            "20",
+            &format!("http://{http}/api/v1/events"),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl (tests/peers/install.sh)");
+    let mut lines = BufReader::new(curl.stdout.take().unwrap()).lines();
+    std::thread::sleep(Duration::from_millis(300));
+    send(srv.port("smtp"), "streamed");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut id = None;
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(data) = line.strip_prefix("data: ") {
+            let v: serde_json::Value = serde_json::from_str(data).unwrap();
+            seen.push((seen_event(&seen), v.clone()));
+            if id.is_none() {
+                assert_eq!(v["subject"], "streamed", "{v}");
+                id = v["id"].as_u64();
+                // Mark it read, then delete it: both come down the stream.
+                let base = format!("http://{http}/api/v1/messages/{}", id.unwrap());
+                let ok = Command::new("curl")
+                    .args(["-sf", "-X", "PATCH", "-H", "Content-Type: application/json"])
+                    .args(["-d", r#"{"seen":true}"#, &base])
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+                let ok = Command::new("curl")
+                    .args(["-sf", "-X", "DELETE", &base])
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            } else if v.get("subject").is_none() {
+                assert_eq!(v["id"].as_u64(), id, "{v}");
+                break;
+            }
+        } else if let Some(ev) = line.strip_prefix("event: ") {
+            seen.push((ev.to_owned(), serde_json::Value::Null));
+        }
+    }
+    let _ = curl.kill();
+    let _ = curl.wait();
+    let events: Vec<&str> = seen
+        .iter()
+        .filter(|(_, v)| v.is_null())
+        .map(|(e, _)| e.as_str())
+        .collect();
+    assert_eq!(events, ["stored", "changed", "deleted"], "{seen:?}");
+}
+
+fn seen_event(seen: &[(String, serde_json::Value)]) -> String {
+    seen.last().map(|(e, _)| e.clone()).unwrap_or_default()
+}
+
+#[test]
+fn exit_after_and_print_without_the_http_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailwire"))
+        .args(["serve", "--smtp", "127.0.0.1:0", "--user", "alice:secret"])
+        .args(["--exit-after", "2", "--print", "--ready-file"])
+        .arg(&ready)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "not ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+    assert!(
+        r.get("http").is_none(),
+        "HTTP is off when listeners are named: {r}"
+    );
+    let port: u16 = r["smtp"]
+        .as_str()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    send(port, "first");
+    send(port, "second");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0]["subject"], "first");
+    assert_eq!(lines[1]["subject"], "second");
+    assert_eq!(lines[0]["user"], "alice");
+    assert_eq!(lines[0]["mailbox"], "INBOX");
+    assert!(lines[0]["size"].as_u64().unwrap() > 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2 message(s) stored"), "{stderr}");
+}
+
+#[test]
+fn a_non_loopback_api_needs_credentials_and_checks_them() {
+    let (code, err) = {
+        let out = Command::new(env!("CARGO_BIN_EXE_mailwire"))
+            .args(["serve", "--smtp", "127.0.0.1:0", "--http", "0.0.0.0:0"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--http-auth"), "{err}");
+
+    let srv = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--http",
+        "0.0.0.0:0",
+        "--http-auth",
+        "admin:s3cret",
+    ]);
+    let url = format!("http://127.0.0.1:{}/api/v1/health", srv.port("http"));
+    let status = |args: &[&str]| -> String {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(args)
+            .arg(&url)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(status(&[]), "401");
+    assert_eq!(status(&["-u", "admin:wrong"]), "401");
+    assert_eq!(status(&["-u", "admin:s3cret"]), "200");
+    assert_eq!(status(&["-H", "Authorization: Bearer admin:s3cret"]), "200");
+    assert_eq!(status(&["-H", "Authorization: Bearer nope"]), "401");
+}
