@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run SMTP, Submission, LMTP, POP3 and IMAP servers over one embedded store.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Send a message over SMTP or SMTPS.
     Send(SendArgs),
     /// Download a mailbox over IMAP or POP3, one .eml file per message.
