@@ -231,3 +231,37 @@ fn a_non_loopback_api_needs_credentials_and_checks_them() {
     assert_eq!(status(&["-H", "Authorization: Bearer admin:s3cret"]), "200");
     assert_eq!(status(&["-H", "Authorization: Bearer nope"]), "401");
 }
+
+/// The web page in headless Chromium (`tests/http/browser_check.py`): live list, message view,
+/// the sandboxed HTML frame with its script not run, delete. The screenshot is kept in
+/// `target/http-page.png` and named in the output.
+#[test]
+fn web_page_in_chromium() {
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists()
+            && std::path::Path::new("/usr/bin/chromedriver").exists(),
+        "chromium and chromium-driver are needed (tests/peers/install.sh)"
+    );
+    let srv = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--user",
+        "alice:secret",
+    ]);
+    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/http-page.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = python_script(
+        "browser_check.py",
+        &[&srv.ready.to_string(), shot.to_str().unwrap()],
+    );
+    assert!(out.contains("all checks passed"), "{out}");
+    let png = std::fs::read(&shot).expect("screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+    println!("screenshot of the web page: {}", shot.display());
+}
