@@ -265,3 +265,39 @@ fn web_page_in_chromium() {
     );
     println!("screenshot of the web page: {}", shot.display());
 }
+
+/// `docs/openapi.json` is what the server does: every documented operation answers with a
+/// documented status and schema (`tests/http/openapi_check.py`), and every route the server
+/// has is documented (and the other way round).
+#[test]
+fn the_server_matches_its_openapi_document() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/docs/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    let documented: std::collections::BTreeSet<String> =
+        doc["paths"].as_object().unwrap().keys().cloned().collect();
+    let routes_rs = std::fs::read_to_string(format!("{root}/src/http/routes.rs")).unwrap();
+    let served: std::collections::BTreeSet<String> = routes_rs
+        .split(".route(")
+        .skip(1)
+        .filter_map(|s| s.trim_start().strip_prefix('"')?.split('"').next())
+        .filter(|p| p.starts_with("/api/"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(served, documented);
+    let srv = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--user",
+        "alice:secret",
+    ]);
+    let out = python_script(
+        "openapi_check.py",
+        &[&srv.ready.to_string(), &format!("{root}/docs/openapi.json")],
+    );
+    assert!(out.contains("calls matched the document"), "{out}");
+}

@@ -2,7 +2,8 @@
 //! purge and mark the mail a test sends, over the same [`Store`] that SMTP, POP3 and IMAP
 //! use, so a message seen in the browser is the message an IMAP client sees.
 //!
-//! JSON over HTTP/1.1 under `/api/v1` (described in `docs/openapi.yaml`); the web page at `/`.
+//! JSON over HTTP/1.1 under `/api/v1` (described in `docs/openapi.json`, which the tests check
+//! the server against); the web page at `/`.
 //! The same operations are a Rust API on [`Api`], so a Rust test needs no HTTP client:
 //!
 //! ```
