@@ -195,6 +195,9 @@ pub struct ServeConfig {
     pub exit_after: Option<u64>,
     /// Print one JSON line per stored message on stdout.
     pub print: bool,
+    /// Faults to inject from the start (`[[fault]]` in the file); the HTTP API adds and
+    /// clears them at run time.
+    pub fault: Vec<crate::http::FaultRule>,
 }
 
 /// Where the HTTP API listens when nothing is named.
@@ -317,6 +320,7 @@ impl ServeConfig {
         );
         self.print |= over.print;
         self.users.extend(over.users);
+        self.fault.extend(over.fault);
         // The command line has no IMAP limits: the file's stay.
         self.accept_any_auth |= over.accept_any_auth;
         self.accept_any_recipient |= over.accept_any_recipient;
@@ -421,6 +425,7 @@ pub struct Server {
     /// The generated certificate's folder, removed on drop.
     _tls_dir: Option<tempfile::TempDir>,
     api: std::sync::OnceLock<crate::http::Api>,
+    faults: crate::http::Faults,
     /// How many messages were stored, once `exit_after` is reached.
     done: watch::Receiver<Option<u64>>,
 }
@@ -539,9 +544,18 @@ impl Server {
         if let Some(max) = config.max_message_size {
             smtp_options.session.max_message_size = max;
         }
+        let faults = crate::http::Faults::default();
+        for rule in &config.fault {
+            faults
+                .add(rule.clone())
+                .map_err(|e| ServeError::Config(format!("[[fault]]: {e}")))?;
+        }
         let smtp = mailwire_smtp::server::Server::new(
             smtp_options,
-            StorePolicy::new(store.clone(), config.accept_any_recipient),
+            crate::http::FaultPolicy::new(
+                StorePolicy::new(store.clone(), config.accept_any_recipient),
+                faults.clone(),
+            ),
             StoreSink::new(store.clone()),
             Arc::clone(&auth),
             Some(acceptor.clone()),
@@ -601,7 +615,7 @@ impl Server {
         let api = std::sync::OnceLock::new();
         if let Some((listener, local)) = http_listener {
             addresses.insert("http".to_owned(), local);
-            let a = crate::http::Api::start(store.clone());
+            let a = crate::http::Api::with_faults(store.clone(), faults.clone());
             let _ = api.set(a.clone());
             let options = crate::http::HttpOptions {
                 auth: config.http_auth.clone(),
@@ -631,6 +645,7 @@ impl Server {
             grace,
             _tls_dir: tls_dir,
             api,
+            faults,
             done,
         };
         if let Some(path) = &config.ready_file {
@@ -663,7 +678,7 @@ impl Server {
     /// the HTTP API serves, without HTTP. Made on first use when HTTP is off.
     pub fn api(&self) -> &crate::http::Api {
         self.api
-            .get_or_init(|| crate::http::Api::start(self.store.clone()))
+            .get_or_init(|| crate::http::Api::with_faults(self.store.clone(), self.faults.clone()))
     }
 
     /// Resolves once `exit_after` messages have been stored (never without it), with how

@@ -301,3 +301,134 @@ fn the_server_matches_its_openapi_document() {
     );
     assert!(out.contains("calls matched the document"), "{out}");
 }
+
+/// Faults on request, seen by swaks and smtplib as the configured replies: from `--config`
+/// (`[[fault]]`) at start, then added, listed and cleared through the API; a dropped
+/// connection and a delay; nothing is stored when DATA is refused.
+#[test]
+fn faults_seen_by_swaks_and_smtplib() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        "[[fault]]\nprotocol = \"smtp\"\nstage = \"rcpt\"\nreply = \"452 4.3.1 injected: mailbox full\"\n",
+    )
+    .unwrap();
+    let srv = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--user",
+        "alice:secret",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let smtp = srv.port("smtp").to_string();
+    let http = format!("http://{}/api/v1", srv.ready["http"].as_str().unwrap());
+    let swaks = |extra: &[&str]| -> (i32, String) {
+        let out = Command::new("swaks")
+            .args([
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &smtp,
+                "--to",
+                "alice@example.com",
+            ])
+            .args(["--from", "b@example.org", "--timeout", "10"])
+            .args(extra)
+            .output()
+            .expect("swaks (tests/peers/install.sh)");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let curl = |args: &[&str]| -> String {
+        let out = Command::new("curl").arg("-s").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // 1. The rule from the config file: swaks sees the reply at RCPT.
+    let (code, out) = swaks(&[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("<** 452 4.3.1 injected: mailbox full"),
+        "{out}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&curl(&[&format!("{http}/faults")])).unwrap();
+    assert_eq!(listed["faults"][0]["stage"], "rcpt", "{listed}");
+    // 2. Cleared through the API: delivery works again.
+    assert_eq!(
+        curl(&[
+            "-X",
+            "DELETE",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{http}/faults")
+        ]),
+        "204"
+    );
+    let (code, out) = swaks(&["--header", "Subject: after clearing"]);
+    assert_eq!(code, 0, "{out}");
+    // 3. DATA refused through the API, seen by smtplib; nothing stored.
+    let add = |rule: &str| {
+        let r = curl(&[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            rule,
+            "-w",
+            " %{http_code}",
+            &format!("{http}/faults"),
+        ]);
+        assert!(r.ends_with(" 201"), "{r}");
+    };
+    add(r#"{"protocol":"smtp","stage":"data","reply":"554 5.7.1 injected at data"}"#);
+    let out = mailwire_testkit::python(
+        &format!(
+            "import smtplib\ns = smtplib.SMTP('127.0.0.1', {smtp})\ntry:\n    s.sendmail('b@example.org', ['alice@example.com'], b'Subject: refused\\r\\n\\r\\nx\\r\\n')\n    print('accepted')\nexcept smtplib.SMTPDataError as e:\n    print('refused', e.smtp_code, e.smtp_error.decode())\n"
+        ),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(out.trim(), "refused 554 5.7.1 injected at data", "{out}");
+    let stored: serde_json::Value =
+        serde_json::from_str(&curl(&[&format!("{http}/messages")])).unwrap();
+    assert_eq!(
+        stored["total"], 1,
+        "only the message sent after clearing: {stored}"
+    );
+    // 4. A dropped connection at MAIL, and a delay at connect.
+    curl(&["-X", "DELETE", &format!("{http}/faults")]);
+    add(r#"{"protocol":"smtp","stage":"mail","drop":true}"#);
+    let (code, out) = swaks(&[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(!out.contains("<-  250 2.1.0"), "{out}");
+    curl(&["-X", "DELETE", &format!("{http}/faults")]);
+    add(r#"{"protocol":"smtp","stage":"connect","delay_ms":700}"#);
+    let t = Instant::now();
+    let (code, out) = swaks(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        t.elapsed()
+    );
+    // 5. A bad rule is refused with what is wrong.
+    let r = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"protocol":"smtp","stage":"rcpt","reply":"250 fine"}"#,
+        &format!("{http}/faults"),
+    ]);
+    assert!(r.contains("4xx or 5xx") && r.contains("422"), "{r}");
+}

@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+mod faults;
 mod index;
 mod routes;
 
@@ -39,6 +40,7 @@ use std::time::Duration;
 use mailwire_store::{FlagOp, Flags, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
+pub use faults::{FaultPolicy, FaultRule, Faults, MAX_DELAY_MS};
 pub use index::{Address, IndexEvent, MessageSummary};
 pub use routes::{HttpOptions, router, serve};
 
@@ -175,6 +177,7 @@ pub enum ApiError {
 pub struct Api {
     store: Store,
     index: Arc<Index>,
+    faults: Faults,
 }
 
 impl std::fmt::Debug for Api {
@@ -189,10 +192,21 @@ impl Api {
     /// Starts indexing `store` (in the background; [`ready`](Self::ready) waits for the
     /// first scan). Needs a tokio runtime.
     pub fn start(store: Store) -> Api {
+        Self::with_faults(store, Faults::default())
+    }
+
+    /// Like [`start`](Self::start), managing these fault rules (the ones the servers use).
+    pub fn with_faults(store: Store, faults: Faults) -> Api {
         Api {
             index: Index::start(store.clone()),
             store,
+            faults,
         }
+    }
+
+    /// The fault rules in force (add, list, clear).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// Waits until every message stored before the start is indexed.

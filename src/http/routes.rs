@@ -70,6 +70,10 @@ pub fn router(api: Api, options: HttpOptions) -> Router {
         .route("/api/v1/messages/{id}/html", get(html))
         .route("/api/v1/messages/{id}/attachments/{n}", get(attachment))
         .route("/api/v1/events", get(events))
+        .route(
+            "/api/v1/faults",
+            get(faults_list).post(faults_add).delete(faults_clear),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
@@ -719,6 +723,29 @@ async fn patch(
         },
         Err(e) => e.into_response(),
     }
+}
+
+async fn faults_list(State(s): State<AppState>) -> Response {
+    axum::Json(json!({"faults": s.api.faults().list()})).into_response()
+}
+
+async fn faults_add(
+    State(s): State<AppState>,
+    body: Result<axum::Json<super::FaultRule>, JsonRejection>,
+) -> Response {
+    let rule = match body {
+        Ok(b) => b.0,
+        Err(r) => return json_rejection(r),
+    };
+    match s.api.faults().add(rule.clone()) {
+        Ok(()) => (StatusCode::CREATED, axum::Json(rule)).into_response(),
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+async fn faults_clear(State(s): State<AppState>) -> Response {
+    s.api.faults().clear();
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// Server-Sent Events: `stored` and `changed` carry the summary, `deleted` the id.

@@ -67,6 +67,37 @@ pub trait Policy: Send + Sync + 'static {
         let _ = (info, envelope, to);
         std::future::ready(params.refuse_unknown())
     }
+
+    /// A fault to inject at `stage` (a test server's chaos settings); none by default.
+    fn fault(&self, stage: Stage, info: &ConnectionInfo) -> Option<Fault> {
+        let _ = (stage, info);
+        None
+    }
+}
+
+/// A point of an SMTP session where a test server may inject a fault ([`Policy::fault`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Right after the TCP (and implicit TLS) connection, before the greeting.
+    Connect,
+    /// `MAIL FROM`.
+    Mail,
+    /// `RCPT TO`.
+    Rcpt,
+    /// The end of DATA (or the last BDAT), before the message is stored.
+    Data,
+}
+
+/// What to do at a [`Stage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this reply (4xx or 5xx) instead; at [`Stage::Connect`] it is the greeting
+    /// and the connection is closed after it; at [`Stage::Data`] nothing is stored.
+    Reply(Reply),
+    /// Wait this long, then go on as usual.
+    Delay(Duration),
+    /// Close the connection without a word (nothing is stored).
+    Drop,
 }
 
 /// Accepts every sender and recipient (apart from unknown parameters).
@@ -234,6 +265,21 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
         };
         let mut session = ServerSession::new(config, Arc::clone(&self.auth), io.is_tls());
         info!(%peer, ?kind, "connection");
+        let info = self.info(&session, peer, local);
+        match self.policy.fault(Stage::Connect, &info) {
+            Some(Fault::Reply(r)) => {
+                use tokio::io::AsyncWriteExt;
+                let _ = tokio::time::timeout(o.write_timeout, async {
+                    io.write_all(&r.to_bytes()).await?;
+                    io.shutdown().await
+                })
+                .await;
+                return Ok(());
+            }
+            Some(Fault::Drop) => return Ok(()),
+            Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+            None => {}
+        }
         let options = DriverOptions {
             idle_timeout: o.idle_timeout,
             write_timeout: o.write_timeout,
@@ -292,11 +338,29 @@ impl<P: Policy, S: DeliverySink> Handler<ServerSession> for Connection<'_, P, S>
         match event {
             Event::CheckMail { from, params } => {
                 let info = server.info(session, self.peer, self.local);
+                match server.policy.fault(Stage::Mail, &info) {
+                    Some(Fault::Reply(r)) => {
+                        session.resolve_check(Err(r));
+                        return Ok(Step::Continue);
+                    }
+                    Some(Fault::Drop) => return Ok(Step::Close),
+                    Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+                    None => {}
+                }
                 let r = server.policy.check_mail(&info, &from, &params).await;
                 session.resolve_check(r);
             }
             Event::CheckRcpt { to, params } => {
                 let info = server.info(session, self.peer, self.local);
+                match server.policy.fault(Stage::Rcpt, &info) {
+                    Some(Fault::Reply(r)) => {
+                        session.resolve_check(Err(r));
+                        return Ok(Step::Continue);
+                    }
+                    Some(Fault::Drop) => return Ok(Step::Close),
+                    Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+                    None => {}
+                }
                 let r = match session.envelope() {
                     Some(envelope) => {
                         server
@@ -311,6 +375,16 @@ impl<P: Policy, S: DeliverySink> Handler<ServerSession> for Connection<'_, P, S>
             }
             Event::Deliver { envelope, message } => {
                 let info = server.info(session, self.peer, self.local);
+                match server.policy.fault(Stage::Data, &info) {
+                    Some(Fault::Reply(r)) => {
+                        let n = envelope.recipients.len().max(1);
+                        session.resolve_delivery(vec![r; n]);
+                        return Ok(Step::Continue);
+                    }
+                    Some(Fault::Drop) => return Ok(Step::Close),
+                    Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+                    None => {}
+                }
                 let id = server.ids.fetch_add(1, Ordering::Relaxed);
                 let one = match envelope.recipients.as_slice() {
                     [r] => Some(&r.path),
