@@ -432,3 +432,83 @@ fn faults_seen_by_swaks_and_smtplib() {
     ]);
     assert!(r.contains("4xx or 5xx") && r.contains("422"), "{r}");
 }
+
+/// Relay: a captured message released to aiosmtpd through mailwire's SMTP client, byte for
+/// byte, to the message's own recipients and to ones given; bad requests and an unreachable
+/// server get clear errors.
+#[test]
+fn relay_to_aiosmtpd() {
+    let aio = mailwire_testkit::Aiosmtpd::start(Default::default())
+        .expect("aiosmtpd (tests/peers/install.sh)");
+    let srv = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--user",
+        "alice:secret",
+    ]);
+    let http = format!("http://{}/api/v1", srv.ready["http"].as_str().unwrap());
+    send(srv.port("smtp"), "to be relayed");
+    let curl = |args: &[&str]| -> (String, String) {
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (body.to_owned(), code.to_owned())
+    };
+    let (m, _) = curl(&[&format!("{http}/messages/wait?subject=relayed&timeout=10s")]);
+    let m: serde_json::Value = serde_json::from_str(&m).unwrap();
+    let id = m["id"].as_u64().unwrap();
+    let (raw, _) = curl(&[&format!("{http}/messages/{id}/raw")]);
+    let post = |body: String| {
+        curl(&[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+            &format!("{http}/messages/{id}/relay"),
+        ])
+    };
+    let server = format!("smtp://{}", aio.addr());
+    // To its own recipients (To:), STARTTLS opportunistic against aiosmtpd's self-signed cert
+    // would fail verification: plain SMTP here.
+    let (r, code) = post(format!(r#"{{"server":"{server}","tls":"off"}}"#));
+    assert_eq!(code, "200", "{r}");
+    let r: serde_json::Value = serde_json::from_str(&r).unwrap();
+    assert_eq!(r["delivered"], true, "{r}");
+    let (r, code) = post(format!(
+        r#"{{"server":"{server}","tls":"off","to":["x@example.net","y@example.net"],"from":"relay@example.com"}}"#
+    ));
+    assert_eq!(code, "200", "{r}");
+    let envs = aio.envelopes().unwrap();
+    assert_eq!(envs.len(), 2, "{envs:?}");
+    assert_eq!(envs[0].rcpt_to, ["alice@example.com"]);
+    assert_eq!(envs[0].mail_from, "b@example.org");
+    assert_eq!(envs[1].rcpt_to, ["x@example.net", "y@example.net"]);
+    assert_eq!(envs[1].mail_from, "relay@example.com");
+    assert_eq!(envs[0].data, raw.as_bytes(), "relayed byte for byte");
+    // Errors.
+    let (r, code) = post(r#"{"server":"ftp://nowhere","tls":"off"}"#.into());
+    assert_eq!(code, "422", "{r}");
+    let (r, code) = post(format!(r#"{{"server":"{server}","tls":"maybe"}}"#));
+    assert_eq!(code, "422", "{r}");
+    let (r, code) = post(format!(
+        r#"{{"server":"{server}","to":["not an address"],"tls":"off"}}"#
+    ));
+    assert_eq!(code, "422", "{r}");
+    let (r, code) = post(r#"{"server":"smtp://127.0.0.1:1","tls":"off"}"#.into());
+    assert_eq!(code, "502", "{r}");
+    let (r, code) = post(r#"{"tls":"off"}"#.into());
+    assert_eq!(code, "422", "{r}");
+    // Without tls:"off", STARTTLS is required and aiosmtpd's self-signed certificate is
+    // not trusted: refused, nothing sent.
+    let (r, code) = post(format!(r#"{{"server":"{server}"}}"#));
+    assert_eq!(code, "502", "{r}");
+    assert_eq!(aio.envelopes().unwrap().len(), 2);
+}

@@ -166,6 +166,12 @@ pub enum ApiError {
     /// The request cannot be done (a user that exists, a bad name).
     #[error("{0}")]
     Conflict(String),
+    /// The request is well-formed JSON but cannot be done as asked.
+    #[error("{0}")]
+    Invalid(String),
+    /// Another server (a relay target) failed.
+    #[error("relay: {0}")]
+    Upstream(String),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -468,6 +474,77 @@ impl Api {
         Ok(n)
     }
 
+    /// Releases a stored message to another SMTP server through mailwire's SMTP client: the
+    /// octets as stored, to `to` (default: the message's `To` and `Cc` addresses), from
+    /// `from` (default: its first `From` address, else the null path). Returns each
+    /// recipient's reply; the message stays here.
+    pub async fn relay(&self, id: u64, relay: &Relay) -> Result<RelayReport, ApiError> {
+        use mailwire_smtp::client::{Client, ClientOptions};
+        use mailwire_smtp::proto::{Envelope, ForwardPath, ReversePath};
+        let summary = self.summary(id)?;
+        let raw = self.raw(id).await?;
+        let bad = |e: String| ApiError::Invalid(e);
+        let to: Vec<String> = match &relay.to {
+            Some(t) => t.clone(),
+            None => summary
+                .to
+                .iter()
+                .chain(&summary.cc)
+                .map(|a| a.address.clone())
+                .collect(),
+        };
+        if to.is_empty() {
+            return Err(bad("no recipients: give \"to\"".into()));
+        }
+        let to = to
+            .iter()
+            .map(|a| {
+                format!("<{a}>")
+                    .parse::<ForwardPath<'static>>()
+                    .map_err(|e| bad(format!("to {a:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let from = relay
+            .from
+            .clone()
+            .or_else(|| summary.from.first().map(|a| a.address.clone()))
+            .unwrap_or_default();
+        let from: ReversePath<'static> = format!("<{from}>")
+            .parse()
+            .map_err(|e| bad(format!("from {from:?}: {e}")))?;
+        let mut options = ClientOptions::from_url(&relay.server)
+            .map_err(|e| bad(format!("server {:?}: {e}", relay.server)))?;
+        options = match relay.tls.as_deref() {
+            None | Some("required") => options,
+            Some("opportunistic") => options.tls_policy(mailwire_tls::TlsPolicy::Opportunistic),
+            Some("off") => options.tls_policy(mailwire_tls::TlsPolicy::Disabled),
+            Some(other) => {
+                return Err(bad(format!(
+                    "tls {other:?}: required, opportunistic or off"
+                )));
+            }
+        };
+        let upstream = |e: mailwire_smtp::client::Error| ApiError::Upstream(e.to_string());
+        let mut client = Client::connect_with(options).await.map_err(upstream)?;
+        let report = client
+            .send(Envelope::new(from, to), raw.to_vec())
+            .await
+            .map_err(upstream)?;
+        let _ = client.quit().await;
+        Ok(RelayReport {
+            delivered: report.is_delivered_to_all(),
+            recipients: report
+                .recipients
+                .iter()
+                .map(|(p, r)| (p.to_string(), r.to_string().trim_end().to_owned()))
+                .collect(),
+            final_reply: report
+                .final_reply
+                .as_ref()
+                .map(|r| r.to_string().trim_end().to_owned()),
+        })
+    }
+
     /// Every user with how many messages it has.
     pub fn users(&self) -> Vec<UserInfo> {
         let mut logins = self.store.logins();
@@ -528,6 +605,31 @@ impl Api {
         }
         Ok(out)
     }
+}
+
+/// Where [`Api::relay`] sends a message.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Relay {
+    /// `smtp://HOST:PORT` (STARTTLS) or `smtps://HOST:PORT`.
+    pub server: String,
+    /// The recipients (default: the message's To and Cc).
+    pub to: Option<Vec<String>>,
+    /// The sender (default: the message's first From).
+    pub from: Option<String>,
+    /// STARTTLS policy for `smtp://`: `required` (default), `opportunistic`, `off`.
+    pub tls: Option<String>,
+}
+
+/// What the other server said to a relayed message.
+#[derive(Debug, Clone, Serialize)]
+pub struct RelayReport {
+    /// Every recipient accepted and the data accepted.
+    pub delivered: bool,
+    /// `(recipient, reply)` in order.
+    pub recipients: Vec<(String, String)>,
+    /// The reply to the end of the data, if it was sent.
+    pub final_reply: Option<String>,
 }
 
 /// A user, as listed.

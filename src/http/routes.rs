@@ -67,6 +67,7 @@ pub fn router(api: Api, options: HttpOptions) -> Router {
             get(message).delete(delete).patch(patch),
         )
         .route("/api/v1/messages/{id}/raw", get(raw))
+        .route("/api/v1/messages/{id}/relay", axum::routing::post(relay))
         .route("/api/v1/messages/{id}/html", get(html))
         .route("/api/v1/messages/{id}/attachments/{n}", get(attachment))
         .route("/api/v1/events", get(events))
@@ -109,6 +110,8 @@ impl IntoResponse for ApiError {
         let status = match &self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Store(mailwire_store::StoreError::NoSuchMailbox(_)) => StatusCode::NOT_FOUND,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -721,6 +724,25 @@ async fn patch(
             Ok(m) => axum::Json(m).into_response(),
             Err(e) => e.into_response(),
         },
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn relay(
+    State(s): State<AppState>,
+    Path(raw_id): Path<String>,
+    body: Result<axum::Json<super::Relay>, JsonRejection>,
+) -> Response {
+    let id = match id(&raw_id) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let body = match body {
+        Ok(b) => b.0,
+        Err(r) => return json_rejection(r),
+    };
+    match s.api.relay(id, &body).await {
+        Ok(r) => axum::Json(r).into_response(),
         Err(e) => e.into_response(),
     }
 }

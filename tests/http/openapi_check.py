@@ -98,6 +98,9 @@ for _, _, path, method, op in ops:
     elif op["operationId"] == "addFault":
         # Never comes up, so the other calls are not disturbed.
         body = {"protocol": "smtp", "stage": "rcpt", "reply": "451 4.3.0 no", "probability": 0}
+    elif op["operationId"] == "relayMessage":
+        # Nothing listens on port 1: the documented 502.
+        body = {"server": "smtp://127.0.0.1:1", "tls": "off"}
     elif op["operationId"] == "markMessage":
         body = {"seen": True}
     elif op["operationId"] == "waitForMessage":
