@@ -362,13 +362,19 @@ impl Api {
             .ok_or_else(|| ApiError::NotFound(format!("message {id}")))
     }
 
-    /// The octets of one message, exactly as stored (what IMAP `BODY[]` returns).
-    pub async fn raw(&self, id: u64) -> Result<bytes::Bytes, ApiError> {
+    /// A message's summary and the user whose mailbox holds it.
+    fn owner(&self, id: u64) -> Result<(Arc<MessageSummary>, mailwire_store::User), ApiError> {
         let s = self.summary(id)?;
         let user = self
             .store
             .user(&s.user)
             .ok_or_else(|| ApiError::NotFound(format!("user {}", s.user)))?;
+        Ok((s, user))
+    }
+
+    /// The octets of one message, exactly as stored (what IMAP `BODY[]` returns).
+    pub async fn raw(&self, id: u64) -> Result<bytes::Bytes, ApiError> {
+        let (s, user) = self.owner(id)?;
         let mb = user.mailbox(&s.mailbox).await?;
         Ok(mb.fetch(s.uid).await?)
     }
@@ -404,11 +410,7 @@ impl Api {
 
     /// Sets or clears `\Seen` (the flag IMAP shows).
     pub async fn set_seen(&self, id: u64, seen: bool) -> Result<(), ApiError> {
-        let s = self.summary(id)?;
-        let user = self
-            .store
-            .user(&s.user)
-            .ok_or_else(|| ApiError::NotFound(format!("user {}", s.user)))?;
+        let (s, user) = self.owner(id)?;
         let mb = user.mailbox(&s.mailbox).await?;
         let op = if seen { FlagOp::Add } else { FlagOp::Remove };
         let flags = Flags::parse(&["\\Seen"]).map_err(ApiError::Store)?;
@@ -419,11 +421,7 @@ impl Api {
 
     /// Deletes one message (expunged at once).
     pub async fn delete(&self, id: u64) -> Result<(), ApiError> {
-        let s = self.summary(id)?;
-        let user = self
-            .store
-            .user(&s.user)
-            .ok_or_else(|| ApiError::NotFound(format!("user {}", s.user)))?;
+        let (s, user) = self.owner(id)?;
         user.discard(&s.mailbox, &[s.uid]).await?;
         self.index.forget(id);
         Ok(())

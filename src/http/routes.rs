@@ -19,8 +19,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::index::days_from_civil;
 use super::{Api, ApiError, IndexEvent, MAX_LIMIT, Query};
+use mailwire_codec::calendar::days_from_civil;
 
 /// The web page, one file, no build step and nothing fetched from elsewhere.
 const PAGE: &str = include_str!("page.html");

@@ -41,6 +41,7 @@
 //! assert_eq!(lines.next_line(&mut input), Some(Ok(&b"QUIT"[..])));
 //! ```
 
+pub mod calendar;
 mod data;
 mod error;
 #[cfg(feature = "fuzzing")]

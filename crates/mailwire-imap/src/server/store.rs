@@ -28,13 +28,13 @@ use mailwire_store::{
 };
 use tokio::sync::broadcast;
 
-use crate::proto::server::search::days_from_civil;
 use crate::proto::server::{
     Answer, Failure, FailureKind, FetchContent, MailboxEntry, MailboxState, MessageContent,
     MessageInfo, Request, fetch,
 };
 use crate::proto::types::datetime::{Date, DateTime};
 use crate::proto::types::flag::{Flag, MailboxAttr, StoreKind};
+use mailwire_codec::calendar::{civil_from_days, days_from_civil};
 
 /// The sessions logged in per user, shared by the connections of one server.
 #[derive(Debug, Default)]
@@ -556,20 +556,6 @@ fn info(m: &MessageMeta) -> MessageInfo {
         internal_timestamp: m.internal_date.timestamp,
         size: m.size,
     }
-}
-
-/// Civil date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// An INTERNALDATE as IMAP writes it, in the zone it was given in.

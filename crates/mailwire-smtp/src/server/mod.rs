@@ -313,6 +313,28 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
     }
 }
 
+/// A fault at MAIL or RCPT: its refusal resolves the check, a drop closes, a delay waits;
+/// `Some` when the handler is done with the event.
+async fn check_fault<P: Policy, S>(
+    server: &Server<P, S>,
+    stage: Stage,
+    info: &ConnectionInfo,
+    session: &mut ServerSession,
+) -> Option<Step> {
+    match server.policy.fault(stage, info) {
+        Some(Fault::Reply(r)) => {
+            session.resolve_check(Err(r));
+            Some(Step::Continue)
+        }
+        Some(Fault::Drop) => Some(Step::Close),
+        Some(Fault::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        None => None,
+    }
+}
+
 // The session as the shared driver sees it.
 mailwire_net::impl_session!(ServerSession, Event);
 
@@ -338,28 +360,16 @@ impl<P: Policy, S: DeliverySink> Handler<ServerSession> for Connection<'_, P, S>
         match event {
             Event::CheckMail { from, params } => {
                 let info = server.info(session, self.peer, self.local);
-                match server.policy.fault(Stage::Mail, &info) {
-                    Some(Fault::Reply(r)) => {
-                        session.resolve_check(Err(r));
-                        return Ok(Step::Continue);
-                    }
-                    Some(Fault::Drop) => return Ok(Step::Close),
-                    Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
-                    None => {}
+                if let Some(step) = check_fault(server, Stage::Mail, &info, session).await {
+                    return Ok(step);
                 }
                 let r = server.policy.check_mail(&info, &from, &params).await;
                 session.resolve_check(r);
             }
             Event::CheckRcpt { to, params } => {
                 let info = server.info(session, self.peer, self.local);
-                match server.policy.fault(Stage::Rcpt, &info) {
-                    Some(Fault::Reply(r)) => {
-                        session.resolve_check(Err(r));
-                        return Ok(Step::Continue);
-                    }
-                    Some(Fault::Drop) => return Ok(Step::Close),
-                    Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
-                    None => {}
+                if let Some(step) = check_fault(server, Stage::Rcpt, &info, session).await {
+                    return Ok(step);
                 }
                 let r = match session.envelope() {
                     Some(envelope) => {
