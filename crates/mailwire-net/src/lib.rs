@@ -113,7 +113,7 @@ pub use driver::{
 /// `tls_established`, `handle_idle_timeout`, `handle_shutdown`): the SMTP, POP3 and IMAP
 /// sessions, which keep those methods for callers that drive them without this crate.
 ///
-/// ```ignore
+/// ```text
 /// mailwire_net::impl_session!(crate::proto::ServerSession, crate::proto::Event);
 /// ```
 #[macro_export]
