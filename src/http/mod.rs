@@ -556,15 +556,50 @@ impl Api {
             .into_iter()
             .map(|login| UserInfo {
                 messages: counts.get(&login).copied().unwrap_or(0),
+                addresses: self.store.addresses(&login),
                 login,
             })
             .collect()
     }
 
-    /// Adds a user with a password (its INBOX and special-use mailboxes are created).
-    pub async fn add_user(&self, login: &str, password: &str) -> Result<(), ApiError> {
+    /// Adds a user with a password (its INBOX and special-use mailboxes are created) and
+    /// extra addresses delivered to it beside `LOGIN@any-domain`.
+    pub async fn add_user(
+        &self,
+        login: &str,
+        password: &str,
+        addresses: &[String],
+    ) -> Result<(), ApiError> {
+        for a in addresses {
+            if self
+                .store
+                .resolve_login(a)
+                .is_some_and(|l| !l.eq_ignore_ascii_case(login))
+                && !self.store.addresses(login).contains(&a.to_lowercase())
+            {
+                return Err(ApiError::Conflict(format!(
+                    "address {a} belongs to another user"
+                )));
+            }
+        }
         match self.store.add_user(login, password).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                for a in addresses {
+                    if let Err(e) = self.store.add_address(login, a) {
+                        let _ = self.store.remove_user(login).await;
+                        return Err(match e {
+                            StoreError::InvalidLogin(a) => {
+                                ApiError::Invalid(format!("{a:?} is not an address"))
+                            }
+                            StoreError::UserExists(a) => {
+                                ApiError::Conflict(format!("address {a} belongs to another user"))
+                            }
+                            e => e.into(),
+                        });
+                    }
+                }
+                Ok(())
+            }
             Err(StoreError::UserExists(l)) => Err(ApiError::Conflict(format!("user {l} exists"))),
             Err(StoreError::InvalidLogin(l)) => {
                 Err(ApiError::Conflict(format!("{l:?} is not a valid login")))
@@ -635,6 +670,8 @@ pub struct RelayReport {
 pub struct UserInfo {
     /// The login.
     pub login: String,
+    /// Extra addresses delivered to it (beside `LOGIN@any-domain`).
+    pub addresses: Vec<String>,
     /// Messages in all its mailboxes.
     pub messages: usize,
 }

@@ -252,6 +252,8 @@ async fn users(State(s): State<AppState>) -> Response {
 struct NewUser {
     login: String,
     password: String,
+    #[serde(default)]
+    addresses: Vec<String>,
 }
 
 async fn add_user(
@@ -262,7 +264,11 @@ async fn add_user(
         Ok(b) => b.0,
         Err(r) => return json_rejection(r),
     };
-    match s.api.add_user(&body.login, &body.password).await {
+    match s
+        .api
+        .add_user(&body.login, &body.password, &body.addresses)
+        .await
+    {
         Ok(()) => (
             StatusCode::CREATED,
             axum::Json(json!({"login": body.login.to_lowercase()})),

@@ -81,6 +81,8 @@ pub(crate) struct UserRecord {
     pub credentials: Option<Credentials>,
     /// Set by [`Store::set_quota`]; otherwise [`StoreOptions::quota`].
     pub quota: Option<Quota>,
+    /// Extra addresses delivered to this user ([`Store::add_address`]), lower-cased.
+    pub addresses: Vec<String>,
 }
 
 /// Events a [`Store::watch`] receiver may fall behind by before it sees `Lagged`.
@@ -242,6 +244,9 @@ impl Store {
         if users.contains_key(&l) {
             return Some(l);
         }
+        if let Some(u) = users.values().find(|u| u.addresses.contains(&l)) {
+            return Some(u.login.clone());
+        }
         let (local, _) = l.rsplit_once('@')?;
         users.contains_key(local).then(|| local.to_owned())
     }
@@ -324,6 +329,7 @@ impl Store {
                         login: login.clone(),
                         credentials,
                         quota: None,
+                        addresses: Vec::new(),
                     },
                 );
             }
@@ -374,6 +380,50 @@ impl Store {
                 .ok_or_else(|| StoreError::NoSuchUser(login.to_owned())),
             Err(e) => Err(e),
         }
+    }
+
+    /// Delivers mail for `address` (any `local@domain`, case-insensitive) to `login` too,
+    /// beside `LOGIN@any-domain`. An address another user has is refused.
+    pub fn add_address(&self, login: &str, address: &str) -> Result<()> {
+        let address = address.trim().to_lowercase();
+        let valid = address
+            .rsplit_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+            && !address.contains(|c: char| c.is_whitespace() || c.is_control() || "<>".contains(c));
+        if !valid {
+            return Err(StoreError::InvalidLogin(address));
+        }
+        let login = self
+            .resolve_login(login)
+            .ok_or_else(|| StoreError::NoSuchUser(login.to_owned()))?;
+        let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
+        if users
+            .values()
+            .any(|u| u.login != login && u.addresses.contains(&address))
+        {
+            return Err(StoreError::UserExists(address));
+        }
+        match users.get_mut(&login) {
+            Some(u) => {
+                if !u.addresses.contains(&address) {
+                    u.addresses.push(address);
+                }
+                Ok(())
+            }
+            None => Err(StoreError::NoSuchUser(login)),
+        }
+    }
+
+    /// The extra addresses of a user ([`add_address`](Self::add_address)).
+    pub fn addresses(&self, login: &str) -> Vec<String> {
+        let Some(login) = self.resolve_login(login) else {
+            return Vec::new();
+        };
+        let users = self.inner.users.read().unwrap_or_else(|e| e.into_inner());
+        users
+            .get(&login)
+            .map(|u| u.addresses.clone())
+            .unwrap_or_default()
     }
 
     /// Sets the quota of one user (RFC 9208 STORAGE and MESSAGE), in place of
