@@ -12,6 +12,9 @@ cd "$(dirname "$(realpath "$0")")/.."
 
 stage() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
 SECONDS=0
+# No incremental caches: CI builds once from nothing, and they would double the disk it uses.
+export CARGO_INCREMENTAL=0
+df -h . | sed 's/^/disk: /'
 
 # --- 1. peers -------------------------------------------------------------------------------
 stage "peers: Debian and PyPI packages (tests/peers/install.sh)"
@@ -43,4 +46,5 @@ cargo build --workspace --examples --locked
 timeout 60 ./target/debug/examples/gui_thread
 timeout 60 ./target/debug/examples/imap_gui
 
+du -sh target | sed 's/^/target: /'
 stage "all passed in ${SECONDS}s"
