@@ -8,7 +8,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query as QueryExt, Request, State};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query as QueryExt, RawPathParams,
+    Request, State,
+};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -134,6 +138,79 @@ fn query_rejection(r: QueryRejection) -> Response {
     error(StatusCode::BAD_REQUEST, r.body_text())
 }
 
+/// A JSON body; its rejections are JSON errors (415 without the JSON type, 400 for bad JSON,
+/// 422 for the wrong fields, 413 when too large).
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        axum::Json::<T>::from_request(req, state)
+            .await
+            .map(|j| Self(j.0))
+            .map_err(json_rejection)
+    }
+}
+
+/// A query string; a malformed one is a JSON 400.
+struct QueryParams<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        QueryExt::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(query_rejection)
+    }
+}
+
+/// The path parameter `name`, parsed; a JSON 400 naming `what` when it does not parse.
+async fn path_param<T: std::str::FromStr, S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    name: &str,
+    what: &str,
+) -> Result<T, Response> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let raw = params
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map_or("", |(_, v)| v);
+    raw.parse()
+        .map_err(|_| error(StatusCode::BAD_REQUEST, format!("{raw:?} is not {what}")))
+}
+
+/// The `{id}` of a message route.
+struct MsgId(u64);
+
+impl<S: Send + Sync> FromRequestParts<S> for MsgId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        path_param(parts, state, "id", "a message id")
+            .await
+            .map(Self)
+    }
+}
+
+/// The `{n}` of the attachment route.
+struct AttachmentNo(usize);
+
+impl<S: Send + Sync> FromRequestParts<S> for AttachmentNo {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        path_param(parts, state, "n", "an attachment number")
+            .await
+            .map(Self)
+    }
+}
+
 /// Host, origin and credentials, before any route.
 async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let headers = req.headers();
@@ -256,14 +333,7 @@ struct NewUser {
     addresses: Vec<String>,
 }
 
-async fn add_user(
-    State(s): State<AppState>,
-    body: Result<axum::Json<NewUser>, JsonRejection>,
-) -> Response {
-    let body = match body {
-        Ok(b) => b.0,
-        Err(r) => return json_rejection(r),
-    };
+async fn add_user(State(s): State<AppState>, JsonBody(body): JsonBody<NewUser>) -> Response {
     match s
         .api
         .add_user(&body.login, &body.password, &body.addresses)
@@ -439,14 +509,7 @@ fn parse_duration(t: &str) -> Option<Duration> {
     }
 }
 
-async fn list(
-    State(s): State<AppState>,
-    params: Result<QueryExt<Params>, QueryRejection>,
-) -> Response {
-    let p = match params {
-        Ok(p) => p.0,
-        Err(r) => return query_rejection(r),
-    };
+async fn list(State(s): State<AppState>, QueryParams(p): QueryParams<Params>) -> Response {
     let (q, limit) = match (p.query(), p.limit()) {
         (Ok(q), Ok(l)) => (q, l),
         (Err(e), _) | (_, Err(e)) => return e,
@@ -464,14 +527,7 @@ async fn list(
     }
 }
 
-async fn purge(
-    State(s): State<AppState>,
-    params: Result<QueryExt<Params>, QueryRejection>,
-) -> Response {
-    let p = match params {
-        Ok(p) => p.0,
-        Err(r) => return query_rejection(r),
-    };
+async fn purge(State(s): State<AppState>, QueryParams(p): QueryParams<Params>) -> Response {
     if p.limit.is_some() || p.before.is_some() || p.after.is_some() || p.timeout.is_some() {
         return error(
             StatusCode::BAD_REQUEST,
@@ -488,14 +544,7 @@ async fn purge(
     }
 }
 
-async fn wait(
-    State(s): State<AppState>,
-    params: Result<QueryExt<Params>, QueryRejection>,
-) -> Response {
-    let p = match params {
-        Ok(p) => p.0,
-        Err(r) => return query_rejection(r),
-    };
+async fn wait(State(s): State<AppState>, QueryParams(p): QueryParams<Params>) -> Response {
     let q = match p.query() {
         Ok(q) => q,
         Err(e) => return e,
@@ -522,31 +571,14 @@ async fn wait(
     }
 }
 
-fn id(raw: &str) -> Result<u64, Response> {
-    raw.parse().map_err(|_| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("{raw:?} is not a message id"),
-        )
-    })
-}
-
-async fn message(State(s): State<AppState>, Path(raw_id): Path<String>) -> Response {
-    let id = match id(&raw_id) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+async fn message(State(s): State<AppState>, MsgId(id): MsgId) -> Response {
     match s.api.message(id).await {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn raw(State(s): State<AppState>, Path(raw_id): Path<String>) -> Response {
-    let id = match id(&raw_id) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+async fn raw(State(s): State<AppState>, MsgId(id): MsgId) -> Response {
     match s.api.raw(id).await {
         Ok(bytes) => (
             [
@@ -578,17 +610,9 @@ struct HtmlParams {
 /// content unless `remote=true` (images only).
 async fn html(
     State(s): State<AppState>,
-    Path(raw_id): Path<String>,
-    params: Result<QueryExt<HtmlParams>, QueryRejection>,
+    MsgId(id): MsgId,
+    QueryParams(p): QueryParams<HtmlParams>,
 ) -> Response {
-    let id = match id(&raw_id) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let p = match params {
-        Ok(p) => p.0,
-        Err(r) => return query_rejection(r),
-    };
     let v = match s.api.message(id).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
@@ -629,18 +653,9 @@ async fn html(
 
 async fn attachment(
     State(s): State<AppState>,
-    Path((raw_id, n)): Path<(String, String)>,
+    MsgId(id): MsgId,
+    AttachmentNo(n): AttachmentNo,
 ) -> Response {
-    let id = match id(&raw_id) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let Ok(n) = n.parse::<usize>() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("{n:?} is not an attachment number"),
-        );
-    };
     match s.api.attachment(id, n).await {
         Ok((name, ctype, data)) => {
             let name = name.unwrap_or_else(|| format!("attachment-{n}"));
@@ -695,11 +710,7 @@ fn percent(s: &str) -> String {
     out
 }
 
-async fn delete(State(s): State<AppState>, Path(raw_id): Path<String>) -> Response {
-    let id = match id(&raw_id) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+async fn delete(State(s): State<AppState>, MsgId(id): MsgId) -> Response {
     match s.api.delete(id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
@@ -714,17 +725,9 @@ struct Patch {
 
 async fn patch(
     State(s): State<AppState>,
-    Path(raw_id): Path<String>,
-    body: Result<axum::Json<Patch>, JsonRejection>,
+    MsgId(id): MsgId,
+    JsonBody(body): JsonBody<Patch>,
 ) -> Response {
-    let id = match id(&raw_id) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let body = match body {
-        Ok(b) => b.0,
-        Err(r) => return json_rejection(r),
-    };
     match s.api.set_seen(id, body.seen).await {
         Ok(()) => match s.api.summary(id) {
             Ok(m) => axum::Json(m).into_response(),
@@ -736,17 +739,9 @@ async fn patch(
 
 async fn relay(
     State(s): State<AppState>,
-    Path(raw_id): Path<String>,
-    body: Result<axum::Json<super::Relay>, JsonRejection>,
+    MsgId(id): MsgId,
+    JsonBody(body): JsonBody<super::Relay>,
 ) -> Response {
-    let id = match id(&raw_id) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let body = match body {
-        Ok(b) => b.0,
-        Err(r) => return json_rejection(r),
-    };
     match s.api.relay(id, &body).await {
         Ok(r) => axum::Json(r).into_response(),
         Err(e) => e.into_response(),
@@ -759,12 +754,8 @@ async fn faults_list(State(s): State<AppState>) -> Response {
 
 async fn faults_add(
     State(s): State<AppState>,
-    body: Result<axum::Json<super::FaultRule>, JsonRejection>,
+    JsonBody(rule): JsonBody<super::FaultRule>,
 ) -> Response {
-    let rule = match body {
-        Ok(b) => b.0,
-        Err(r) => return json_rejection(r),
-    };
     match s.api.faults().add(rule.clone()) {
         Ok(()) => (StatusCode::CREATED, axum::Json(rule)).into_response(),
         Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
