@@ -562,11 +562,12 @@ impl Server {
         );
         let mut pop3_options = mailwire_pop3::server::ServerOptions::default();
         pop3_options.session.allow_insecure_auth = config.allow_insecure_auth;
-        let pop3 = mailwire_pop3::server::Server::new(
+        let pop3 = mailwire_pop3::server::Server::with_login_faults(
             pop3_options,
             mailwire_pop3::server::StoreMaildrops::new(store.clone()),
             Arc::clone(&auth),
             Some(acceptor.clone()),
+            Some(faults.pop3_hook()),
         );
         let mut imap_options = mailwire_imap::server::ServerOptions::default();
         imap_options.session.allow_insecure_auth = config.allow_insecure_auth;
@@ -574,8 +575,12 @@ impl Server {
             imap_options.session.max_literal_len = max;
         }
         config.imap_limits.apply(&mut imap_options);
-        let imap =
-            mailwire_imap::server::Server::new(imap_options, store.clone(), Some(acceptor.clone()));
+        let imap = mailwire_imap::server::Server::with_login_faults(
+            imap_options,
+            store.clone(),
+            Some(acceptor.clone()),
+            Some(faults.imap_hook()),
+        );
         for (protocol, listener) in bound {
             let local = listener.local_addr().map_err(|source| ServeError::Bind {
                 protocol,

@@ -36,6 +36,45 @@ fn send(port: u16, subject: &str) {
     mailwire_testkit::python(&code, Duration::from_secs(30)).expect("smtplib");
 }
 
+/// `mailwire serve` with SMTP and the HTTP API on free loopback ports, user alice, and `extra`.
+fn serve_with_http(extra: &[&str]) -> Serve {
+    let mut args = vec![
+        "--smtp",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--user",
+        "alice:secret",
+    ];
+    args.extend_from_slice(extra);
+    Serve::start(&args)
+}
+
+/// curl with `args`: the body and the HTTP status code.
+fn curl(args: &[&str]) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl (tests/peers/install.sh)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (body.to_owned(), code.to_owned())
+}
+
+/// curl sending `body` as JSON with `method` to `url`: the body and the status code.
+fn curl_json(method: &str, url: &str, body: &str) -> (String, String) {
+    curl(&[
+        "-X",
+        method,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        body,
+        url,
+    ])
+}
+
 #[test]
 fn every_endpoint_and_error_through_urllib_smtplib_and_imaplib() {
     for store in ["memory", "maildir"] {
@@ -66,16 +105,9 @@ fn every_endpoint_and_error_through_urllib_smtplib_and_imaplib() {
 
 #[test]
 fn event_stream_reports_stored_changed_and_deleted() {
-    let srv = Serve::start(&[
-        "--smtp",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--user",
-        "alice:secret",
-    ]);
+    let srv = serve_with_http(&[]);
     let http = srv.ready["http"].as_str().unwrap().to_owned();
-    let mut curl = Command::new("curl")
+    let mut stream = Command::new("curl")
         .args([
             "-sN",
             "--max-time",
@@ -85,7 +117,7 @@ fn event_stream_reports_stored_changed_and_deleted() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("curl (tests/peers/install.sh)");
-    let mut lines = BufReader::new(curl.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(stream.stdout.take().unwrap()).lines();
     std::thread::sleep(Duration::from_millis(300));
     send(srv.port("smtp"), "streamed");
     let mut seen = Vec::new();
@@ -101,17 +133,10 @@ fn event_stream_reports_stored_changed_and_deleted() {
                 id = v["id"].as_u64();
                 // Mark it read, then delete it: both come down the stream.
                 let base = format!("http://{http}/api/v1/messages/{}", id.unwrap());
-                let ok = Command::new("curl")
-                    .args(["-sf", "-X", "PATCH", "-H", "Content-Type: application/json"])
-                    .args(["-d", r#"{"seen":true}"#, &base])
-                    .status()
-                    .unwrap();
-                assert!(ok.success());
-                let ok = Command::new("curl")
-                    .args(["-sf", "-X", "DELETE", &base])
-                    .status()
-                    .unwrap();
-                assert!(ok.success());
+                let (r, code) = curl_json("PATCH", &base, r#"{"seen":true}"#);
+                assert_eq!(code, "200", "{r}");
+                let (r, code) = curl(&["-X", "DELETE", &base]);
+                assert_eq!(code, "204", "{r}");
             } else if v.get("subject").is_none() {
                 assert_eq!(v["id"].as_u64(), id, "{v}");
                 break;
@@ -120,8 +145,8 @@ fn event_stream_reports_stored_changed_and_deleted() {
             seen.push((ev.to_owned(), serde_json::Value::Null));
         }
     }
-    let _ = curl.kill();
-    let _ = curl.wait();
+    let _ = stream.kill();
+    let _ = stream.wait();
     let events: Vec<&str> = seen
         .iter()
         .filter(|(_, v)| v.is_null())
@@ -217,13 +242,9 @@ fn a_non_loopback_api_needs_credentials_and_checks_them() {
     ]);
     let url = format!("http://127.0.0.1:{}/api/v1/health", srv.port("http"));
     let status = |args: &[&str]| -> String {
-        let out = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
-            .args(args)
-            .arg(&url)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let mut args = args.to_vec();
+        args.push(&url);
+        curl(&args).1
     };
     assert_eq!(status(&[]), "401");
     assert_eq!(status(&["-u", "admin:wrong"]), "401");
@@ -242,14 +263,7 @@ fn web_page_in_chromium() {
             && std::path::Path::new("/usr/bin/chromedriver").exists(),
         "chromium and chromium-driver are needed (tests/peers/install.sh)"
     );
-    let srv = Serve::start(&[
-        "--smtp",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--user",
-        "alice:secret",
-    ]);
+    let srv = serve_with_http(&[]);
     let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/http-page.png");
     let _ = std::fs::remove_file(&shot);
     let out = python_script(
@@ -287,14 +301,7 @@ fn the_server_matches_its_openapi_document() {
         .map(str::to_owned)
         .collect();
     assert_eq!(served, documented);
-    let srv = Serve::start(&[
-        "--smtp",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--user",
-        "alice:secret",
-    ]);
+    let srv = serve_with_http(&[]);
     let out = python_script(
         "openapi_check.py",
         &[&srv.ready.to_string(), &format!("{root}/docs/openapi.json")],
@@ -314,16 +321,7 @@ fn faults_seen_by_swaks_and_smtplib() {
         "[[fault]]\nprotocol = \"smtp\"\nstage = \"rcpt\"\nreply = \"452 4.3.1 injected: mailbox full\"\n",
     )
     .unwrap();
-    let srv = Serve::start(&[
-        "--smtp",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--user",
-        "alice:secret",
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let srv = serve_with_http(&["--config", config.to_str().unwrap()]);
     let smtp = srv.port("smtp").to_string();
     let http = format!("http://{}/api/v1", srv.ready["http"].as_str().unwrap());
     let swaks = |extra: &[&str]| -> (i32, String) {
@@ -345,10 +343,6 @@ fn faults_seen_by_swaks_and_smtplib() {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
-    let curl = |args: &[&str]| -> String {
-        let out = Command::new("curl").arg("-s").args(args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     // 1. The rule from the config file: swaks sees the reply at RCPT.
     let (code, out) = swaks(&[]);
     assert_ne!(code, 0, "{out}");
@@ -357,37 +351,16 @@ fn faults_seen_by_swaks_and_smtplib() {
         "{out}"
     );
     let listed: serde_json::Value =
-        serde_json::from_str(&curl(&[&format!("{http}/faults")])).unwrap();
+        serde_json::from_str(&curl(&[&format!("{http}/faults")]).0).unwrap();
     assert_eq!(listed["faults"][0]["stage"], "rcpt", "{listed}");
     // 2. Cleared through the API: delivery works again.
-    assert_eq!(
-        curl(&[
-            "-X",
-            "DELETE",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            &format!("{http}/faults")
-        ]),
-        "204"
-    );
+    assert_eq!(curl(&["-X", "DELETE", &format!("{http}/faults")]).1, "204");
     let (code, out) = swaks(&["--header", "Subject: after clearing"]);
     assert_eq!(code, 0, "{out}");
     // 3. DATA refused through the API, seen by smtplib; nothing stored.
     let add = |rule: &str| {
-        let r = curl(&[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            rule,
-            "-w",
-            " %{http_code}",
-            &format!("{http}/faults"),
-        ]);
-        assert!(r.ends_with(" 201"), "{r}");
+        let (r, code) = curl_json("POST", &format!("{http}/faults"), rule);
+        assert_eq!(code, "201", "{r}");
     };
     add(r#"{"protocol":"smtp","stage":"data","reply":"554 5.7.1 injected at data"}"#);
     let out = mailwire_testkit::python(
@@ -399,7 +372,7 @@ fn faults_seen_by_swaks_and_smtplib() {
     .unwrap();
     assert_eq!(out.trim(), "refused 554 5.7.1 injected at data", "{out}");
     let stored: serde_json::Value =
-        serde_json::from_str(&curl(&[&format!("{http}/messages")])).unwrap();
+        serde_json::from_str(&curl(&[&format!("{http}/messages")]).0).unwrap();
     assert_eq!(
         stored["total"], 1,
         "only the message sent after clearing: {stored}"
@@ -421,16 +394,13 @@ fn faults_seen_by_swaks_and_smtplib() {
         t.elapsed()
     );
     // 5. A bad rule is refused with what is wrong.
-    let r = curl(&[
-        "-X",
+    let (r, code) = curl_json(
         "POST",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        r#"{"protocol":"smtp","stage":"rcpt","reply":"250 fine"}"#,
         &format!("{http}/faults"),
-    ]);
-    assert!(r.contains("4xx or 5xx") && r.contains("422"), "{r}");
+        r#"{"protocol":"smtp","stage":"rcpt","reply":"250 fine"}"#,
+    );
+    assert_eq!(code, "422", "{r}");
+    assert!(r.contains("4xx or 5xx"), "{r}");
 }
 
 /// Relay: a captured message released to aiosmtpd through mailwire's SMTP client, byte for
@@ -440,41 +410,14 @@ fn faults_seen_by_swaks_and_smtplib() {
 fn relay_to_aiosmtpd() {
     let aio = mailwire_testkit::Aiosmtpd::start(Default::default())
         .expect("aiosmtpd (tests/peers/install.sh)");
-    let srv = Serve::start(&[
-        "--smtp",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--user",
-        "alice:secret",
-    ]);
+    let srv = serve_with_http(&[]);
     let http = format!("http://{}/api/v1", srv.ready["http"].as_str().unwrap());
     send(srv.port("smtp"), "to be relayed");
-    let curl = |args: &[&str]| -> (String, String) {
-        let out = Command::new("curl")
-            .args(["-s", "-w", "\n%{http_code}"])
-            .args(args)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap();
-        (body.to_owned(), code.to_owned())
-    };
     let (m, _) = curl(&[&format!("{http}/messages/wait?subject=relayed&timeout=10s")]);
     let m: serde_json::Value = serde_json::from_str(&m).unwrap();
     let id = m["id"].as_u64().unwrap();
     let (raw, _) = curl(&[&format!("{http}/messages/{id}/raw")]);
-    let post = |body: String| {
-        curl(&[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            &body,
-            &format!("{http}/messages/{id}/relay"),
-        ])
-    };
+    let post = |body: String| curl_json("POST", &format!("{http}/messages/{id}/relay"), &body);
     let server = format!("smtp://{}", aio.addr());
     // To its own recipients (To:), STARTTLS opportunistic against aiosmtpd's self-signed cert
     // would fail verification: plain SMTP here.
@@ -511,4 +454,219 @@ fn relay_to_aiosmtpd() {
     let (r, code) = post(format!(r#"{{"server":"{server}"}}"#));
     assert_eq!(code, "502", "{r}");
     assert_eq!(aio.envelopes().unwrap().len(), 2);
+}
+
+/// Faults at SMTP AUTH and at the IMAP and POP3 logins, set through the API: swaks sees the
+/// AUTH reply, imaplib and poplib the login refusal (in the configured words), a dropped
+/// connection and a delay; a login with the fault cleared works on the same server.
+#[test]
+fn login_faults_seen_by_swaks_imaplib_and_poplib() {
+    let srv = serve_with_http(&[
+        "--imap",
+        "127.0.0.1:0",
+        "--pop3",
+        "127.0.0.1:0",
+        "--allow-insecure-auth",
+    ]);
+    let http = format!("http://{}/api/v1", srv.ready["http"].as_str().unwrap());
+    let set = |rule: &str| {
+        let (r, code) = curl(&["-X", "DELETE", &format!("{http}/faults")]);
+        assert_eq!(code, "204", "{r}");
+        let (r, code) = curl_json("POST", &format!("{http}/faults"), rule);
+        assert_eq!(code, "201", "{r}");
+    };
+    let smtp = srv.port("smtp").to_string();
+    let swaks_auth = || -> (i32, String) {
+        let out = Command::new("swaks")
+            .args(["--server", "127.0.0.1", "--port", &smtp])
+            .args(["--to", "alice@example.com", "--from", "b@example.org"])
+            .args(["--auth", "PLAIN", "--auth-user", "alice"])
+            .args(["--auth-password", "secret", "--timeout", "10"])
+            .output()
+            .expect("swaks (tests/peers/install.sh)");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // SMTP AUTH: the configured reply instead of 235; nothing sent.
+    set(r#"{"protocol":"smtp","stage":"auth","reply":"454 4.7.0 injected: auth later"}"#);
+    let (code, out) = swaks_auth();
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("<** 454 4.7.0 injected: auth later"), "{out}");
+    assert!(!out.contains("235"), "{out}");
+    set(r#"{"protocol":"smtp","stage":"auth","drop":true}"#);
+    let (code, out) = swaks_auth();
+    assert_ne!(code, 0, "{out}");
+    assert!(!out.contains("235"), "{out}");
+
+    // IMAP and POP3 logins, seen by imaplib and poplib.
+    let script = |imap_or_pop: &str| {
+        let (imap, pop3) = (srv.port("imap"), srv.port("pop3"));
+        let code = if imap_or_pop == "imap" {
+            format!(
+                "import imaplib, time\nt = time.monotonic()\ntry:\n    c = imaplib.IMAP4('127.0.0.1', {imap})\n    c.login('alice', 'secret')\n    print('ok', round(time.monotonic() - t, 2))\n    c.logout()\nexcept imaplib.IMAP4.abort as e:\n    print('abort', e)\nexcept imaplib.IMAP4.error as e:\n    print('no', e)\n"
+            )
+        } else {
+            format!(
+                "import poplib, time\nt = time.monotonic()\ntry:\n    c = poplib.POP3('127.0.0.1', {pop3})\n    c.user('alice')\n    c.pass_('secret')\n    print('ok', round(time.monotonic() - t, 2))\n    c.quit()\nexcept poplib.error_proto as e:\n    a = e.args[0]\n    print('err', a.decode() if isinstance(a, bytes) else a)\nexcept (EOFError, OSError) as e:\n    print('closed', type(e).__name__)\n"
+            )
+        };
+        mailwire_testkit::python(&code, Duration::from_secs(30))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    set(
+        r#"{"protocol":"imap","stage":"login","reply":"NO [AUTHENTICATIONFAILED] injected: not today"}"#,
+    );
+    let out = script("imap");
+    assert!(
+        out.starts_with("no ") && out.contains("[AUTHENTICATIONFAILED] injected: not today"),
+        "{out}"
+    );
+    set(r#"{"protocol":"imap","stage":"login","drop":true}"#);
+    let out = script("imap");
+    assert!(out.starts_with("abort"), "{out}");
+    set(r#"{"protocol":"imap","stage":"login","delay_ms":800}"#);
+    let out = script("imap");
+    let secs: f64 = out.strip_prefix("ok ").expect(&out).parse().unwrap();
+    assert!(secs >= 0.8, "{out}");
+
+    set(r#"{"protocol":"pop3","stage":"login","reply":"-ERR [SYS/TEMP] injected: try later"}"#);
+    assert_eq!(script("pop3"), "err -ERR [SYS/TEMP] injected: try later");
+    set(r#"{"protocol":"pop3","stage":"login","drop":true}"#);
+    // poplib's own words for a connection closed under it.
+    let out = script("pop3");
+    assert!(out == "err -ERR EOF" || out.starts_with("closed"), "{out}");
+    set(r#"{"protocol":"pop3","stage":"login","delay_ms":800}"#);
+    let out = script("pop3");
+    let secs: f64 = out.strip_prefix("ok ").expect(&out).parse().unwrap();
+    assert!(secs >= 0.8, "{out}");
+
+    // Cleared: every login works again.
+    let (r, code) = curl(&["-X", "DELETE", &format!("{http}/faults")]);
+    assert_eq!(code, "204", "{r}");
+    assert!(script("imap").starts_with("ok "));
+    assert!(script("pop3").starts_with("ok "));
+    let (code, out) = swaks_auth();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("<~  235") || out.contains("<-  235"), "{out}");
+}
+
+/// No credential and no message body reaches the log, even at `trace`: passwords given to
+/// SMTP AUTH, IMAP LOGIN, POP3 PASS (right and wrong), the HTTP API's own credentials and a
+/// user created through it, and the text of a message that was stored, read over IMAP and
+/// POP3 and opened through the API. The log is not empty: the logins are in it.
+#[test]
+fn no_credential_or_message_body_in_the_trace_log() {
+    let srv = Serve::start_logged(
+        &[
+            "--smtp",
+            "127.0.0.1:0",
+            "--imap",
+            "127.0.0.1:0",
+            "--pop3",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--http-auth",
+            "admin:Http-Secret-3",
+            "--allow-insecure-auth",
+            "--user",
+            "alice:Pw-Alice-1",
+        ],
+        "trace",
+    );
+    let (smtp, imap, pop3) = (srv.port("smtp"), srv.port("imap"), srv.port("pop3"));
+    let http = format!("http://{}/api/v1", srv.ready["http"].as_str().unwrap());
+    let out = mailwire_testkit::python(
+        &format!(
+            r#"
+import smtplib, imaplib, poplib
+s = smtplib.SMTP('127.0.0.1', {smtp})
+try:
+    s.login('alice', 'Wrong-Pw-4')
+except smtplib.SMTPAuthenticationError:
+    pass
+s.login('alice', 'Pw-Alice-1')
+s.sendmail('b@example.org', ['alice@example.com'],
+           b'Subject: private\r\n\r\nBODY-MARKER-q7 the secret text\r\n')
+s.quit()
+c = imaplib.IMAP4('127.0.0.1', {imap})
+try:
+    c.login('alice', 'Wrong-Pw-4')
+except imaplib.IMAP4.error:
+    pass
+c.login('alice', 'Pw-Alice-1')
+c.select('INBOX')
+typ, data = c.fetch('1', '(BODY[])')
+assert b'BODY-MARKER-q7' in data[0][1], data
+c.logout()
+p = poplib.POP3('127.0.0.1', {pop3})
+p.user('alice')
+p.pass_('Pw-Alice-1')
+assert any(b'BODY-MARKER-q7' in l for l in p.retr(1)[1])
+p.quit()
+print('done')
+"#
+        ),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(out.trim(), "done");
+    let (r, code) = curl(&[
+        "-u",
+        "admin:Http-Secret-3",
+        &format!("{http}/messages/wait?subject=private&timeout=10s"),
+    ]);
+    assert_eq!(code, "200", "{r}");
+    let id = serde_json::from_str::<serde_json::Value>(&r).unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let (r, code) = curl(&[
+        "-u",
+        "admin:Http-Secret-3",
+        &format!("{http}/messages/{id}"),
+    ]);
+    assert_eq!(code, "200", "{r}");
+    assert!(r.contains("BODY-MARKER-q7"), "{r}");
+    let (r, code) = curl(&[
+        "-u",
+        "admin:Http-Secret-3",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"login":"carol","password":"Pw-Carol-5"}"#,
+        &format!("{http}/users"),
+    ]);
+    assert_eq!(code, "201", "{r}");
+    let (_, code) = curl(&["-u", "admin:Wrong-Http-6", &format!("{http}/health")]);
+    assert_eq!(code, "401");
+    let log = std::sync::Arc::clone(srv.log.as_ref().unwrap());
+    let (status, _) = srv.terminate();
+    assert_eq!(status, 0);
+    std::thread::sleep(Duration::from_millis(200));
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains("logged in"), "the log is on: {log}");
+    for secret in [
+        "Pw-Alice-1",
+        "Wrong-Pw-4",
+        "Http-Secret-3",
+        "Wrong-Http-6",
+        "Pw-Carol-5",
+        "BODY-MARKER-q7",
+    ] {
+        assert!(!log.contains(secret), "{secret} is in the log:\n{log}");
+    }
+    // Nor in base64 (AUTH PLAIN and HTTP Basic carry them so).
+    use base64::Engine as _;
+    for encoded in [
+        base64::engine::general_purpose::STANDARD.encode("\0alice\0Pw-Alice-1"),
+        base64::engine::general_purpose::STANDARD.encode("admin:Http-Secret-3"),
+    ] {
+        assert!(!log.contains(&encoded), "{encoded} is in the log");
+    }
 }

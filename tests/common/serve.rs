@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,28 +11,65 @@ pub struct Serve {
     pub child: Child,
     pub ready: serde_json::Value,
     pub dir: tempfile::TempDir,
+    /// Everything written to stdout and stderr, when started by [`Serve::start_logged`].
+    pub log: Option<std::sync::Arc<std::sync::Mutex<String>>>,
 }
 
 impl Serve {
     pub fn start(args: &[&str]) -> Self {
+        Self::spawn(args, None)
+    }
+
+    /// Started with `RUST_LOG=<level>`; its output is kept (read as it comes, so the pipe
+    /// never fills) in [`Serve::log`].
+    pub fn start_logged(args: &[&str], level: &str) -> Self {
+        Self::spawn(args, Some(level))
+    }
+
+    fn spawn(args: &[&str], log_level: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ready_file = dir.path().join("ready.json");
-        let child = Command::new(env!("CARGO_BIN_EXE_mailwire"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mailwire"));
+        command
             .arg("serve")
             .args(args)
             .arg("--ready-file")
             .arg(&ready_file)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        if let Some(level) = log_level {
+            command.env("RUST_LOG", level);
+        }
+        let mut child = command.spawn().unwrap();
+        let log = log_level.map(|_| {
+            let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let out: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
+            let err: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
+            for mut pipe in [out, err] {
+                let log = std::sync::Arc::clone(&log);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                        log.lock()
+                            .unwrap()
+                            .push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                });
+            }
+            log
+        });
         let deadline = Instant::now() + Duration::from_secs(30);
         while !ready_file.exists() {
             assert!(Instant::now() < deadline, "serve did not become ready");
             std::thread::sleep(Duration::from_millis(20));
         }
         let ready = serde_json::from_str(&std::fs::read_to_string(&ready_file).unwrap()).unwrap();
-        Self { child, ready, dir }
+        Self {
+            child,
+            ready,
+            dir,
+            log,
+        }
     }
 
     pub fn port(&self, protocol: &str) -> u16 {

@@ -8,7 +8,8 @@
 //!   protocol decision stays in the session, and what an event needs from outside (a store, a
 //!   policy) is its [`Handler`]'s;
 //! - [`open`] (implicit TLS or cleartext), [`write_out`] (a write with a timeout) and
-//!   [`ConnectionError`].
+//!   [`ConnectionError`];
+//! - [`Fault`] and [`LoginFaults`]: the faults a test server injects on request.
 //!
 //! TLS itself (certificates, the handshake, [`Transport`](mailwire_tls::Transport)) is
 //! `mailwire-tls`'s.
@@ -102,11 +103,13 @@
 
 mod accept;
 mod driver;
+mod fault;
 
 pub use accept::{AcceptLimits, serve_connections};
 pub use driver::{
     ConnectionError, Deflate, DriverOptions, Handler, Session, Step, Writer, drive, open, write_out,
 };
+pub use fault::{Fault, LoginFaults};
 
 /// Implements [`Session`] for a sans-I/O server session whose inherent methods already have
 /// the trait's names and signatures (`handle_input`, `poll_event`, `output_len`, `poll_output`,

@@ -84,11 +84,13 @@ pub fn server_session(data: &[u8]) {
             while let Some(ev) = s.poll_event() {
                 yes = !yes;
                 match ev {
-                    Event::CheckMail { .. } | Event::CheckRcpt { .. } => s.resolve_check(if yes {
-                        Ok(())
-                    } else {
-                        Err(Reply::new(550, None, "no"))
-                    }),
+                    Event::CheckMail { .. } | Event::CheckRcpt { .. } | Event::CheckAuth { .. } => {
+                        s.resolve_check(if yes {
+                            Ok(())
+                        } else {
+                            Err(Reply::new(550, None, "no"))
+                        })
+                    }
                     Event::Deliver { message, .. } => {
                         assert!(message.len() <= 200);
                         s.resolve_delivery(vec![Reply::new(250, None, "ok")]);

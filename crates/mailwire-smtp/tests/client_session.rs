@@ -79,7 +79,9 @@ impl Pair {
     fn serve_events(&mut self) {
         while let Some(ev) = self.server.poll_event() {
             match ev {
-                ServerEvent::CheckMail { .. } => self.server.resolve_check(Ok(())),
+                ServerEvent::CheckMail { .. } | ServerEvent::CheckAuth { .. } => {
+                    self.server.resolve_check(Ok(()))
+                }
                 ServerEvent::CheckRcpt { to, .. } => {
                     let unknown = to.to_string().starts_with("<nobody");
                     self.server.resolve_check(if unknown {

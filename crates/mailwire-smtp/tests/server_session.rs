@@ -50,7 +50,9 @@ impl Harness {
             while let Some(ev) = self.s.poll_event() {
                 progressed = true;
                 match ev {
-                    Event::CheckMail { .. } => self.s.resolve_check(Ok(())),
+                    Event::CheckMail { .. } | Event::CheckAuth { .. } => {
+                        self.s.resolve_check(Ok(()))
+                    }
                     Event::CheckRcpt { to, .. } => {
                         let env = self.s.envelope().expect("RCPT is checked in a transaction");
                         self.checks.push((
@@ -330,6 +332,46 @@ fn auth_rules() {
         true,
     );
     assert_eq!(s.codes("EHLO x\r\nMAIL FROM:<a@b.c>\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b.c>\r\n"), [250, 530, 235, 250]);
+}
+
+/// Right credentials are put to the driver (`CheckAuth`) before `235`: a refusal is sent as
+/// given and leaves the client unauthenticated; nothing else is read meanwhile.
+#[test]
+fn auth_is_checked_by_the_driver_before_235() {
+    let auth = StaticAuthenticator::new().with_user("alice", "secret");
+    let config = ServerConfig {
+        mode: Mode::Submission,
+        ..ServerConfig::default()
+    };
+    let mut s = ServerSession::new(config, Arc::new(auth), true);
+    let mut out = Vec::new();
+    s.poll_output(&mut out);
+    out.clear();
+    let input = b"EHLO x\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b.c>\r\n";
+    let used = s.handle_input(input);
+    let Some(Event::CheckAuth { authenticated }) = s.poll_event() else {
+        panic!("expected CheckAuth")
+    };
+    assert_eq!(authenticated.authcid, "alice");
+    assert!(
+        s.info().authenticated.is_none(),
+        "not before the driver says so"
+    );
+    s.poll_output(&mut out);
+    assert!(!String::from_utf8_lossy(&out).contains("235"));
+    s.resolve_check(Err(Reply::new(454, None, "4.7.0 try later")));
+    let used = used + s.handle_input(&input[used..]);
+    assert_eq!(used, input.len());
+    s.poll_output(&mut out);
+    let text = String::from_utf8(std::mem::take(&mut out)).unwrap();
+    assert!(text.contains("454 4.7.0 try later\r\n530 "), "{text}");
+    assert!(s.info().authenticated.is_none());
+    s.handle_input(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+    assert!(matches!(s.poll_event(), Some(Event::CheckAuth { .. })));
+    s.resolve_check(Ok(()));
+    s.poll_output(&mut out);
+    assert!(String::from_utf8_lossy(&out).starts_with("235 2.7.0"));
+    assert_eq!(s.info().authenticated.as_ref().unwrap().authzid, "alice");
 }
 
 #[test]

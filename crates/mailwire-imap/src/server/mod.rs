@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use mailwire_net::ConnectionError;
-use mailwire_net::{AcceptLimits, DriverOptions, Handler, Step, Writer};
+use mailwire_net::{AcceptLimits, DriverOptions, Fault, Handler, LoginFaults, Step, Writer};
 use mailwire_net::{drive, open, serve_connections};
 use mailwire_sasl::Authenticator;
 use mailwire_store::Store;
@@ -36,7 +36,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info};
 
-use crate::proto::server::{Event, ServerConfig, ServerSession};
+use crate::proto::server::{Event, Failure, Request, ServerConfig, ServerSession};
 
 /// Driver settings: the session's limits plus timeouts and connection limits.
 #[derive(Debug, Clone)]
@@ -91,6 +91,7 @@ pub struct Server {
     store: Store,
     auth: Arc<dyn Authenticator + Send + Sync>,
     tls: Option<TlsAcceptor>,
+    login_faults: Option<LoginFaults<Failure>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -105,6 +106,19 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// A server over `store`; `tls` enables STARTTLS and implicit-TLS listeners.
     pub fn new(options: ServerOptions, store: Store, tls: Option<TlsAcceptor>) -> Arc<Self> {
+        Self::with_login_faults(options, store, tls, None)
+    }
+
+    /// [`new`](Self::new), with faults injected at login (a test server's chaos settings):
+    /// asked once a LOGIN or AUTHENTICATE has passed the credential check, a
+    /// [`Fault::Reply`] is the tagged `NO` (`[AUTHENTICATIONFAILED]`, `[LIMIT]` or
+    /// `[UNAVAILABLE]` from its kind) and the client stays unauthenticated.
+    pub fn with_login_faults(
+        options: ServerOptions,
+        store: Store,
+        tls: Option<TlsAcceptor>,
+        login_faults: Option<LoginFaults<Failure>>,
+    ) -> Arc<Self> {
         let auth: Arc<dyn Authenticator + Send + Sync> = Arc::new(store.clone());
         Arc::new(Self {
             options,
@@ -112,6 +126,7 @@ impl Server {
             store,
             auth,
             tls,
+            login_faults,
         })
     }
 
@@ -186,6 +201,7 @@ impl Server {
                 .with_session_limit(Arc::clone(&self.sessions), o.max_sessions_per_user),
             peer,
             max_output,
+            login_faults: self.login_faults.clone(),
         };
         drive(
             &mut io,
@@ -207,6 +223,7 @@ struct Connection {
     adapter: store::StoreAdapter,
     peer: SocketAddr,
     max_output: usize,
+    login_faults: Option<LoginFaults<Failure>>,
 }
 
 fn now() -> i64 {
@@ -227,7 +244,17 @@ impl Handler<ServerSession> for Connection {
     {
         match event {
             Event::Request(r) => {
-                if let crate::proto::server::Request::Login { user } = &r {
+                if let Request::Login { user } = &r {
+                    match self.login_faults.as_ref().and_then(|f| f(self.peer, user)) {
+                        Some(Fault::Reply(failure)) => {
+                            info!(peer = %self.peer, %user, "login refused by a fault");
+                            session.answer(Err(failure));
+                            return Ok(Step::Continue);
+                        }
+                        Some(Fault::Drop) => return Ok(Step::Close),
+                        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+                        None => {}
+                    }
                     info!(peer = %self.peer, %user, "logged in");
                 }
                 session.set_now(now());

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use mailwire_net::ConnectionError;
-use mailwire_net::{AcceptLimits, DriverOptions, Handler, Step, Writer};
+use mailwire_net::{AcceptLimits, DriverOptions, Fault, Handler, LoginFaults, Step, Writer};
 use mailwire_net::{drive, open, serve_connections};
 use mailwire_sasl::Authenticator;
 use mailwire_tls::TlsAcceptor;
@@ -96,6 +96,7 @@ pub struct Server<M> {
     auth: Arc<dyn Authenticator + Send + Sync>,
     tls: Option<TlsAcceptor>,
     counter: AtomicU64,
+    login_faults: Option<LoginFaults<Status>>,
 }
 
 impl<M> std::fmt::Debug for Server<M> {
@@ -115,12 +116,27 @@ impl<M: MaildropProvider> Server<M> {
         auth: Arc<dyn Authenticator + Send + Sync>,
         tls: Option<TlsAcceptor>,
     ) -> Arc<Self> {
+        Self::with_login_faults(options, maildrops, auth, tls, None)
+    }
+
+    /// [`new`](Self::new), with faults injected at login (a test server's chaos settings):
+    /// asked once USER/PASS, APOP or AUTH has passed the credential check, before the
+    /// maildrop is locked; a [`Fault::Reply`] is the `-ERR` status sent instead of `+OK`
+    /// and the client stays in the AUTHORIZATION state.
+    pub fn with_login_faults(
+        options: ServerOptions,
+        maildrops: M,
+        auth: Arc<dyn Authenticator + Send + Sync>,
+        tls: Option<TlsAcceptor>,
+        login_faults: Option<LoginFaults<Status>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             options,
             maildrops: Arc::new(maildrops),
             auth,
             tls,
             counter: AtomicU64::new(0),
+            login_faults,
         })
     }
 
@@ -256,6 +272,21 @@ impl<M: MaildropProvider> Handler<ServerSession> for Connection<'_, M> {
         let peer = self.peer;
         match event {
             Event::LockMaildrop { user } => {
+                match self
+                    .server
+                    .login_faults
+                    .as_ref()
+                    .and_then(|f| f(peer, &user))
+                {
+                    Some(Fault::Reply(status)) => {
+                        info!(%peer, %user, "login refused by a fault");
+                        session.resolve_lock(Err(status));
+                        return Ok(Step::Continue);
+                    }
+                    Some(Fault::Drop) => return Ok(Step::Close),
+                    Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+                    None => {}
+                }
                 let result = match self.server.maildrops.lock(&user).await {
                     Ok(view) => {
                         let list = view.list();

@@ -143,6 +143,13 @@ pub enum Event {
         /// Its parameters.
         params: RcptParams<'static>,
     },
+    /// `AUTH` succeeded (the credentials are right); answer with
+    /// [`ServerSession::resolve_check`]: `Ok` sends `235` and the session is authenticated,
+    /// `Err` sends the refusal and it stays as it was.
+    CheckAuth {
+        /// Who authenticated.
+        authenticated: Authenticated,
+    },
     /// A complete message; store it durably, then call [`ServerSession::resolve_delivery`].
     Deliver {
         /// The envelope.
@@ -168,6 +175,7 @@ enum Pending {
         to: ForwardPath<'static>,
         params: RcptParams<'static>,
     },
+    Auth(Authenticated),
     Delivery,
     StartTls,
 }
@@ -353,10 +361,17 @@ impl ServerSession {
         self.events.pop_front()
     }
 
-    /// Answers [`Event::CheckMail`] or [`Event::CheckRcpt`]: `Ok` accepts, `Err` carries the
-    /// refusal. Does nothing when no check is pending.
+    /// Answers [`Event::CheckMail`], [`Event::CheckRcpt`] or [`Event::CheckAuth`]: `Ok`
+    /// accepts, `Err` carries the refusal. Does nothing when no check is pending.
     pub fn resolve_check(&mut self, result: Result<(), Reply>) {
         match self.pending.take() {
+            Some(Pending::Auth(authenticated)) => match result {
+                Ok(()) => {
+                    self.info.authenticated = Some(authenticated);
+                    self.reply(&Reply::new(235, ec(2, 7, 0), "Authentication successful"));
+                }
+                Err(reply) => self.reply(&reply),
+            },
             Some(Pending::Mail { from, params }) => match result {
                 Ok(()) => {
                     self.envelope = Some(Envelope {
@@ -912,8 +927,8 @@ impl ServerSession {
                 // SMTP cannot carry additional data with success; ServerParams said so.
                 debug_assert!(additional_data.is_none());
                 self.phase = Phase::Command;
-                self.info.authenticated = Some(authenticated);
-                self.reply(&Reply::new(235, ec(2, 7, 0), "Authentication successful"));
+                self.pending = Some(Pending::Auth(authenticated.clone()));
+                self.events.push_back(Event::CheckAuth { authenticated });
             }
             Err(mailwire_sasl::Error::Cancelled) => {
                 self.phase = Phase::Command;

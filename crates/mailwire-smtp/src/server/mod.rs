@@ -14,7 +14,7 @@ use std::time::Duration;
 pub use mailwire_net::ConnectionError;
 use mailwire_net::{AcceptLimits, DriverOptions, Handler, Step, Writer};
 use mailwire_net::{drive, open, serve_connections};
-use mailwire_sasl::Authenticator;
+use mailwire_sasl::{Authenticated, Authenticator};
 use mailwire_tls::TlsAcceptor;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -68,6 +68,17 @@ pub trait Policy: Send + Sync + 'static {
         std::future::ready(params.refuse_unknown())
     }
 
+    /// `AUTH` succeeded as `who`: `Ok` to accept (`235 2.7.0`), or the refusal (the client
+    /// stays unauthenticated). Accepts by default.
+    fn check_auth(
+        &self,
+        info: &ConnectionInfo,
+        who: &Authenticated,
+    ) -> impl Future<Output = Result<(), Reply>> + Send {
+        let _ = (info, who);
+        std::future::ready(Ok(()))
+    }
+
     /// A fault to inject at `stage` (a test server's chaos settings); none by default.
     fn fault(&self, stage: Stage, info: &ConnectionInfo) -> Option<Fault> {
         let _ = (stage, info);
@@ -86,19 +97,14 @@ pub enum Stage {
     Rcpt,
     /// The end of DATA (or the last BDAT), before the message is stored.
     Data,
+    /// `AUTH` whose credentials were right, before `235`.
+    Auth,
 }
 
-/// What to do at a [`Stage`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
-    /// Answer with this reply (4xx or 5xx) instead; at [`Stage::Connect`] it is the greeting
-    /// and the connection is closed after it; at [`Stage::Data`] nothing is stored.
-    Reply(Reply),
-    /// Wait this long, then go on as usual.
-    Delay(Duration),
-    /// Close the connection without a word (nothing is stored).
-    Drop,
-}
+/// What to do at a [`Stage`]: a [`Fault::Reply`] (4xx or 5xx) answers instead (at
+/// [`Stage::Connect`] it is the greeting and the connection is closed after it; at
+/// [`Stage::Data`] nothing is stored; at [`Stage::Auth`] the client stays unauthenticated).
+pub type Fault = mailwire_net::Fault<Reply>;
 
 /// Accepts every sender and recipient (apart from unknown parameters).
 #[derive(Debug, Clone, Copy, Default)]
@@ -313,7 +319,7 @@ impl<P: Policy, S: DeliverySink> Server<P, S> {
     }
 }
 
-/// A fault at MAIL or RCPT: its refusal resolves the check, a drop closes, a delay waits;
+/// A fault at MAIL, RCPT or AUTH: its refusal resolves the check, a drop closes, a delay waits;
 /// `Some` when the handler is done with the event.
 async fn check_fault<P: Policy, S>(
     server: &Server<P, S>,
@@ -381,6 +387,14 @@ impl<P: Policy, S: DeliverySink> Handler<ServerSession> for Connection<'_, P, S>
                     // No envelope: the session refuses the recipient itself.
                     None => Ok(()),
                 };
+                session.resolve_check(r);
+            }
+            Event::CheckAuth { authenticated } => {
+                let info = server.info(session, self.peer, self.local);
+                if let Some(step) = check_fault(server, Stage::Auth, &info, session).await {
+                    return Ok(step);
+                }
+                let r = server.policy.check_auth(&info, &authenticated).await;
                 session.resolve_check(r);
             }
             Event::Deliver { envelope, message } => {

@@ -811,10 +811,10 @@ impl ServerSession {
             }
             (Pending::Login { tag }, Err(f)) => {
                 self.user = None;
-                let code = if f.kind == FailureKind::Limit {
-                    Code::Limit
-                } else {
-                    Code::Unavailable
+                let code = match f.kind {
+                    FailureKind::Limit => Code::Limit,
+                    FailureKind::AuthenticationFailed => Code::AuthenticationFailed,
+                    _ => Code::Unavailable,
                 };
                 self.no(&tag, Some(code), &f.text);
             }
@@ -1137,6 +1137,7 @@ impl ServerSession {
             FailureKind::InUse => Code::InUse,
             FailureKind::Unavailable => Code::Unavailable,
             FailureKind::Limit => Code::Limit,
+            FailureKind::AuthenticationFailed => Code::AuthenticationFailed,
         };
         let t = f.text.clone();
         self.complete(Done {

@@ -470,6 +470,9 @@ pub enum FailureKind {
     Unavailable,
     /// A soft limit, such as sessions per user (`LIMIT`, RFC 5530).
     Limit,
+    /// A login refused after all (`AUTHENTICATIONFAILED`, RFC 5530): what a test server's
+    /// login fault may answer.
+    AuthenticationFailed,
 }
 
 impl Failure {
