@@ -241,9 +241,13 @@ expect_error(400, "GET", f"/api/v1/messages/{m_mime['id']}/html?remote=perhaps")
 # --- read/unread is IMAP's \Seen -----------------------------------------------------------
 st, _, r = call("PATCH", f"/api/v1/messages/{m_smtp['id']}", {"seen": True})
 check("mark read", st == 200 and r["seen"] is True, r)
-typ, data = imap.uid("FETCH", str(m_smtp["uid"]), "(FLAGS)")
-# The last FLAGS the session received for the message (an update may follow the answer).
-check("IMAP sees \\Seen", b"\\Seen" in [d for d in data if b"FLAGS" in d][-1], data)
+def imap_flags():
+    """Every FLAGS the IMAP session gets for the message in answer to one FETCH."""
+    typ, data = imap.uid("FETCH", str(m_smtp["uid"]), "(FLAGS)")
+    return [d for d in data if isinstance(d, bytes) and b"FLAGS" in d]
+# At once: the answer itself carries the new flags, not an update after it.
+f = imap_flags()
+check("IMAP sees \\Seen at once", f and all(b"\\Seen" in d for d in f), f)
 imap.select("INBOX")
 imap.uid("STORE", str(m_smtp["uid"]), "-FLAGS.SILENT", "(\\Seen)")
 for _ in range(50):
@@ -252,6 +256,12 @@ for _ in range(50):
     time.sleep(0.05)
 else:
     raise AssertionError("IMAP's -FLAGS \\Seen did not reach the API")
+st, _, r = call("PATCH", f"/api/v1/messages/{m_smtp['id']}", {"seen": True})
+f = imap_flags()
+check("IMAP sees read again at once", st == 200 and f and all(b"\\Seen" in d for d in f), f)
+st, _, r = call("PATCH", f"/api/v1/messages/{m_smtp['id']}", {"seen": False})
+f = imap_flags()
+check("IMAP sees unread at once", st == 200 and f and not any(b"\\Seen" in d for d in f), f)
 st, _, unread = call("GET", "/api/v1/messages?unread=true&subject=by%20smtp")
 check("unread filter", len(unread["messages"]) == 1, unread)
 expect_error(415, "PATCH", f"/api/v1/messages/{m_smtp['id']}", b'{"seen":true}', {"Content-Type": "application/x-www-form-urlencoded"})

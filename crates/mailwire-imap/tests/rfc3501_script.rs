@@ -2626,6 +2626,51 @@ fn fetch_store_fetch_pipelined_in_order() {
 }
 
 both_stores!(
+    /// Flags another connection changed are in the very answer to the next FETCH (as Dovecot
+    /// does), not only in an update after it; a message it expunged meanwhile is still
+    /// answered for, and reported expunged only once that may be sent.
+    fetch_after_a_change_elsewhere_has_the_new_flags
+);
+
+fn fetch_after_a_change_elsewhere_has_the_new_flags(srv: &TestServer) {
+    let log = Log::default();
+    let mut a = Imap::login_shared(srv, "A", &log);
+    let mut b = Imap::login_shared(srv, "B", &log);
+    select(&mut a, "a1", "INBOX", 3);
+    select(&mut b, "b1", "INBOX", 3);
+    b.ok("b2", r"STORE 1 +FLAGS.SILENT (\Flagged)");
+    let out = a.ok("a2", "FETCH 1 FLAGS");
+    let fetches: Vec<&str> = out
+        .iter()
+        .map(|r| r.text.as_str())
+        .filter(|t| t.starts_with("* 1 FETCH"))
+        .collect();
+    a.check(
+        !fetches.is_empty() && fetches.iter().all(|t| t.contains(r"\Flagged")),
+        "every FETCH of message 1 has the new \\Flagged",
+    );
+    b.ok("b3", r"STORE 2 +FLAGS.SILENT (\Deleted \Seen)");
+    b.ok("b4", "EXPUNGE");
+    // B counts two messages now: its 2 is A's 3.
+    b.ok("b5", r"STORE 2 +FLAGS.SILENT (\Answered)");
+    let out = a.ok("a3", "FETCH 1:3 FLAGS");
+    a.check(
+        !out.iter().any(|r| r.text.ends_with(" EXPUNGE")),
+        "no EXPUNGE while answering a FETCH by sequence number",
+    );
+    a.check(
+        out.iter()
+            .any(|r| r.text.starts_with("* 3 FETCH") && r.text.contains(r"\Answered")),
+        "message 3's new flag is in the answer",
+    );
+    let out = a.ok("a4", "NOOP");
+    a.check(
+        out.iter().any(|r| r.text == "* 2 EXPUNGE"),
+        "the NOOP reports message 2 expunged",
+    );
+}
+
+both_stores!(
     /// RFC 3501 §7.4.1 / RFC 9051 §7.5.1 and §5.5: a message expunged by a second connection
     /// is not reported while the first answers FETCH, STORE or SEARCH by sequence number
     /// (pipelined), and is at the next NOOP; the numbers stay consistent throughout.

@@ -430,11 +430,10 @@ where
         };
         buf.reserve(read_chunk);
         let mut room = buf.limit(read_chunk);
+        // Biased: news from outside (shutdown, a change made elsewhere) is taken before input
+        // that is ready at the same moment, so a command sent after a change sees it.
         let read = tokio::select! {
-            r = tokio::time::timeout(
-                session.idle_timeout().unwrap_or(o.idle_timeout),
-                io.read_buf(&mut room),
-            ) => r,
+            biased;
             _ = shutdown.changed(), if !shutting_down => {
                 shutting_down = true;
                 session.handle_shutdown();
@@ -444,6 +443,10 @@ where
                 handler.woken(session).await?;
                 continue;
             }
+            r = tokio::time::timeout(
+                session.idle_timeout().unwrap_or(o.idle_timeout),
+                io.read_buf(&mut room),
+            ) => r,
         };
         match read {
             Err(_) => session.handle_idle_timeout(),

@@ -129,6 +129,8 @@ impl StoreAdapter {
                 Ok(e) if Some(e.origin) == origin => {}
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     self.dirty = true;
+                    // One wake for a burst of changes.
+                    self.drain();
                     return;
                 }
                 Err(broadcast::error::RecvError::Closed) => {

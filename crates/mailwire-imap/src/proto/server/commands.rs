@@ -651,6 +651,7 @@ impl ServerSession {
 
     pub(super) fn complete(&mut self, done: Done) {
         if self.selected.is_some() && !self.closed {
+            self.stale = false;
             self.request(Pending::Poll { done: Some(done) }, Request::Poll);
         } else {
             self.write_done(done);
@@ -707,8 +708,10 @@ impl ServerSession {
     }
 
     /// Applies a snapshot of the selected mailbox: new messages (EXISTS), flag changes (FETCH
-    /// FLAGS), expunges (held until they may be sent).
-    fn apply_snapshot(&mut self, messages: Vec<MessageInfo>, flags: Vec<Flag>) {
+    /// FLAGS), expunges (held until they may be sent). Before a command (`expunge` false) a
+    /// message that is gone is only noted: the command still sees it as it was, and the
+    /// completion's poll marks it expunged.
+    fn apply_snapshot(&mut self, messages: Vec<MessageInfo>, flags: Vec<Flag>, expunge: bool) {
         let condstore = self.condstore;
         let rev2 = self.rev2;
         let opts = self.enc();
@@ -754,10 +757,11 @@ impl ServerSession {
                         }
                     }
                 }
-                _ => {
+                _ if expunge => {
                     m.expunged = true;
                     sel.pending_expunge = true;
                 }
+                _ => sel.gone.push(m.info.uid),
             }
             i += 1;
         }
@@ -778,6 +782,21 @@ impl ServerSession {
         self.output.extend_from_slice(&out);
     }
 
+    /// Marks expunged what a poll before the command found gone.
+    fn mark_gone(&mut self) {
+        let Some(sel) = self.selected.as_mut() else {
+            return;
+        };
+        for uid in std::mem::take(&mut sel.gone) {
+            if let Some(i) = sel.index_of_uid(uid)
+                && !sel.msgs[i].expunged
+            {
+                sel.msgs[i].expunged = true;
+                sel.pending_expunge = true;
+            }
+        }
+    }
+
     /// Answers the outstanding request.
     pub fn answer(&mut self, result: Result<Answer, Failure>) {
         let Some(pending) = self.pending.take() else {
@@ -785,8 +804,25 @@ impl ServerSession {
         };
         match (pending, result) {
             (Pending::Poll { done }, Ok(a)) => {
-                if let Answer::Snapshot { messages, flags } = a {
-                    self.apply_snapshot(messages, flags);
+                // The poll before a command (not during IDLE, not at a completion).
+                let deferred = if done.is_none() {
+                    self.deferred.take()
+                } else {
+                    None
+                };
+                let early = deferred.is_some();
+                match a {
+                    Answer::Snapshot { messages, flags } => {
+                        if !early && let Some(sel) = self.selected.as_mut() {
+                            sel.gone.clear();
+                        }
+                        self.apply_snapshot(messages, flags, !early);
+                    }
+                    _ if !early => self.mark_gone(),
+                    _ => {}
+                }
+                if let Some((m, more)) = deferred {
+                    self.message(&m, more);
                 }
                 match done {
                     Some(d) => self.write_done(d),
@@ -797,6 +833,8 @@ impl ServerSession {
             (Pending::Poll { done }, Err(_)) => {
                 if let Some(d) = done {
                     self.write_done(d);
+                } else if let Some((m, more)) = self.deferred.take() {
+                    self.message(&m, more);
                 }
             }
             (Pending::Login { tag }, Ok(_)) => {
@@ -1290,6 +1328,7 @@ impl ServerSession {
             flags: st.flags,
             highest_modseq: st.highest_modseq,
             pending_expunge: false,
+            gone: Vec::new(),
         });
         self.state = State::Selected;
         let (code, t) = if read_only {

@@ -514,6 +514,9 @@ struct Selected {
     highest_modseq: u64,
     /// A message was expunged in the store and not yet reported.
     pending_expunge: bool,
+    /// UIDs a poll before a command found gone from the store, marked expunged at the
+    /// command's completion.
+    gone: Vec<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -756,6 +759,11 @@ pub struct ServerSession {
     now: i64,
     closed: bool,
     pending_shutdown: bool,
+    /// Another session changed the selected mailbox since the last poll: the next command
+    /// starts with one, so it sees the flags and messages as they are now.
+    stale: bool,
+    /// The command waiting for the poll `stale` asked for.
+    deferred: Option<(Vec<u8>, bool)>,
 }
 
 impl std::fmt::Debug for ServerSession {
@@ -769,6 +777,28 @@ impl std::fmt::Debug for ServerSession {
 }
 
 const DELIMITER: char = '/';
+
+/// Whether a command (`tag SP name ...`) reads the selected mailbox's messages and flags.
+fn reads_selected(message: &[u8]) -> bool {
+    let mut words = message.splitn(3, |&b| b == b' ');
+    let _tag = words.next();
+    let Some(name) = words.next() else {
+        return false;
+    };
+    let name = name.strip_suffix(b"\r\n").unwrap_or(name);
+    [
+        &b"FETCH"[..],
+        b"STORE",
+        b"SEARCH",
+        b"SORT",
+        b"THREAD",
+        b"COPY",
+        b"MOVE",
+        b"UID",
+    ]
+    .iter()
+    .any(|c| name.eq_ignore_ascii_case(c))
+}
 
 fn text(s: &str) -> Text {
     let clean: Vec<u8> = s
@@ -824,6 +854,8 @@ impl ServerSession {
             now: 0,
             closed: false,
             pending_shutdown: false,
+            stale: false,
+            deferred: None,
         };
         let greeting = Greeting {
             kind: GreetingKind::Ok,
@@ -995,6 +1027,9 @@ impl ServerSession {
             match frame {
                 ImapFrame::Message(m) => {
                     let m = m.to_vec();
+                    if self.stale && reads_selected(&m) && self.poll_before(&m, more) {
+                        break;
+                    }
                     self.message(&m, more);
                 }
                 ImapFrame::LiteralAnnounced(lit) => self.literal_announced(lit),
@@ -1196,11 +1231,35 @@ impl ServerSession {
     }
 
     /// The driver was woken by a change of the selected mailbox: during IDLE the session asks
-    /// at once ([`Request::Poll`]); otherwise the next command will.
+    /// at once ([`Request::Poll`]); otherwise the next command that reads the mailbox (FETCH,
+    /// STORE, SEARCH, SORT, THREAD, COPY, MOVE, UID …) starts with a poll, so that a FETCH of
+    /// flags another session (or the HTTP API) just changed answers with the new ones. That
+    /// early poll reports new messages and flags but no expunge (RFC 9051 §7.5.1: the command
+    /// may use sequence numbers); expunges wait for the command's completion.
     pub fn mailbox_changed(&mut self) {
-        if self.is_idle() && self.pending.is_none() && !self.closed {
+        if self.closed || self.selected.is_none() {
+            return;
+        }
+        if self.is_idle() && self.pending.is_none() {
+            self.stale = false;
             self.pending = Some(Pending::Poll { done: None });
             self.events.push_back(Event::Request(Request::Poll));
+        } else {
+            self.stale = true;
         }
+    }
+
+    /// Before a command that reads the selected mailbox, when it changed elsewhere (see
+    /// [`mailbox_changed`](Self::mailbox_changed)): poll first, then run the command (kept
+    /// in `deferred` until the answer).
+    fn poll_before(&mut self, message: &[u8], more: bool) -> bool {
+        if self.selected.is_none() || !matches!(self.phase, Phase::Command) || self.blocked() {
+            return false;
+        }
+        self.deferred = Some((message.to_vec(), more));
+        self.stale = false;
+        self.pending = Some(Pending::Poll { done: None });
+        self.events.push_back(Event::Request(Request::Poll));
+        true
     }
 }
