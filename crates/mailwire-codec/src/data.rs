@@ -17,6 +17,12 @@ pub enum BareLineEndings {
     /// Stored as sent. They never end a line for dot-unstuffing and never end the message:
     /// only `CRLF.CRLF` does, in every mode.
     Accept,
+    /// Repaired (what a Message Submission Agent may do, RFC 6409 §8): a bare `LF` or bare
+    /// `CR` is stored as `CRLF`, and the `CR`s right before a `CRLF` (`CR CR LF`, what a
+    /// client that turns every `LF` into `CRLF` makes of a `CRLF` message) are dropped. As in
+    /// the other modes, only `CRLF` on the wire starts a line for dot-unstuffing and only
+    /// `CRLF.CRLF` ends the message.
+    Normalise,
 }
 
 /// Settings of a [`DataReceiver`].
@@ -137,6 +143,8 @@ pub struct DataReceiver {
     size: u64,
     line_len: usize,
     error: Option<DataError>,
+    /// [`BareLineEndings::Normalise`]: `CR`s seen after the one [`State::Cr`] stands for.
+    extra_cr: u64,
 }
 
 impl DataReceiver {
@@ -148,6 +156,7 @@ impl DataReceiver {
             size: 0,
             line_len: 0,
             error: None,
+            extra_cr: 0,
         }
     }
 
@@ -193,6 +202,7 @@ impl DataReceiver {
     #[inline(never)]
     fn feed_general(&mut self, input: &[u8], out: &mut Vec<u8>) -> DataStatus {
         let accept_bare = self.config.bare_line_endings == BareLineEndings::Accept;
+        let normalise = self.config.bare_line_endings == BareLineEndings::Normalise;
         let mut i = 0;
         while i < input.len() {
             if self.state == State::Text && input.len() - i >= FAST_MIN {
@@ -224,6 +234,8 @@ impl DataReceiver {
                             self.state = State::Cr;
                         } else if accept_bare {
                             self.emit_text(b"\n", out);
+                        } else if normalise {
+                            self.repaired_line_end(out);
                         } else {
                             self.fail(DataError::BareLf);
                         }
@@ -232,7 +244,18 @@ impl DataReceiver {
                 State::Cr => {
                     if input[i] == b'\n' {
                         i += 1;
+                        // CR CR LF, repaired: one line end.
+                        self.extra_cr = 0;
                         self.end_line(out);
+                    } else if normalise && input[i] == b'\r' {
+                        self.extra_cr += 1;
+                        i += 1;
+                    } else if normalise {
+                        // Bare CRs, each a line end; the octet after them is text.
+                        self.state = State::Text;
+                        for _ in 0..=std::mem::take(&mut self.extra_cr) {
+                            self.repaired_line_end(out);
+                        }
                     } else {
                         // A bare CR; the octet after it is looked at again as text.
                         self.state = State::Text;
@@ -340,6 +363,13 @@ impl DataReceiver {
             }
         }
         self.emit(bytes, out);
+    }
+
+    /// A bare line end stored as `CRLF` ([`BareLineEndings::Normalise`]). It does not start a
+    /// line for unstuffing: only a `CRLF` on the wire does.
+    fn repaired_line_end(&mut self, out: &mut Vec<u8>) {
+        self.line_len = 0;
+        self.emit(b"\r\n", out);
     }
 
     #[inline]

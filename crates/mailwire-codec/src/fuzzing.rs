@@ -178,10 +178,10 @@ pub fn data_receiver(data: &[u8]) {
     };
     let config = DataConfig {
         max_message_size: u64::from(seed) * 8,
-        bare_line_endings: if seed & 1 == 0 {
-            crate::BareLineEndings::Reject
-        } else {
-            crate::BareLineEndings::Accept
+        bare_line_endings: match (seed & 1, seed & 4) {
+            (0, 0) => crate::BareLineEndings::Reject,
+            (0, _) => crate::BareLineEndings::Normalise,
+            _ => crate::BareLineEndings::Accept,
         },
         max_line_len: (seed & 2 != 0).then_some(usize::from(seed)),
     };
@@ -214,6 +214,17 @@ pub fn data_receiver(data: &[u8]) {
         );
     }
     assert!(whole.0.len() as u64 <= config.max_message_size);
+    if config.bare_line_endings == crate::BareLineEndings::Normalise
+        && let Some(Ok(_)) = whole.1
+    {
+        let m = &whole.0;
+        let crlf_only = (0..m.len()).all(|i| match m[i] {
+            b'\r' => m.get(i + 1) == Some(&b'\n'),
+            b'\n' => i > 0 && m[i - 1] == b'\r',
+            _ => true,
+        });
+        assert!(crlf_only, "a repaired message still has a bare CR or LF");
+    }
 }
 
 /// Dot-stuffer round trip: `unstuff(stuff(x)) == normalise(x)` for any chunking, and the

@@ -51,7 +51,11 @@ fn smuggling_vectors_never_end_the_message() {
         b"\r\n.\r",
         b"\r\n.\n",
     ] {
-        for config in [strict(), lenient()] {
+        let repair = DataConfig {
+            bare_line_endings: BareLineEndings::Normalise,
+            ..DataConfig::default()
+        };
+        for config in [strict(), lenient(), repair] {
             let mut wire = b"Subject: a\r\n\r\nbody".to_vec();
             wire.extend_from_slice(vector);
             wire.extend_from_slice(
@@ -70,7 +74,7 @@ fn smuggling_vectors_never_end_the_message() {
                         "{vector:?}: {result:?}"
                     )
                 }
-                BareLineEndings::Accept => {
+                BareLineEndings::Accept | BareLineEndings::Normalise => {
                     assert_eq!(result, Some(Ok(body.len() as u64)));
                     assert!(
                         body.windows(9).any(|w| w == b"MAIL FROM"),
@@ -270,4 +274,28 @@ proptest! {
         let (_, result, _) = receive_data(strict(), &[&wire[..cut]]);
         prop_assert_eq!(result, None);
     }
+}
+
+#[test]
+fn normalise_repairs_bare_line_endings_and_keeps_the_terminator_rule() {
+    let repair = DataConfig {
+        bare_line_endings: BareLineEndings::Normalise,
+        ..DataConfig::default()
+    };
+    // What a client that turns every LF into CRLF makes of a CRLF message: CR CR LF.
+    let wire = b"Subject: x\r\r\nFrom: a\r\r\n\r\r\nbody\r\r\n.\r\nNEXT";
+    let (body, result, consumed) = receive(repair, wire);
+    assert_eq!(body, b"Subject: x\r\nFrom: a\r\n\r\nbody\r\n");
+    assert!(matches!(result, Some(Ok(_))));
+    assert_eq!(&wire[consumed..], b"NEXT");
+    // Bare LF and bare CR each become CRLF; a run of bare CRs not before LF is one each.
+    let (body, _, _) = receive(repair, b"a\nb\rc\r\rd\r\n.\r\n");
+    assert_eq!(body, b"a\r\nb\r\nc\r\n\r\nd\r\n");
+    // A bare LF does not start a line: neither "LF . LF" nor "LF . CRLF" ends the message,
+    // and its dot is not unstuffing.
+    let wire = b"a\n.\nb\n.\r\nc\r\n.\r\n";
+    let (body, result, consumed) = receive(repair, wire);
+    assert_eq!(body, b"a\r\n.\r\nb\r\n.\r\nc\r\n");
+    assert!(matches!(result, Some(Ok(_))));
+    assert_eq!(consumed, wire.len());
 }

@@ -319,30 +319,13 @@ fn postfix_smtp_source_4_sessions_500_messages() {
 fn twisted_esmtp_sender_requires_tls_and_authenticates() {
     let s = TestServer::start(ServerOptions::default());
     let port = s.addr(Listener::Submission).port();
-    let ca = s.ca_file();
-    let out = python(&format!(
-        r#"
-from io import BytesIO
-from twisted.internet import reactor, defer, ssl
-from twisted.mail.smtp import ESMTPSenderFactory
-pem = open('{ca}').read()
-ctx = ssl.optionsForClientTLS('localhost', trustRoot=ssl.Certificate.loadPEM(pem))
-result = {{}}
-d = defer.Deferred()
-# Twisted's sender turns \n into CRLF itself.
-msg = BytesIO(b'From: a@example.com\nTo: alice@example.com\nSubject: twisted\n\nhello from twisted\n')
-f = ESMTPSenderFactory(b'alice', b'secret', 'a@example.com', ['alice@example.com'], msg, d,
-                       contextFactory=ctx, requireAuthentication=True, requireTransportSecurity=True)
-def ok(r): result['ok'] = r; reactor.stop()
-def err(e): result['err'] = e; reactor.stop()
-d.addCallbacks(ok, err)
-reactor.connectTCP('127.0.0.1', {port}, f)
-reactor.callLater(30, reactor.stop)
-reactor.run()
-print(result)
-assert 'ok' in result, result
-"#
-    ));
+    // Twisted's sender turns \n into CRLF itself.
+    let out = twisted_send(
+        &s,
+        port,
+        r"b'From: a@example.com\nTo: alice@example.com\nSubject: twisted\n\nhello from twisted\n'",
+        true,
+    );
     assert!(out.contains("'ok'"), "{out}");
     let msgs = s.messages();
     assert_eq!(msgs.len(), 1);
@@ -352,6 +335,70 @@ assert 'ok' in result, result
         "{}",
         String::from_utf8_lossy(&msgs[0].1)
     );
+}
+
+/// Twisted's ESMTPSender turns every LF into CRLF, so a CRLF message goes out with CR CR LF.
+/// Submission, after AUTH, repairs it (RFC 6409 §8) into the message that was meant; the MX
+/// port still refuses bare line endings.
+#[test]
+fn twisted_crlf_message_is_repaired_on_submission_and_refused_on_the_mx_port() {
+    let s = TestServer::start(ServerOptions::default());
+    let msg = r"b'From: a@example.com\r\nTo: alice@example.com\r\nSubject: crlf\r\n\r\nline one\r\n.dot line\r\nlast\r\n'";
+    let out = twisted_send(&s, s.addr(Listener::Submission).port(), msg, true);
+    assert!(out.contains("'ok'"), "{out}");
+    let msgs = s.messages();
+    assert_eq!(msgs.len(), 1);
+    let stored = &msgs[0].1;
+    let text = String::from_utf8_lossy(stored);
+    assert!(
+        text.ends_with("Subject: crlf\r\n\r\nline one\r\n.dot line\r\nlast\r\n"),
+        "{text}"
+    );
+    let bare = (0..stored.len()).any(|i| match stored[i] {
+        b'\r' => stored.get(i + 1) != Some(&b'\n'),
+        b'\n' => i == 0 || stored[i - 1] != b'\r',
+        _ => false,
+    });
+    assert!(!bare, "no bare CR or LF is stored: {text:?}");
+    let out = twisted_send(&s, s.addr(Listener::Smtp).port(), msg, false);
+    assert!(
+        out.contains("'err'") && out.contains("bare CR or LF"),
+        "{out}"
+    );
+    assert_eq!(s.messages().len(), 1, "nothing stored from the MX port");
+}
+
+/// Sends `msg` (a Python bytes literal) with Twisted's ESMTPSender over STARTTLS, with
+/// alice's credentials when `auth`; prints Twisted's result.
+fn twisted_send(s: &TestServer, port: u16, msg: &str, auth: bool) -> String {
+    let ca = s.ca_file();
+    let (user, pass) = if auth {
+        ("b'alice'", "b'secret'")
+    } else {
+        ("None", "None")
+    };
+    let auth = if auth { "True" } else { "False" };
+    python(&format!(
+        r#"
+from io import BytesIO
+from twisted.internet import reactor, defer, ssl
+from twisted.mail.smtp import ESMTPSenderFactory
+pem = open('{ca}').read()
+ctx = ssl.optionsForClientTLS('localhost', trustRoot=ssl.Certificate.loadPEM(pem))
+result = {{}}
+d = defer.Deferred()
+f = ESMTPSenderFactory({user}, {pass}, 'a@example.com', ['alice@example.com'], BytesIO({msg}), d,
+                       contextFactory=ctx, requireAuthentication={auth}, requireTransportSecurity=True,
+                       retries=0)
+def ok(r): result['ok'] = r; reactor.stop()
+def err(e): result['err'] = e; reactor.stop()
+d.addCallbacks(ok, err)
+reactor.connectTCP('127.0.0.1', {port}, f)
+reactor.callLater(30, reactor.stop)
+reactor.run()
+print(result)
+"#
+    ))
 }
 
 /// A raw client: sends bytes, reads replies.

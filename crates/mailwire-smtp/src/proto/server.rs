@@ -65,6 +65,10 @@ pub struct ServerConfig {
     pub max_commands: u64,
     /// Bare CR / LF in DATA. Default [`BareLineEndings::Reject`].
     pub bare_line_endings: BareLineEndings,
+    /// Bare CR / LF in DATA on [`Mode::Submission`] once the client has authenticated: an MSA
+    /// may repair what it is given (RFC 6409 §8). Default [`BareLineEndings::Normalise`],
+    /// as Postfix does; an MX (SMTP, LMTP) keeps [`bare_line_endings`](Self::bare_line_endings).
+    pub submission_bare_line_endings: BareLineEndings,
     /// Offer PLAIN and LOGIN without TLS. Default `false` (`538 5.7.11` instead).
     pub allow_insecure_auth: bool,
     /// Whether a TLS configuration exists, so STARTTLS can be offered. Default `false`.
@@ -84,6 +88,7 @@ impl Default for ServerConfig {
             max_errors: 10,
             max_commands: 100_000,
             bare_line_endings: BareLineEndings::Reject,
+            submission_bare_line_endings: BareLineEndings::Normalise,
             allow_insecure_auth: false,
             starttls_available: false,
         }
@@ -723,9 +728,15 @@ impl ServerSession {
             "Start mail input; end with <CRLF>.<CRLF>",
         ));
         self.message = Vec::with_capacity(message_capacity(declared, self.config.max_message_size));
+        let bare_line_endings =
+            if self.config.mode == Mode::Submission && self.info.authenticated.is_some() {
+                self.config.submission_bare_line_endings
+            } else {
+                self.config.bare_line_endings
+            };
         self.phase = Phase::Data(DataReceiver::new(DataConfig {
             max_message_size: self.config.max_message_size,
-            bare_line_endings: self.config.bare_line_endings,
+            bare_line_endings,
             max_line_len: self.config.max_text_line,
         }));
     }
