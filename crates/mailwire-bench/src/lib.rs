@@ -117,6 +117,7 @@ pub fn sample_message(i: usize, size: usize) -> Vec<u8> {
 }
 
 pub mod imap_load;
+pub mod load;
 pub use imap::{
     imap_command_mix, imap_fetch_envelope, imap_fetch_literal, imap_list, imap_message_text,
     imap_response_mix,
