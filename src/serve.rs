@@ -179,6 +179,11 @@ pub struct ServeConfig {
     /// The IMAP server's limits (`[imap-limits]` in the file); unset ones keep their
     /// defaults.
     pub imap_limits: ImapLimits,
+    /// The SMTP server's limits, for SMTP, SMTPS, Submission and LMTP alike
+    /// (`[smtp-limits]`); unset ones keep their defaults.
+    pub smtp_limits: SmtpLimits,
+    /// The POP3 server's limits (`[pop3-limits]`); unset ones keep their defaults.
+    pub pop3_limits: Pop3Limits,
     /// Every user's quota (`[quota]`: `storage` in octets, `messages`); none by default.
     /// Deliveries past it get `552 5.2.2`, APPEND `NO [OVERQUOTA]`; IMAP GETQUOTA shows it.
     pub quota: QuotaConfig,
@@ -280,6 +285,87 @@ impl ImapLimits {
             max_literal_before_auth => session.max_literal_before_auth,
             max_depth => session.max_depth,
             max_output => session.max_output
+        );
+    }
+}
+
+/// The SMTP server's named limits, as `[smtp-limits]` in the `--config` file (defaults on
+/// [`mailwire_smtp::server::ServerOptions`] and [`mailwire_smtp::proto::ServerConfig`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SmtpLimits {
+    /// Idle seconds allowed while waiting for a command.
+    pub idle_timeout_secs: Option<u64>,
+    /// Connections served at once on each listener (SMTP, SMTPS, Submission, LMTP); one
+    /// more is answered `421 4.3.2` and closed.
+    pub max_connections: Option<usize>,
+    /// Recipients per message.
+    pub max_recipients: Option<usize>,
+    /// Errors before `421` and close.
+    pub max_errors: Option<u32>,
+    /// Commands per connection.
+    pub max_commands: Option<u64>,
+    /// The longest command line, in octets.
+    pub max_command_line: Option<usize>,
+    /// Output buffered before pipelined reading pauses.
+    pub max_pending_output: Option<usize>,
+}
+
+impl SmtpLimits {
+    /// Applies the limits that are set to `o`.
+    pub fn apply(&self, o: &mut mailwire_smtp::server::ServerOptions) {
+        if let Some(v) = self.idle_timeout_secs {
+            o.idle_timeout = std::time::Duration::from_secs(v);
+        }
+        macro_rules! set {
+            ($($f:ident => $($path:ident).+),*) => { $( if let Some(v) = self.$f { o.$($path).+ = v; } )* };
+        }
+        set!(
+            max_connections => max_connections,
+            max_recipients => session.max_recipients,
+            max_errors => session.max_errors,
+            max_commands => session.max_commands,
+            max_command_line => session.max_command_line,
+            max_pending_output => max_pending_output
+        );
+    }
+}
+
+/// The POP3 server's named limits, as `[pop3-limits]` in the `--config` file (defaults on
+/// [`mailwire_pop3::server::ServerOptions`] and [`mailwire_pop3::proto::ServerConfig`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Pop3Limits {
+    /// Idle seconds allowed while waiting for a command (RFC 1939 §3: at least 600).
+    pub idle_timeout_secs: Option<u64>,
+    /// Connections served at once on each listener (POP3, POP3S); one more is answered
+    /// `-ERR [SYS/TEMP]` and closed.
+    pub max_connections: Option<usize>,
+    /// Failed authentications before the connection is closed.
+    pub max_auth_failures: Option<u32>,
+    /// Errors before the connection is closed.
+    pub max_errors: Option<u32>,
+    /// Commands per connection.
+    pub max_commands: Option<u64>,
+    /// The longest command line, in octets.
+    pub max_command_line: Option<usize>,
+}
+
+impl Pop3Limits {
+    /// Applies the limits that are set to `o`.
+    pub fn apply(&self, o: &mut mailwire_pop3::server::ServerOptions) {
+        if let Some(v) = self.idle_timeout_secs {
+            o.idle_timeout = std::time::Duration::from_secs(v);
+        }
+        macro_rules! set {
+            ($($f:ident => $($path:ident).+),*) => { $( if let Some(v) = self.$f { o.$($path).+ = v; } )* };
+        }
+        set!(
+            max_connections => max_connections,
+            max_auth_failures => session.max_auth_failures,
+            max_errors => session.max_errors,
+            max_commands => session.max_commands,
+            max_command_line => session.max_command_line
         );
     }
 }
@@ -544,6 +630,7 @@ impl Server {
         if let Some(max) = config.max_message_size {
             smtp_options.session.max_message_size = max;
         }
+        config.smtp_limits.apply(&mut smtp_options);
         let faults = crate::http::Faults::default();
         for rule in &config.fault {
             faults
@@ -562,6 +649,7 @@ impl Server {
         );
         let mut pop3_options = mailwire_pop3::server::ServerOptions::default();
         pop3_options.session.allow_insecure_auth = config.allow_insecure_auth;
+        config.pop3_limits.apply(&mut pop3_options);
         let pop3 = mailwire_pop3::server::Server::with_login_faults(
             pop3_options,
             mailwire_pop3::server::StoreMaildrops::new(store.clone()),

@@ -1,7 +1,7 @@
 //! `mailwire serve` through its command line: flags, ready file, config file, the store,
 //! errors with non-zero exits, and a graceful SIGTERM that lets a transaction finish.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -168,6 +168,75 @@ fn imap_limits_from_the_config_file() {
     // The logged-in session is not cut by it.
     std::thread::sleep(Duration::from_millis(1500));
     assert!(imap_cmd(&mut r1, &mut w1, "b", "NOOP").contains("b OK"));
+    assert_eq!(s.terminate().0, 0);
+}
+
+/// `[smtp-limits]` and `[pop3-limits]` from the config file: a third SMTP connection over
+/// `max-connections = 2` is told `421 4.3.2` and closed, a second recipient over
+/// `max-recipients = 1` is refused (the first still delivers), and a second POP3 connection
+/// over `max-connections = 1` gets `-ERR [SYS/TEMP]`.
+#[test]
+fn smtp_and_pop3_limits_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("serve.toml");
+    std::fs::write(
+        &conf,
+        "smtp = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\nuser = [\"bob:pw\", \"carol:pw\"]\n\
+         allow-insecure-auth = true\n\
+         [smtp-limits]\nmax-connections = 2\nmax-recipients = 1\nmax-command-line = 200\n\
+         [pop3-limits]\nmax-connections = 1\n",
+    )
+    .unwrap();
+    let s = Serve::start(&["--config", conf.to_str().unwrap()]);
+    let mut a = Smtp::connect(s.port("smtp"));
+    let _b = Smtp::connect(s.port("smtp"));
+    // The third: one line, then the close.
+    let third = TcpStream::connect(("127.0.0.1", s.port("smtp"))).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut all = String::new();
+    BufReader::new(third).read_to_string(&mut all).unwrap();
+    assert!(all.starts_with("421 4.3.2"), "{all}");
+    assert_eq!(all.lines().count(), 1, "{all}");
+
+    assert!(a.cmd("EHLO x").starts_with("250"));
+    assert!(a.cmd("MAIL FROM:<a@example.com>").starts_with("250"));
+    assert!(a.cmd("RCPT TO:<bob@example.com>").starts_with("250"));
+    let second = a.cmd("RCPT TO:<carol@example.com>");
+    assert!(
+        second.starts_with("452") || second.starts_with("5"),
+        "{second}"
+    );
+    assert!(a.cmd("DATA").starts_with("354"));
+    assert!(a.cmd("Subject: one\r\n\r\nhello\r\n.").starts_with("250"));
+    let long = format!("NOOP {}", "x".repeat(300));
+    let r = a.cmd(&long);
+    assert!(r.starts_with("500"), "{r}");
+
+    let p = TcpStream::connect(("127.0.0.1", s.port("pop3"))).unwrap();
+    p.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut pr = BufReader::new(p.try_clone().unwrap());
+    let mut greeting = String::new();
+    pr.read_line(&mut greeting).unwrap();
+    assert!(greeting.starts_with("+OK"), "{greeting}");
+    let q = TcpStream::connect(("127.0.0.1", s.port("pop3"))).unwrap();
+    q.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut busy = String::new();
+    BufReader::new(q).read_to_string(&mut busy).unwrap();
+    assert!(busy.starts_with("-ERR [SYS/TEMP]"), "{busy}");
+    // The admitted one works: bob has exactly the one message.
+    let mut w = p;
+    for line in ["USER bob", "PASS pw", "STAT"] {
+        w.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        let mut l = String::new();
+        pr.read_line(&mut l).unwrap();
+        assert!(l.starts_with("+OK"), "{line}: {l}");
+        if line == "STAT" {
+            assert!(l.starts_with("+OK 1 "), "{l}");
+        }
+    }
+    drop((a, w, pr));
     assert_eq!(s.terminate().0, 0);
 }
 
