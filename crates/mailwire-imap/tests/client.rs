@@ -978,3 +978,569 @@ fn typed_fallbacks_against_twisted() {
         c.logout().await.unwrap();
     });
 }
+
+/// CONDSTORE, QRESYNC, ESEARCH, BINARY, partial ranges and UTF-8 names through the typed
+/// API, with the extensions turned on by `ClientConfig::enable`; the sequence map kept
+/// through VANISHED.
+async fn extensions_script(c: &Client, utf8: bool) {
+    use mailwire_imap::proto::{
+        Capability, FetchItem, FetchItems, FetchModifier, Flag, Partial, SearchKey,
+        SearchReturnOption, Section, SequenceSet, StoreKind, Vec1,
+    };
+    let on = c.enabled();
+    assert!(on.contains(&Capability::QResync), "{on:?}");
+    assert_eq!(
+        on.contains(&Capability::Utf8Accept) || on.contains(&Capability::Imap4Rev2),
+        utf8,
+        "{on:?}"
+    );
+    let _ = c.delete("Ext").await;
+    c.create("Ext").await.unwrap();
+    let plain = b"Subject: a\r\n\r\n0123456789abcdef\r\n".to_vec();
+    let binary = b"Subject: b\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n\
+Content-Type: text/plain\r\n\r\nsee\r\n--q\r\nContent-Type: application/octet-stream\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--q--\r\n"
+        .to_vec();
+    let mut uids = Vec::new();
+    for m in [
+        plain.clone(),
+        binary,
+        b"Subject: c\r\n\r\nthird\r\n".to_vec(),
+    ] {
+        let (_, uid) = c.append("Ext", &[], m).await.unwrap().expect("APPENDUID");
+        uids.push(uid);
+    }
+    let s = c.select_condstore("Ext", false).await.unwrap();
+    let m0 = s.highest_modseq.expect("HIGHESTMODSEQ");
+    assert_eq!(c.view().highest_modseq, Some(m0));
+    let uid = |u: u32| SequenceSet::single(u).unwrap();
+    let items = |v: Vec<FetchItem>| FetchItems::Items(Vec1::try_from(v).unwrap());
+
+    // A partial range and BINARY (the base64 part decoded by the server), with UIDs.
+    let section = |fetched: &[(u32, Vec1<MessageData>)]| -> Vec<u8> {
+        fetched[0]
+            .1
+            .iter()
+            .find_map(|i| match i {
+                MessageData::BodySection { data, .. } => {
+                    data.as_ref().map(|d| d.as_bytes().to_vec())
+                }
+                MessageData::Binary { data, .. } => data.clone(),
+                _ => None,
+            })
+            .expect("a section")
+    };
+    let partial = Partial {
+        origin: 3,
+        count: std::num::NonZeroU32::new(10).unwrap(),
+    };
+    let f = c
+        .fetch(
+            &uid(uids[0]),
+            items(vec![
+                FetchItem::Uid,
+                FetchItem::BodySection {
+                    peek: true,
+                    section: Section::Top(None),
+                    partial: Some(partial),
+                },
+            ]),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(section(&f), plain[3..13].to_vec());
+    let f = c
+        .fetch(
+            &uid(uids[1]),
+            items(vec![
+                FetchItem::Uid,
+                FetchItem::Binary {
+                    peek: true,
+                    part: vec![std::num::NonZeroU32::new(2).unwrap()],
+                    partial: None,
+                },
+            ]),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(section(&f), [0u8, 1, 2, 255]);
+
+    // The sequence map, learnt from FETCH UID.
+    c.fetch(&SequenceSet::all(), items(vec![FetchItem::Uid]), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (1..=3).map(|n| c.uid_of(n)).collect::<Vec<_>>(),
+        uids.iter().map(|&u| Some(u)).collect::<Vec<_>>()
+    );
+
+    // CHANGEDSINCE returns only what changed; UNCHANGEDSINCE refuses what changed since.
+    c.store(&uid(uids[0]), StoreKind::Add, &[Flag::Flagged], true, None)
+        .await
+        .unwrap();
+    let changed = c
+        .fetch_with(
+            &SequenceSet::all(),
+            items(vec![FetchItem::Uid, FetchItem::Flags]),
+            true,
+            &[FetchModifier::ChangedSince(m0)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.messages.len(), 1, "{changed:?}");
+    assert_eq!(c.uid_of(changed.messages[0].0), Some(uids[0]));
+    let set = SequenceSet::range(uids[0], uids[1]).unwrap();
+    let refused = c
+        .store(&set, StoreKind::Add, &[Flag::Answered], true, Some(m0))
+        .await
+        .unwrap();
+    assert_eq!(refused, [uids[0]], "MODIFIED");
+    assert!(c.view().highest_modseq.unwrap() > m0);
+
+    // ESEARCH's MIN, MAX and COUNT; RETURN () is ALL.
+    let r = c
+        .search_return(
+            SearchKey::All,
+            true,
+            &[
+                SearchReturnOption::Min,
+                SearchReturnOption::Max,
+                SearchReturnOption::Count,
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.min, r.max, r.count),
+        (Some(uids[0]), Some(uids[2]), Some(3)),
+        "{r:?}"
+    );
+    let r = c
+        .search_return(SearchKey::Flagged, false, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(r.all, [1], "{r:?}");
+
+    // UID EXPUNGE under QRESYNC: VANISHED, and the map closes the gap.
+    c.store(&uid(uids[1]), StoreKind::Add, &[Flag::Deleted], true, None)
+        .await
+        .unwrap();
+    let m1 = c.view().highest_modseq.unwrap();
+    c.expunge(Some(&uid(uids[1]))).await.unwrap();
+    assert_eq!(c.view().exists, 2);
+    assert_eq!(c.seq_of(uids[2]), Some(2));
+    assert_eq!(c.uid_of(1), Some(uids[0]));
+    let since = c
+        .fetch_with(
+            &SequenceSet::range(1, uids[2]).unwrap(),
+            items(vec![FetchItem::Flags]),
+            true,
+            &[FetchModifier::ChangedSince(m1), FetchModifier::Vanished],
+        )
+        .await
+        .unwrap();
+    assert_eq!(since.vanished, [uid(uids[1])], "{since:?}");
+
+    if utf8 {
+        let name = "Entw\u{fc}rfe";
+        let _ = c.delete(name).await;
+        c.create(name).await.unwrap();
+        let listed = c.list("", "Entw*").await.unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        // Sent and listed as UTF-8, not modified UTF-7.
+        assert_eq!(listed[0].mailbox.as_bytes(), name.as_bytes());
+        c.delete(name).await.unwrap();
+    }
+    c.command("CLOSE").await.unwrap();
+    c.delete("Ext").await.unwrap();
+}
+
+#[test]
+fn extensions_against_mailwire_and_dovecot() {
+    use mailwire_imap::proto::Capability;
+    let wanted = [
+        Capability::CondStore,
+        Capability::QResync,
+        Capability::Utf8Accept,
+        Capability::Imap4Rev2,
+    ];
+    let srv = TestServer::memory();
+    srv.rt.block_on(async {
+        let c = Client::connect(
+            config(&srv, true).with_enable(&wanted),
+            &Login::password("alice", "secret"),
+        )
+        .await
+        .unwrap();
+        extensions_script(&c, true).await;
+    });
+    let dovecot = mailwire_testkit::Dovecot::start().expect("Dovecot (tests/peers/install.sh)");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cfg = ClientConfig::new("localhost", dovecot.imaps().port(), Security::Implicit)
+            .with_ca_file(dovecot.cert_pem_path())
+            .with_enable(&wanted);
+        let c = Client::connect(cfg, &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        let utf8 = c.has_capability(&Capability::Utf8Accept);
+        extensions_script(&c, utf8).await;
+    });
+}
+
+/// A scripted server: sends `greeting`, then answers each line the client sends with what
+/// `answer` returns (empty: nothing); every line received is kept in the returned list.
+/// `None` from `answer` closes the connection.
+async fn scripted(
+    greeting: &'static str,
+    mut answer: impl FnMut(&str) -> Option<Vec<u8>> + Send + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        // One connection after the other, all answered by the same script.
+        while let Ok((s, _)) = l.accept().await {
+            let (r, mut w) = s.into_split();
+            let mut r = BufReader::new(r);
+            w.write_all(greeting.as_bytes()).await.unwrap();
+            let mut line = String::new();
+            while r.read_line(&mut line).await.unwrap_or(0) > 0 {
+                let l = line.trim_end().to_owned();
+                log.lock().unwrap().push(l.clone());
+                match answer(&l) {
+                    Some(out) => {
+                        if w.write_all(&out).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                }
+                line.clear();
+            }
+        }
+    });
+    (port, seen)
+}
+
+fn tag_of(line: &str) -> &str {
+    line.split(' ').next().unwrap_or("")
+}
+
+fn cleartext(port: u16) -> ClientConfig {
+    let mut cfg = ClientConfig::new("127.0.0.1", port, Security::StartTls(TlsPolicy::Disabled));
+    cfg.timeout = Duration::from_secs(5);
+    cfg
+}
+
+/// The login rules over cleartext: PREAUTH refused while TLS is required, a named
+/// plaintext mechanism refused without the caller's leave, LOGINDISABLED honoured, SASL-IR
+/// sending PLAIN in the command line, XOAUTH2 and OAUTHBEARER carrying the token,
+/// capabilities taken from a tagged OK's code, a raw AUTHENTICATE cancelled instead of
+/// hanging.
+#[test]
+fn login_rules_against_scripted_servers() {
+    use base64::Engine as _;
+    use mailwire_imap::proto::Capability;
+    use mailwire_sasl::Mechanism;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // PREAUTH on cleartext while TLS is required: refused before any command.
+        let (port, seen) = scripted("* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n", |l| {
+            Some(format!("{} OK\r\n", tag_of(l)).into_bytes())
+        })
+        .await;
+        let cfg = ClientConfig::new("127.0.0.1", port, Security::StartTls(TlsPolicy::Required));
+        match Client::connect(cfg, &Login::password("alice", "secret")).await {
+            Err(Error::Greeting(_)) => {}
+            other => panic!("PREAUTH on cleartext accepted: {other:?}"),
+        }
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "{:?}",
+            seen.lock().unwrap()
+        );
+
+        // PLAIN named by the caller over cleartext, without leave: nothing is sent.
+        let (port, seen) = scripted(
+            "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=XOAUTH2] hi\r\n",
+            |l| Some(format!("{} OK\r\n", tag_of(l)).into_bytes()),
+        )
+        .await;
+        for login in [
+            Login::password("alice", "secret").with_mechanism(Mechanism::Plain),
+            Login::oauth("alice", "tok").with_mechanism(Mechanism::XOAuth2),
+        ] {
+            match Client::connect(cleartext(port), &login).await {
+                Err(Error::NoLoginMethod(_)) => {}
+                other => panic!("cleartext secret sent: {other:?}"),
+            }
+        }
+        let lines = seen.lock().unwrap().clone();
+        assert!(
+            lines.iter().all(|l| !l.contains("AUTHENTICATE")),
+            "{lines:?}"
+        );
+
+        // LOGINDISABLED: no LOGIN command, even with leave for cleartext.
+        let (port, seen) = scripted("* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] hi\r\n", |l| {
+            Some(format!("{} OK\r\n", tag_of(l)).into_bytes())
+        })
+        .await;
+        let login = Login::password("alice", "secret").allow_plaintext_without_tls(true);
+        match Client::connect(cleartext(port), &login).await {
+            Err(Error::NoLoginMethod(_)) => {}
+            other => panic!("LOGIN sent under LOGINDISABLED: {other:?}"),
+        }
+        assert!(seen.lock().unwrap().iter().all(|l| !l.contains("LOGIN")));
+
+        // SASL-IR: PLAIN's response in the command itself; the tagged OK's capabilities.
+        let (port, seen) = scripted(
+            "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] hi\r\n",
+            |l| {
+                let t = tag_of(l);
+                Some(if l.contains("AUTHENTICATE") {
+                    format!("{t} OK [CAPABILITY IMAP4rev1 MOVE IDLE] in\r\n").into_bytes()
+                } else {
+                    format!("{t} OK\r\n").into_bytes()
+                })
+            },
+        )
+        .await;
+        let c = Client::connect(cleartext(port), &login).await.unwrap();
+        let auth = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.contains("AUTHENTICATE"))
+            .cloned()
+            .unwrap();
+        let parts: Vec<&str> = auth.split(' ').collect();
+        assert_eq!(parts[1..3], ["AUTHENTICATE", "PLAIN"], "{auth}");
+        assert_eq!(b64(parts[3]), b"\0alice\0secret", "{auth}");
+        assert!(
+            c.has_capability(&Capability::Move),
+            "{:?}",
+            c.capabilities()
+        );
+        assert!(!c.has_capability(&Capability::Auth(
+            mailwire_imap::proto::Atom::new("PLAIN").unwrap()
+        )));
+
+        // Without SASL-IR: the mechanism waits for `+`, then sends its response alone.
+        // XOAUTH2 and OAUTHBEARER carry the bearer token.
+        for (mech, cap) in [
+            (Mechanism::XOAuth2, "AUTH=XOAUTH2"),
+            (Mechanism::OAuthBearer, "AUTH=OAUTHBEARER"),
+        ] {
+            let greeting: &'static str =
+                Box::leak(format!("* OK [CAPABILITY IMAP4rev1 {cap}] hi\r\n").into_boxed_str());
+            let mut pending = None::<String>;
+            let (port, seen) = scripted(greeting, move |l| {
+                if l.contains("AUTHENTICATE") {
+                    pending = Some(tag_of(l).to_owned());
+                    return Some(b"+ \r\n".to_vec());
+                }
+                Some(match pending.take() {
+                    Some(t) => format!("{t} OK in\r\n").into_bytes(),
+                    None => format!("{} OK\r\n", tag_of(l)).into_bytes(),
+                })
+            })
+            .await;
+            let login = Login::oauth("alice", "tok-123")
+                .with_mechanism(mech)
+                .allow_plaintext_without_tls(true);
+            let c = Client::connect(cleartext(port), &login).await.unwrap();
+            let lines = seen.lock().unwrap().clone();
+            let i = lines
+                .iter()
+                .position(|l| l.contains("AUTHENTICATE"))
+                .unwrap();
+            assert_eq!(
+                lines[i].split(' ').count(),
+                3,
+                "no initial response: {lines:?}"
+            );
+            let answer = String::from_utf8(b64(&lines[i + 1])).unwrap();
+            assert!(answer.contains("auth=Bearer tok-123\u{1}"), "{answer:?}");
+            assert!(answer.contains("alice"), "{answer:?}");
+            c.logout().await.unwrap();
+        }
+
+        // AUTHENTICATE as a raw command: cancelled with `*`, its BAD comes back at once.
+        let mut pending = None::<String>;
+        let (port, seen) = scripted(
+            "* PREAUTH [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\r\n",
+            move |l| {
+                if l.contains("AUTHENTICATE") {
+                    pending = Some(tag_of(l).to_owned());
+                    return Some(b"+ \r\n".to_vec());
+                }
+                Some(match (l, pending.take()) {
+                    ("*", Some(t)) => format!("{t} BAD cancelled\r\n").into_bytes(),
+                    _ if l.contains(" LOGIN ") => {
+                        format!("{} OK [CAPABILITY IMAP4rev1 MOVE] in\r\n", tag_of(l)).into_bytes()
+                    }
+                    _ => format!("{} OK\r\n", tag_of(l)).into_bytes(),
+                })
+            },
+        )
+        .await;
+        let c = Client::connect_without_login(cleartext(port))
+            .await
+            .unwrap();
+        let t = std::time::Instant::now();
+        match c.command("AUTHENTICATE PLAIN").await {
+            Err(Error::Bad(_)) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+        assert!(seen.lock().unwrap().iter().any(|l| l == "*"));
+        c.noop().await.unwrap();
+        // LOGIN sent raw (as the console does): the capabilities of its OK are taken.
+        assert!(!c.has_capability(&Capability::Move));
+        c.command("LOGIN alice secret").await.unwrap();
+        assert!(
+            c.has_capability(&Capability::Move),
+            "{:?}",
+            c.capabilities()
+        );
+    });
+}
+
+/// Unsolicited data kept in the view: EXISTS, EXPUNGE, VANISHED (with and without EARLIER),
+/// HIGHESTMODSEQ in an untagged OK, UIDs from FETCH; an ALERT during a command reaches the
+/// events as well as the reply.
+#[test]
+fn mailbox_state_and_alerts_from_a_scripted_server() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut noops = 0;
+        let (port, _) = scripted(
+            "* PREAUTH [CAPABILITY IMAP4rev1 CONDSTORE] hi\r\n",
+            move |l| {
+                let t = tag_of(l);
+                let cmd = l.split(' ').nth(1).unwrap_or("");
+                Some(match cmd {
+                    "SELECT" => format!(
+                        "* 3 EXISTS\r\n* OK [UIDVALIDITY 7] x\r\n* OK [HIGHESTMODSEQ 10] x\r\n\
+                         {t} OK [READ-WRITE] done\r\n"
+                    ),
+                    "FETCH" => format!(
+                        "* 1 FETCH (UID 10)\r\n* 2 FETCH (UID 20)\r\n* 3 FETCH (UID 30)\r\n{t} OK\r\n"
+                    ),
+                    "NOOP" => {
+                        noops += 1;
+                        match noops {
+                            1 => format!(
+                                "* 2 EXPUNGE\r\n* 4 EXISTS\r\n* 4 FETCH (UID 40 MODSEQ (12))\r\n\
+                                 * OK [ALERT] the disk is nearly full\r\n{t} OK\r\n"
+                            ),
+                            2 => format!("* VANISHED 30\r\n* OK [HIGHESTMODSEQ 15] x\r\n{t} OK\r\n"),
+                            3 => format!("* VANISHED (EARLIER) 5:9\r\n{t} OK\r\n"),
+                            _ => format!("* VANISHED 99\r\n{t} OK\r\n"),
+                        }
+                    }
+                    _ => format!("{t} OK\r\n"),
+                }
+                .into_bytes())
+            },
+        )
+        .await;
+        let c = Client::connect_without_login(cleartext(port)).await.unwrap();
+        let mut events = c.events();
+        let s = c.select("INBOX").await.unwrap();
+        assert_eq!((s.exists, s.uidvalidity, s.highest_modseq), (3, Some(7), Some(10)));
+        assert_eq!(c.uid_of(1), None);
+        c.command("FETCH 1:* UID").await.unwrap();
+        assert_eq!([c.uid_of(1), c.uid_of(2), c.uid_of(3)], [Some(10), Some(20), Some(30)]);
+
+        c.noop().await.unwrap();
+        let v = c.view();
+        assert_eq!((v.exists, v.highest_modseq), (4, Some(12)));
+        assert_eq!(
+            (1..=4).map(|n| c.uid_of(n)).collect::<Vec<_>>(),
+            [Some(10), Some(30), None, Some(40)]
+        );
+        let mut got = Vec::new();
+        while let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+            got.push(e);
+        }
+        assert!(
+            got.iter().any(|e| matches!(e, Unsolicited::Status(u) if u.code == Some(Code::Alert))),
+            "{got:?}"
+        );
+        assert!(got.contains(&Unsolicited::Data(Data::Expunge(
+            std::num::NonZeroU32::new(2).unwrap()
+        ))));
+
+        // VANISHED: one message fewer per UID, the map closes up.
+        c.noop().await.unwrap();
+        assert_eq!((c.view().exists, c.view().highest_modseq), (3, Some(15)));
+        assert_eq!(c.seq_of(40), Some(3));
+        assert_eq!(c.seq_of(30), None);
+        // EARLIER changes no count.
+        c.noop().await.unwrap();
+        assert_eq!(c.view().exists, 3);
+        // A UID never learnt: the count still drops, the positions are no longer known.
+        c.noop().await.unwrap();
+        assert_eq!(c.view().exists, 2);
+        assert_eq!(c.seq_of(40), None);
+        assert_eq!(c.uid_of(1), None);
+    });
+}
+
+/// A lost connection fails every command in flight with the cause: the end of the stream
+/// (Closed), or the read timeout (Timeout with its length).
+#[test]
+fn commands_in_flight_fail_with_the_cause_of_the_loss() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // Closed by the server with three commands unanswered.
+        let mut n = 0;
+        let (port, _) = scripted("* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n", move |l| {
+            if l.contains("NOOP") {
+                n += 1;
+                return if n < 3 { Some(Vec::new()) } else { None };
+            }
+            Some(format!("{} OK\r\n", tag_of(l)).into_bytes())
+        })
+        .await;
+        let c = Client::connect_without_login(cleartext(port))
+            .await
+            .unwrap();
+        let (a, b, d) = tokio::join!(c.noop(), c.noop(), c.noop());
+        for r in [a, b, d] {
+            assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+        }
+        assert!(matches!(c.noop().await, Err(Error::Closed)));
+
+        // A server that stops answering: each waiting command gets the timeout.
+        let (port, _) = scripted("* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n", |l| {
+            Some(if l.contains("NOOP") {
+                Vec::new()
+            } else {
+                format!("{} OK\r\n", tag_of(l)).into_bytes()
+            })
+        })
+        .await;
+        let mut cfg = cleartext(port);
+        cfg.timeout = Duration::from_secs(1);
+        let c = Client::connect_without_login(cfg).await.unwrap();
+        let t = std::time::Instant::now();
+        let (a, b) = tokio::join!(c.noop(), c.noop());
+        for r in [a, b] {
+            assert!(
+                matches!(r, Err(Error::Timeout(d)) if d == Duration::from_secs(1)),
+                "{r:?}"
+            );
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    });
+}

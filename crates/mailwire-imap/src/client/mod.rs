@@ -47,11 +47,11 @@ use crate::proto::client::{
 };
 use crate::proto::{
     AString, AppendData, AppendMessage, Atom, Capability, Code, CommandBody, Completion, Data,
-    DateTime, DecodeOptions, ESearchData, FetchItems, Flag, GreetingKind, IString, InitialResponse,
-    ListData, ListMailbox, ListReturnOption, ListSelectOption, Mailbox, MailboxAttr, MessageData,
-    NamespaceDescr, SearchKey, SelectParam, SeqNum, SeqRange, SequenceSet, SortCriterion,
-    StatusItem, StatusValue, StoreKind, Tag, Tagged, Text, Thread, ThreadAlgorithm, Untagged,
-    UntaggedKind, Vec1, decode_command,
+    DateTime, DecodeOptions, ESearchData, FetchItems, FetchModifier, Flag, GreetingKind, IString,
+    InitialResponse, ListData, ListMailbox, ListReturnOption, ListSelectOption, Mailbox,
+    MailboxAttr, MessageData, NamespaceDescr, SearchKey, SearchReturnOption, SelectParam, SeqNum,
+    SeqRange, SequenceSet, SortCriterion, StatusItem, StatusValue, StoreKind, Tag, Tagged, Text,
+    Thread, ThreadAlgorithm, Untagged, UntaggedKind, Vec1, decode_command,
 };
 
 /// A completion not received yet.
@@ -157,6 +157,11 @@ pub struct ClientConfig {
     /// `MODIFIED`) may expand to; a larger one (`1:4294967295` from a hostile server) is an
     /// [`Error::Answer`] instead of gigabytes. Default 4 Mi numbers (16 MiB).
     pub max_set_numbers: usize,
+    /// Extensions to ENABLE right after login (RFC 5161), those of them the server offers:
+    /// `CONDSTORE`, `QRESYNC`, `UTF8=ACCEPT` (then mailbox names and strings travel as UTF-8,
+    /// RFC 6855), `IMAP4rev2` (RFC 9051). [`Client::enabled`] says what the server turned
+    /// on. Default none.
+    pub enable: Vec<Capability>,
 }
 
 impl std::ops::Deref for ClientConfig {
@@ -183,7 +188,14 @@ impl ClientConfig {
             idle_reissue: IDLE_REISSUE,
             compress: false,
             max_set_numbers: MAX_SET_NUMBERS,
+            enable: Vec::new(),
         }
+    }
+
+    /// Builder: ENABLE these after login when offered ([`ClientConfig::enable`]).
+    pub fn with_enable(mut self, caps: &[Capability]) -> Self {
+        self.enable = caps.to_vec();
+        self
     }
 
     /// From `imap://host[:port]` (STARTTLS required) or `imaps://host[:port]`.
@@ -340,6 +352,32 @@ pub struct Selected {
     pub read_only: bool,
 }
 
+/// What [`Client::fetch_with`] returned: the FETCH responses, and under QRESYNC the UIDs
+/// expunged meanwhile (`VANISHED (EARLIER)`, RFC 7162 §3.2.6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fetched {
+    /// `(sequence number, items)` of each message, in the order sent.
+    pub messages: Vec<(u32, Vec1<MessageData>)>,
+    /// The UID sets reported gone.
+    pub vanished: Vec<SequenceSet>,
+}
+
+/// What [`Client::search_return`] returned (RFC 4731 ESEARCH, or worked out from a plain
+/// SEARCH answer when the server has no ESEARCH).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchResult {
+    /// The lowest match (`MIN`).
+    pub min: Option<u32>,
+    /// The highest match (`MAX`).
+    pub max: Option<u32>,
+    /// How many matched (`COUNT`).
+    pub count: Option<u32>,
+    /// Every match (`ALL`), in ascending order.
+    pub all: Vec<u32>,
+    /// The highest MODSEQ of the matches, when the search used MODSEQ (RFC 7162 §3.1.5).
+    pub modseq: Option<u64>,
+}
+
 /// What [`Client::select_qresync`] learnt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resync {
@@ -461,6 +499,8 @@ struct Shared {
     /// What ENABLE turned on.
     enabled: Mutex<Vec<Capability>>,
     view: Mutex<MailboxView>,
+    /// The UID of each message by sequence number (index + 1), 0 where not learnt yet.
+    uids: Mutex<Vec<u32>>,
     tls: bool,
     compressed: bool,
     max_set_numbers: usize,
@@ -677,6 +717,14 @@ impl Conn {
             external: false,
         };
         let chosen = match login.mechanism {
+            // Named by the caller, and still never a replayable secret in cleartext unless
+            // the caller said so too.
+            Some(m) if m.needs_confidentiality() && !tls && !login.allow_plaintext => {
+                return Err(Error::NoLoginMethod(format!(
+                    "{} would send the credential in cleartext",
+                    m.name()
+                )));
+            }
             Some(m) if offered.contains(&m) => Some(m),
             Some(m) => {
                 return Err(Error::NoLoginMethod(format!("{} is not offered", m.name())));
@@ -822,6 +870,26 @@ impl Client {
         {
             c.login(login).await?;
         }
+        let mut enabled = Vec::new();
+        let wanted: Vec<Capability> = c
+            .config
+            .enable
+            .iter()
+            .filter(|cap| c.has(cap))
+            .cloned()
+            .collect();
+        let authenticated = kind == GreetingKind::PreAuth || login.is_some();
+        if let Ok(wanted) = Vec1::try_from(wanted)
+            && authenticated
+            && c.has(&Capability::Enable)
+        {
+            let r = c.run(CommandBody::Enable(wanted)).await?;
+            for d in r.data {
+                if let Data::Enabled(on) = d {
+                    enabled.extend(on);
+                }
+            }
+        }
         if c.config.compress
             && c.session
                 .capabilities()
@@ -830,16 +898,17 @@ impl Client {
         {
             c.compress().await?;
         }
-        Ok(Self::spawn(c))
+        Ok(Self::spawn(c, enabled))
     }
 
-    fn spawn(c: Conn) -> Self {
+    fn spawn(c: Conn, enabled: Vec<Capability>) -> Self {
         let (jobs, rx) = mpsc::channel(256);
         let (events, _) = broadcast::channel(c.config.event_capacity.max(1));
         let shared = Arc::new(Shared {
             capabilities: Mutex::new(c.session.capabilities().to_vec()),
-            enabled: Mutex::new(Vec::new()),
+            enabled: Mutex::new(enabled),
             view: Mutex::new(MailboxView::default()),
+            uids: Mutex::new(Vec::new()),
             tls: c.io.is_tls(),
             compressed: c.z.is_some(),
             max_set_numbers: c.config.max_set_numbers,
@@ -861,6 +930,20 @@ impl Client {
     /// The capabilities last announced.
     pub fn capabilities(&self) -> Vec<Capability> {
         lock(&self.shared.capabilities).clone()
+    }
+
+    /// A mailbox name as this session sends it: UTF-8 once `UTF8=ACCEPT` or `IMAP4rev2` is
+    /// enabled (RFC 6855 §3, RFC 9051 §5.1), modified UTF-7 otherwise (RFC 3501 §5.1.3).
+    fn mailbox(&self, name: &str) -> Result<Mailbox> {
+        let utf8 = lock(&self.shared.enabled)
+            .iter()
+            .any(|c| matches!(c, Capability::Utf8Accept | Capability::Imap4Rev2));
+        Mailbox::from_utf8(name, utf8).map_err(invalid)
+    }
+
+    /// What ENABLE turned on so far ([`ClientConfig::enable`], [`enable`](Self::enable)).
+    pub fn enabled(&self) -> Vec<Capability> {
+        lock(&self.shared.enabled).clone()
     }
 
     /// Whether the server announced `c`.
@@ -928,6 +1011,24 @@ impl Client {
     /// The selected mailbox as the client last saw it.
     pub fn view(&self) -> MailboxView {
         lock(&self.shared.view).clone()
+    }
+
+    /// The UID of message `seq` of the selected mailbox, if the server has said it (in a
+    /// FETCH response's UID); kept current through EXISTS, EXPUNGE and VANISHED.
+    pub fn uid_of(&self, seq: u32) -> Option<u32> {
+        let i = usize::try_from(seq).ok()?.checked_sub(1)?;
+        lock(&self.shared.uids).get(i).copied().filter(|&u| u != 0)
+    }
+
+    /// The sequence number of the message with `uid`, if its UID is known
+    /// ([`uid_of`](Self::uid_of)).
+    pub fn seq_of(&self, uid: u32) -> Option<u32> {
+        if uid == 0 {
+            return None;
+        }
+        let uids = lock(&self.shared.uids);
+        let i = uids.iter().position(|&u| u == uid)?;
+        u32::try_from(i + 1).ok()
     }
 
     /// Sends a command and waits for its completion. Commands from several tasks are
@@ -1007,7 +1108,7 @@ impl Client {
         read_only: bool,
         params: Vec<SelectParam>,
     ) -> Result<(Selected, Reply)> {
-        let mailbox = Mailbox::from_utf8(name, false).map_err(|e| Error::Command(e.to_string()))?;
+        let mailbox = self.mailbox(name)?;
         let body = if read_only {
             CommandBody::Examine { mailbox, params }
         } else {
@@ -1042,7 +1143,34 @@ impl Client {
             highest_modseq: s.highest_modseq,
         };
         drop(v);
+        // A new mailbox: no UID known until FETCH says them (QRESYNC's changes included).
+        let mut uids = lock(&self.shared.uids);
+        uids.clear();
+        uids.resize(s.exists as usize, 0);
+        for d in &r.data {
+            if let Data::Fetch { seq, items } = d {
+                for i in items.iter() {
+                    if let MessageData::Uid(u) = i
+                        && let Some(slot) = uids.get_mut(seq.get() as usize - 1)
+                    {
+                        *slot = u.get();
+                    }
+                }
+            }
+        }
+        drop(uids);
         Ok((s, r))
+    }
+
+    /// SELECT (or EXAMINE) with the CONDSTORE parameter (RFC 7162 §3.1.8): the server
+    /// turns CONDSTORE on and reports HIGHESTMODSEQ (in [`Selected::highest_modseq`]).
+    pub async fn select_condstore(&self, name: &str, read_only: bool) -> Result<Selected> {
+        if !self.has_capability(&Capability::CondStore) {
+            return Err(Error::Command("the server does not offer CONDSTORE".into()));
+        }
+        self.open_with(name, read_only, vec![SelectParam::CondStore])
+            .await
+            .map(|(s, _)| s)
     }
 
     /// SELECT (or EXAMINE) with QRESYNC (RFC 7162 §3.2.5): `ENABLE QRESYNC` first (once), then
@@ -1191,7 +1319,7 @@ impl Client {
         let r = self
             .run(CommandBody::List {
                 select: Vec::new(),
-                reference: mailbox(reference)?,
+                reference: self.mailbox(reference)?,
                 patterns: Vec1::one(ListMailbox::new(pattern).map_err(invalid)?),
                 returns: Vec::new(),
             })
@@ -1243,7 +1371,7 @@ impl Client {
         let r = self
             .run(CommandBody::List {
                 select,
-                reference: mailbox(reference)?,
+                reference: self.mailbox(reference)?,
                 patterns: Vec1::try_from(patterns).map_err(invalid)?,
                 returns,
             })
@@ -1330,7 +1458,7 @@ impl Client {
         let items = Vec1::try_from(items.to_vec()).map_err(invalid)?;
         let r = self
             .run(CommandBody::Status {
-                mailbox: mailbox(name)?,
+                mailbox: self.mailbox(name)?,
                 items,
             })
             .await?;
@@ -1346,7 +1474,7 @@ impl Client {
     /// CREATE.
     pub async fn create(&self, name: &str) -> Result<()> {
         self.run(CommandBody::Create {
-            mailbox: mailbox(name)?,
+            mailbox: self.mailbox(name)?,
             special_use: Vec::new(),
         })
         .await
@@ -1355,7 +1483,7 @@ impl Client {
 
     /// DELETE.
     pub async fn delete(&self, name: &str) -> Result<()> {
-        self.run(CommandBody::Delete(mailbox(name)?))
+        self.run(CommandBody::Delete(self.mailbox(name)?))
             .await
             .map(drop)
     }
@@ -1363,8 +1491,8 @@ impl Client {
     /// RENAME.
     pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
         self.run(CommandBody::Rename {
-            from: mailbox(from)?,
-            to: mailbox(to)?,
+            from: self.mailbox(from)?,
+            to: self.mailbox(to)?,
         })
         .await
         .map(drop)
@@ -1372,7 +1500,7 @@ impl Client {
 
     /// SUBSCRIBE (`true`) or UNSUBSCRIBE.
     pub async fn subscribe(&self, name: &str, on: bool) -> Result<()> {
-        let m = mailbox(name)?;
+        let m = self.mailbox(name)?;
         let body = if on {
             CommandBody::Subscribe(m)
         } else {
@@ -1407,7 +1535,7 @@ impl Client {
     ) -> Result<Option<(u32, u32)>> {
         let r = self
             .run(CommandBody::Append {
-                mailbox: mailbox(name)?,
+                mailbox: self.mailbox(name)?,
                 messages: Vec1::one(AppendMessage {
                     // Always a flag list, `()` when empty: Twisted's IMAP4Server answers
                     // an APPEND without one with `BAD Server error` (rfc-notes/imap-client.md).
@@ -1451,7 +1579,7 @@ impl Client {
             .collect::<Vec<_>>();
         let r = self
             .run(CommandBody::Append {
-                mailbox: mailbox(name)?,
+                mailbox: self.mailbox(name)?,
                 messages: Vec1::try_from(messages).map_err(invalid)?,
             })
             .await?;
@@ -1485,6 +1613,38 @@ impl Client {
                 _ => None,
             })
             .collect())
+    }
+
+    /// FETCH or UID FETCH with modifiers (RFC 7162): `CHANGEDSINCE n` returns only the
+    /// messages whose MODSEQ is above `n`; `VANISHED` (UID FETCH after `ENABLE QRESYNC`) also
+    /// reports the UIDs of the set expunged since then.
+    pub async fn fetch_with(
+        &self,
+        set: &SequenceSet,
+        items: FetchItems,
+        uid: bool,
+        modifiers: &[FetchModifier],
+    ) -> Result<Fetched> {
+        if modifiers.contains(&FetchModifier::Vanished) && !uid {
+            return Err(Error::Command("VANISHED needs UID FETCH".into()));
+        }
+        let r = self
+            .run(CommandBody::Fetch {
+                set: set.clone(),
+                items,
+                modifiers: modifiers.to_vec(),
+                uid,
+            })
+            .await?;
+        let mut out = Fetched::default();
+        for d in r.data {
+            match d {
+                Data::Fetch { seq, items } => out.messages.push((seq.get(), items)),
+                Data::Vanished { uids, .. } => out.vanished.push(uids),
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     /// FETCH or UID FETCH with every response handed out as it is read, through a bounded
@@ -1545,6 +1705,78 @@ impl Client {
         Ok(out)
     }
 
+    /// SEARCH or UID SEARCH with `RETURN (…)` (RFC 4731) and a charset (`UTF-8` for
+    /// non-ASCII strings under IMAP4rev1). Without ESEARCH the plain SEARCH answer is
+    /// summarised the same way; `SAVE` then needs SEARCHRES and is refused without it.
+    pub async fn search_return(
+        &self,
+        criteria: SearchKey,
+        uid: bool,
+        returns: &[SearchReturnOption],
+        charset: Option<&str>,
+    ) -> Result<SearchResult> {
+        let esearch = self.has_capability(&Capability::ESearch);
+        if returns.contains(&SearchReturnOption::Save)
+            && !self.has_capability(&Capability::SearchRes)
+        {
+            return Err(Error::Command("SAVE needs SEARCHRES".into()));
+        }
+        let charset = charset
+            .map(|c| AString::new(c.to_owned()).map_err(invalid))
+            .transpose()?;
+        let r = self
+            .run(CommandBody::Search {
+                returns: esearch.then(|| returns.to_vec()),
+                charset,
+                criteria: Vec1::one(criteria),
+                uid,
+            })
+            .await?;
+        let mut out = SearchResult::default();
+        let mut plain: Option<Vec<u32>> = None;
+        for d in r.data {
+            match d {
+                Data::Search { nums, modseq } => {
+                    plain
+                        .get_or_insert_with(Vec::new)
+                        .extend(nums.iter().map(|n| n.get()));
+                    out.modseq = modseq.or(out.modseq);
+                }
+                Data::ESearch(e) => {
+                    for item in e.data {
+                        match item {
+                            ESearchData::Min(n) => out.min = Some(n.get()),
+                            ESearchData::Max(n) => out.max = Some(n.get()),
+                            ESearchData::Count(n) => out.count = Some(n),
+                            ESearchData::All(set) => out.all = self.numbers(&set)?,
+                            ESearchData::ModSeq(m) => out.modseq = Some(m),
+                            ESearchData::Other(..) => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(mut nums) = plain {
+            nums.sort_unstable();
+            // RETURN () means ALL (RFC 4731 §3.1).
+            let wants = |o| returns.is_empty() || returns.contains(&o);
+            if wants(SearchReturnOption::Min) {
+                out.min = nums.first().copied();
+            }
+            if wants(SearchReturnOption::Max) {
+                out.max = nums.last().copied();
+            }
+            if wants(SearchReturnOption::Count) {
+                out.count = Some(nums.len() as u32);
+            }
+            if wants(SearchReturnOption::All) {
+                out.all = nums;
+            }
+        }
+        Ok(out)
+    }
+
     /// STORE or UID STORE (`.SILENT`): the UIDs or numbers UNCHANGEDSINCE left alone
     /// (RFC 7162 `MODIFIED`), empty when all were changed.
     pub async fn store(
@@ -1576,7 +1808,7 @@ impl Client {
         let r = self
             .run(CommandBody::Copy {
                 set: set.clone(),
-                mailbox: mailbox(to)?,
+                mailbox: self.mailbox(to)?,
                 uid,
             })
             .await?;
@@ -1590,7 +1822,7 @@ impl Client {
             let r = self
                 .run(CommandBody::Move {
                     set: set.clone(),
-                    mailbox: mailbox(to)?,
+                    mailbox: self.mailbox(to)?,
                     uid,
                 })
                 .await?;
@@ -1730,6 +1962,18 @@ async fn task(
                         let _ = f.tx.send(finish(f.reply, status));
                     }
                 }
+                Event::ContinuationReceived { handle, .. }
+                    if idle.as_ref().is_none_or(|i| i.handle != handle) =>
+                {
+                    // An AUTHENTICATE sent as a raw command: this task holds no SASL
+                    // exchange, so it is cancelled (`*`, RFC 9051 §6.2.2) and its BAD comes
+                    // back to the caller instead of a wait until the timeout. An IDLE sent
+                    // raw ends at once (use Client::idle).
+                    let _ = c
+                        .session
+                        .authenticate_cancel(handle)
+                        .or_else(|_| c.session.idle_done(handle));
+                }
                 Event::ContinuationReceived { handle, .. } => {
                     if let Some(ctl) = idle.as_mut().filter(|i| i.handle == handle) {
                         ctl.since = Some(tokio::time::Instant::now());
@@ -1743,9 +1987,6 @@ async fn task(
                 }
                 Event::DataReceived(d) => {
                     update_view(&shared, &d);
-                    if let Data::Capability(caps) = &d {
-                        *lock(&shared.capabilities) = caps.to_vec();
-                    }
                     match flight.iter_mut().find(|f| asks_for(f.name, &d)) {
                         Some(f) => match &f.stream {
                             // The reader's pace is the connection's (TCP flow control).
@@ -1760,9 +2001,21 @@ async fn task(
                     }
                 }
                 Event::StatusReceived(u) => {
+                    if let Some(Code::HighestModSeq(m)) = &u.code {
+                        let mut v = lock(&shared.view);
+                        v.highest_modseq = Some(v.highest_modseq.unwrap_or(0).max(*m));
+                    }
                     let bye = u.kind == UntaggedKind::Bye;
+                    // An alert is for the person using the program (RFC 9051 §7.1): always
+                    // an event, and part of the reply of the command it came with too.
+                    let alert = matches!(u.code, Some(Code::Alert));
                     match flight.first_mut() {
-                        Some(f) if !bye && u.code.is_some() => f.reply.status.push(u),
+                        Some(f) if !bye && u.code.is_some() => {
+                            if alert {
+                                let _ = events.send(Unsolicited::Status(u.clone()));
+                            }
+                            f.reply.status.push(u);
+                        }
                         _ => {
                             let _ = events.send(Unsolicited::Status(u));
                         }
@@ -1774,6 +2027,16 @@ async fn task(
                     let _ = f.tx.send(Err(Error::Protocol(e)));
                 }
                 _ => {}
+            }
+        }
+        // Capabilities as the session last learnt them: untagged CAPABILITY, or the
+        // CAPABILITY code of a greeting, a tagged OK (LOGIN sent as a raw command) or an
+        // untagged OK.
+        {
+            let now = c.session.capabilities();
+            let mut caps = lock(&shared.capabilities);
+            if caps.as_slice() != now {
+                *caps = now.to_vec();
             }
         }
         if let Err(e) = c.flush().await {
@@ -1835,9 +2098,8 @@ async fn task(
         }
     };
     // Every command in flight fails with the reason; later ones find the channel closed.
-    let _ = end.as_ref();
     for f in flight {
-        let _ = f.tx.send(Err(Error::Closed));
+        let _ = f.tx.send(Err(end.as_ref().map_or(Error::Closed, lost)));
     }
     let _ = events.send(Unsolicited::Closed);
 }
@@ -1873,13 +2135,55 @@ fn accept(c: &mut Conn, flight: &mut Vec<InFlight>, idle: &mut Option<IdleCtl>, 
 
 fn update_view(shared: &Shared, d: &Data) {
     let mut v = lock(&shared.view);
+    let mut uids = lock(&shared.uids);
     match d {
-        Data::Exists(n) => v.exists = *n,
-        Data::Expunge(_) => v.exists = v.exists.saturating_sub(1),
-        Data::Fetch { items, .. } => {
+        Data::Exists(n) => {
+            v.exists = *n;
+            // New messages: UIDs not known yet.
+            uids.resize(*n as usize, 0);
+        }
+        Data::Expunge(seq) => {
+            v.exists = v.exists.saturating_sub(1);
+            let i = seq.get() as usize - 1;
+            if i < uids.len() {
+                uids.remove(i);
+            }
+        }
+        // Each UID of a VANISHED without EARLIER is one message fewer (RFC 7162 §3.2.10.2).
+        Data::Vanished {
+            earlier: false,
+            uids: set,
+        } => {
+            let gone = set_len(set);
+            v.exists = v
+                .exists
+                .saturating_sub(gone.min(u64::from(u32::MAX)) as u32);
+            let before = uids.len();
+            uids.retain(|&u| u == 0 || !set_contains(set, u));
+            let found = (before - uids.len()) as u64;
+            if found < gone {
+                // Some were messages whose UIDs this client never learnt: where they were
+                // is unknown, so every position is.
+                uids.clear();
+            }
+            uids.resize(v.exists as usize, 0);
+        }
+        Data::Fetch { seq, items } => {
             for i in items.iter() {
-                if let crate::proto::MessageData::ModSeq(m) = i {
-                    v.highest_modseq = Some(v.highest_modseq.unwrap_or(0).max(*m));
+                match i {
+                    MessageData::ModSeq(m) => {
+                        v.highest_modseq = Some(v.highest_modseq.unwrap_or(0).max(*m));
+                    }
+                    MessageData::Uid(u) => {
+                        let at = seq.get() as usize;
+                        if at <= v.exists as usize {
+                            if uids.len() < at {
+                                uids.resize(at, 0);
+                            }
+                            uids[at - 1] = u.get();
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -1887,10 +2191,50 @@ fn update_view(shared: &Shared, d: &Data) {
     }
 }
 
-fn invalid(e: impl std::fmt::Display) -> Error {
-    Error::Command(e.to_string())
+/// How many numbers a set without `*` holds, counted without expanding it.
+fn set_len(set: &SequenceSet) -> u64 {
+    let SequenceSet::Set(ranges) = set else {
+        return 0;
+    };
+    let v = |n: &SeqNum| match n {
+        SeqNum::Value(v) => u64::from(v.get()),
+        SeqNum::Largest => u64::from(u32::MAX),
+    };
+    ranges
+        .iter()
+        .map(|r| match r {
+            SeqRange::Single(_) => 1,
+            SeqRange::Range(a, b) => v(a).abs_diff(v(b)) + 1,
+        })
+        .sum()
 }
 
-fn mailbox(name: &str) -> Result<Mailbox> {
-    Mailbox::from_utf8(name, false).map_err(invalid)
+fn set_contains(set: &SequenceSet, n: u32) -> bool {
+    let SequenceSet::Set(ranges) = set else {
+        return false;
+    };
+    let v = |x: &SeqNum| match x {
+        SeqNum::Value(v) => v.get(),
+        SeqNum::Largest => u32::MAX,
+    };
+    ranges.iter().any(|r| match r {
+        SeqRange::Single(a) => v(a) == n,
+        SeqRange::Range(a, b) => (v(a).min(v(b))..=v(a).max(v(b))).contains(&n),
+    })
+}
+
+/// What each command in flight is told when the connection ended with `e`: the same kind
+/// of error (the timeout's length, the I/O error's kind and text), since one error cannot be
+/// handed to several waiters.
+fn lost(e: &Error) -> Error {
+    match e {
+        Error::Timeout(t) => Error::Timeout(*t),
+        Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        Error::Protocol(p) => Error::Protocol(p.clone()),
+        _ => Error::Closed,
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> Error {
+    Error::Command(e.to_string())
 }
