@@ -243,6 +243,99 @@ pub mod blocking {
             })
         }
 
+        /// CREATE.
+        pub fn create(&self, mailbox: &str) -> Result<(), Error> {
+            let m = mailbox.to_owned();
+            self.call(|c| async move { c.create(&m).await })
+        }
+
+        /// DELETE.
+        pub fn delete(&self, mailbox: &str) -> Result<(), Error> {
+            let m = mailbox.to_owned();
+            self.call(|c| async move { c.delete(&m).await })
+        }
+
+        /// RENAME.
+        pub fn rename(&self, from: &str, to: &str) -> Result<(), Error> {
+            let (f, t) = (from.to_owned(), to.to_owned());
+            self.call(|c| async move { c.rename(&f, &t).await })
+        }
+
+        /// SUBSCRIBE (`on`) or UNSUBSCRIBE.
+        pub fn subscribe(&self, mailbox: &str, on: bool) -> Result<(), Error> {
+            let m = mailbox.to_owned();
+            self.call(|c| async move { c.subscribe(&m, on).await })
+        }
+
+        /// LIST with a STATUS of every mailbox (LIST-STATUS, or LIST then STATUS).
+        pub fn list_status(
+            &self,
+            reference: &str,
+            pattern: &str,
+            items: &[StatusItem],
+        ) -> Result<async_client::Listing, Error> {
+            let (r, p, i) = (reference.to_owned(), pattern.to_owned(), items.to_vec());
+            self.call(|c| async move { c.list_status(&r, &p, &i).await })
+        }
+
+        /// COPY or UID COPY; the COPYUID pairs when the server says them.
+        pub fn copy(
+            &self,
+            set: &SequenceSet,
+            to: &str,
+            uid: bool,
+        ) -> Result<Vec<(u32, u32)>, Error> {
+            let (set, to) = (set.clone(), to.to_owned());
+            self.call(|c| async move { c.copy(&set, &to, uid).await })
+        }
+
+        /// MOVE or UID MOVE (with the COPY + STORE + EXPUNGE fallback); see
+        /// [`async_client::Client::move`].
+        pub fn r#move(
+            &self,
+            set: &SequenceSet,
+            to: &str,
+            uid: bool,
+        ) -> Result<Vec<(u32, u32)>, Error> {
+            let (set, to) = (set.clone(), to.to_owned());
+            self.call(|c| async move { c.r#move(&set, &to, uid).await })
+        }
+
+        /// EXPUNGE, or UID EXPUNGE of `uids` (UIDPLUS).
+        pub fn expunge(&self, uids: Option<&SequenceSet>) -> Result<(), Error> {
+            let uids = uids.cloned();
+            self.call(|c| async move { c.expunge(uids.as_ref()).await })
+        }
+
+        /// FETCH or UID FETCH calling `each` with every response as it is read: a mailbox
+        /// of any size in bounded memory. Returns how many responses there were.
+        pub fn fetch_each(
+            &self,
+            set: &SequenceSet,
+            items: FetchItems,
+            uid: bool,
+            mut each: impl FnMut(u32, Vec1<MessageData>) + Send + 'static,
+        ) -> Result<usize, Error> {
+            let set = set.clone();
+            self.call(|c| async move {
+                let mut stream = c.fetch_stream(&set, items, uid, 16).await?;
+                let mut n = 0;
+                while let Some(d) = stream.next().await {
+                    if let mailwire_imap::proto::Data::Fetch { seq, items } = d {
+                        each(seq.get(), items);
+                        n += 1;
+                    }
+                }
+                stream.finish().await?;
+                Ok(n)
+            })
+        }
+
+        /// The UID of message `seq`, when known ([`async_client::Client::uid_of`]).
+        pub fn uid_of(&self, seq: u32) -> Option<u32> {
+            self.inner.uid_of(seq)
+        }
+
         /// NOOP.
         pub fn noop(&self) -> Result<(), Error> {
             self.call(|c| async move { c.noop().await })

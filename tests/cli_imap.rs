@@ -328,3 +328,115 @@ fn console_in_tmux_logs_in_selects_and_idles_until_enter() {
     tmux.send(&["LOGOUT", "Enter"]);
     tmux.wait_for(&["S: * BYE"], "LOGOUT");
 }
+
+/// `--delete` against a server without UIDPLUS (Twisted's IMAP4Server): a plain EXPUNGE
+/// would also remove a message someone else marked `\Deleted`, so it is not sent then; the
+/// saved message stays marked, the other one is still there, and the summary says why. With
+/// no other message marked, the EXPUNGE goes out.
+#[test]
+fn fetch_delete_without_uidplus_never_expunges_what_it_did_not_save() {
+    use mailwire_imap::client::{Client, ClientConfig, Login};
+    use mailwire_imap::proto::{Flag, SearchKey, SequenceSet, StoreKind};
+    use mailwire_tls::{Security, TlsPolicy};
+    let twisted =
+        mailwire_testkit::Twisted::start(false).expect("Twisted (tests/peers/install.sh)");
+    let port = twisted.imap().port();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = || async {
+        let cfg = ClientConfig::new("127.0.0.1", port, Security::StartTls(TlsPolicy::Disabled));
+        let login =
+            Login::password("alice", "secret").with_mechanism(mailwire_sasl::Mechanism::CramMd5);
+        Client::connect(cfg, &login)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", twisted.log()))
+    };
+    let append = |subject: &str| {
+        rt.block_on(async {
+            let c = client().await;
+            let _ = c.create("Keep").await;
+            c.append(
+                "Keep",
+                &[],
+                format!("Subject: {subject}\r\n\r\nx\r\n").into_bytes(),
+            )
+            .await
+            .unwrap();
+            c.logout().await.unwrap();
+        })
+    };
+    let out = tempfile::tempdir().unwrap();
+    let url = format!("imap://127.0.0.1:{port}/Keep");
+    let run = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_mailwire"))
+            .args(["fetch", &url, "--user", "alice", "--password", "secret"])
+            .args(["--tls", "off", "--out"])
+            .arg(out.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.status.code(), Some(0), "{log}\n{}", twisted.log());
+        log
+    };
+    append("one");
+    append("two");
+    let log = run(&[]);
+    assert!(log.contains("fetched 2 new message(s)"), "{log}");
+    // Another client marks message 1; a new message arrives; --delete saves only that one.
+    append("three");
+    rt.block_on(async {
+        let c = client().await;
+        c.select("Keep").await.unwrap();
+        c.store(
+            &SequenceSet::single(1).unwrap(),
+            StoreKind::Add,
+            &[Flag::Deleted],
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+        c.logout().await.unwrap();
+    });
+    let log = run(&["--delete"]);
+    assert!(log.contains("fetched 1 new message(s)"), "{log}");
+    assert!(log.contains("not expunged"), "{log}");
+    let (total, marked) = rt.block_on(async {
+        let c = client().await;
+        let s = c.select("Keep").await.unwrap();
+        let marked = c.search(SearchKey::Deleted, false).await.unwrap();
+        // Now no mark stands: the next --delete may expunge.
+        c.store(
+            &SequenceSet::range(1, 3).unwrap(),
+            StoreKind::Remove,
+            &[Flag::Deleted],
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+        c.logout().await.unwrap();
+        (s.exists, marked)
+    });
+    assert_eq!(total, 3, "nothing expunged");
+    assert_eq!(
+        marked,
+        [1, 3],
+        "the other client's mark and the saved message's"
+    );
+    append("four");
+    let log = run(&["--delete"]);
+    assert!(log.contains("deleted 1 from the server"), "{log}");
+    let left = rt.block_on(async {
+        let c = client().await;
+        let s = c.select("Keep").await.unwrap();
+        c.logout().await.unwrap();
+        s.exists
+    });
+    // Only "four", the one saved by this run, went.
+    assert_eq!(left, 3);
+}

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use mailwire::imap::blocking::{Client, Error};
 use mailwire::imap::client::{ClientConfig, Login, Unsolicited};
-use mailwire::imap::proto::{Data, SearchKey, StatusItem, StatusValue};
+use mailwire::imap::proto::{
+    Data, FetchItem, FetchItems, Flag, SearchKey, SequenceSet, StatusItem, StatusValue, StoreKind,
+    Vec1,
+};
 use mailwire::imap::server::{Listener, Server, ServerOptions};
 use mailwire::tls::{Security, TlsPolicy};
 use mailwire::{Runtime, RuntimeError};
@@ -54,6 +57,55 @@ fn blocking_calls_events_and_errors() {
         Err(Error::Imap(mailwire::imap::client::Error::No(_)))
     ));
     client.select("INBOX").unwrap();
+
+    // Mailbox management, copy, move, expunge and a streamed fetch, all blocking.
+    client.create("Work").unwrap();
+    client.subscribe("Work", true).unwrap();
+    let all = SequenceSet::all();
+    let copied = client.copy(&all, "Work", false).unwrap();
+    assert_eq!(copied.len(), 1, "{copied:?}");
+    let listing = client
+        .list_status("", "*", &[StatusItem::Messages])
+        .unwrap();
+    let work = listing
+        .mailboxes
+        .iter()
+        .find(|l| l.mailbox.as_bytes() == b"Work")
+        .expect("Work listed");
+    assert_eq!(
+        listing.status_of(&work.mailbox),
+        Some(&[StatusValue::Number(StatusItem::Messages, 1)][..])
+    );
+    client.rename("Work", "Done").unwrap();
+    client.select("Done").unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let n = client
+        .fetch_each(
+            &all,
+            FetchItems::Items(Vec1::one(FetchItem::Uid)),
+            false,
+            move |seq, _| s2.lock().unwrap().push(seq),
+        )
+        .unwrap();
+    assert_eq!((n, seen.lock().unwrap().clone()), (1, vec![1]));
+    assert!(client.uid_of(1).is_some());
+    let moved = client.r#move(&all, "INBOX", false).unwrap();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    client.select("INBOX").unwrap();
+    client
+        .store(
+            &SequenceSet::single(2).unwrap(),
+            StoreKind::Add,
+            &[Flag::Deleted],
+            false,
+        )
+        .unwrap();
+    client.expunge(None).unwrap();
+    assert_eq!(client.select("INBOX").unwrap().exists, 1);
+    client.subscribe("Done", false).unwrap();
+    client.delete("Done").unwrap();
+    assert!(client.status("Done", &[StatusItem::Messages]).is_err());
 
     let events = client.events();
     let idle = client.idle().unwrap();

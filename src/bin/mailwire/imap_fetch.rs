@@ -213,6 +213,7 @@ async fn fetch(
     }
     bar.finish_and_clear();
     let mut deleted = 0;
+    let mut kept_marked = None;
     if args.delete && !saved.is_empty() {
         saved.sort_unstable();
         let set = uid_set(&saved);
@@ -225,10 +226,25 @@ async fn fetch(
                 .command(&format!("UID EXPUNGE {set}"))
                 .await
                 .context("UID EXPUNGE")?;
+            deleted = saved.len();
         } else {
-            client.command("EXPUNGE").await.context("EXPUNGE")?;
+            // A plain EXPUNGE removes every \Deleted message, not only these: it is sent
+            // only when no other message is marked (RFC 4315 §1 is why UID EXPUNGE exists).
+            let marked = client
+                .search(mailwire_imap::proto::SearchKey::Deleted, true)
+                .await
+                .context("UID SEARCH DELETED")?;
+            let others = marked
+                .iter()
+                .filter(|u| saved.binary_search(u).is_err())
+                .count();
+            if others == 0 {
+                client.command("EXPUNGE").await.context("EXPUNGE")?;
+                deleted = saved.len();
+            } else {
+                kept_marked = Some(others);
+            }
         }
-        deleted = saved.len();
     }
     client.logout().await.context("LOGOUT")?;
     if saved.len() != uids.len() {
@@ -242,10 +258,14 @@ async fn fetch(
         "fetched {} new message(s), {octets} bytes, from {mailbox} into {}{}",
         saved.len(),
         dir.display(),
-        if deleted > 0 {
-            format!("; deleted {deleted} from the server")
-        } else {
-            String::new()
+        match kept_marked {
+            Some(others) => format!(
+                "; marked {} \\Deleted on the server but not expunged: {others} other \
+                 message(s) there are marked \\Deleted too and the server has no UIDPLUS",
+                saved.len()
+            ),
+            None if deleted > 0 => format!("; deleted {deleted} from the server"),
+            None => String::new(),
         }
     ))
 }
