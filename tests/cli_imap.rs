@@ -440,3 +440,134 @@ fn fetch_delete_without_uidplus_never_expunges_what_it_did_not_save() {
     // Only "four", the one saved by this run, went.
     assert_eq!(left, 3);
 }
+
+/// A TCP relay to `to` that notes the most `UID FETCH` commands the client had waiting at
+/// once (sent, not yet completed), and slows the server's answers by `pace` per 4 KiB so a
+/// person (or tmux) can watch the progress bar.
+fn relay(to: SocketAddr, pace: Duration) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::collections::HashSet;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let most = Arc::new(AtomicUsize::new(0));
+    let peak = most.clone();
+    std::thread::spawn(move || {
+        for client in l.incoming() {
+            let Ok(client) = client else { return };
+            let server = std::net::TcpStream::connect(to).unwrap();
+            let waiting: Arc<Mutex<HashSet<String>>> = Arc::default();
+            let (w1, peak1) = (waiting.clone(), peak.clone());
+            let (mut to_server, from_client) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(from_client);
+                let mut line = Vec::new();
+                while r.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                    let text = String::from_utf8_lossy(&line);
+                    let mut words = text.split(' ');
+                    if let (Some(tag), Some(a), Some(b)) =
+                        (words.next(), words.next(), words.next())
+                        && a.eq_ignore_ascii_case("UID")
+                        && b.eq_ignore_ascii_case("FETCH")
+                    {
+                        let mut w = w1.lock().unwrap();
+                        w.insert(tag.to_owned());
+                        peak1.fetch_max(w.len(), Ordering::SeqCst);
+                    }
+                    if to_server.write_all(&line).is_err() {
+                        return;
+                    }
+                    line.clear();
+                }
+                let _ = to_server.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut from_server, mut to_client) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut partial = Vec::new();
+                loop {
+                    let n = match from_server.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    partial.extend_from_slice(&buf[..n]);
+                    while let Some(i) = partial.iter().position(|&c| c == b'\n') {
+                        let line: Vec<u8> = partial.drain(..=i).collect();
+                        let text = String::from_utf8_lossy(&line);
+                        if let Some((tag, rest)) = text.split_once(' ')
+                            && (rest.starts_with("OK")
+                                || rest.starts_with("NO")
+                                || rest.starts_with("BAD"))
+                        {
+                            waiting.lock().unwrap().remove(tag);
+                        }
+                    }
+                    std::thread::sleep(pace);
+                    if to_client.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = to_client.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (port, most)
+}
+
+/// `mailwire fetch` on a terminal (tmux): the progress bar while it runs, then the summary;
+/// its UID FETCH batches are pipelined (several waiting at once on the one connection, seen
+/// by a relay in between), not one round trip each. Against Twisted's IMAP4Server.
+#[test]
+fn fetch_on_a_terminal_shows_progress_and_pipelines_its_batches() {
+    use mailwire_imap::client::{Client, ClientConfig, Login};
+    use mailwire_tls::{Security, TlsPolicy};
+    let twisted =
+        mailwire_testkit::Twisted::start(false).expect("Twisted (tests/peers/install.sh)");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let n = 300;
+    rt.block_on(async {
+        let cfg = ClientConfig::new(
+            "127.0.0.1",
+            twisted.imap().port(),
+            Security::StartTls(TlsPolicy::Disabled),
+        );
+        let login =
+            Login::password("alice", "secret").with_mechanism(mailwire_sasl::Mechanism::CramMd5);
+        let c = Client::connect(cfg, &login)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", twisted.log()));
+        c.create("Bulk").await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move {
+                let m = format!("Subject: bulk {i}\r\n\r\n{}\r\n", "y".repeat(2000));
+                c.append("Bulk", &[], m.into_bytes()).await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        c.logout().await.unwrap();
+    });
+    let (port, most) = relay(twisted.imap(), Duration::from_millis(20));
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let command = format!(
+        "{} fetch imap://127.0.0.1:{port}/Bulk --user alice --password secret --tls off --out {}; sleep 30",
+        env!("CARGO_BIN_EXE_mailwire"),
+        out.display()
+    );
+    let tmux = mailwire_testkit::Tmux::start(work.path().join("tmux.sock"), &command);
+    let pane = tmux.wait_for(&["fetch [", &format!("/{n} messages")], "the progress bar");
+    assert!(!pane.contains("fetched"), "{pane}");
+    tmux.wait_for(&[&format!("fetched {n} new message(s)")], "the summary");
+    assert_eq!(std::fs::read_dir(out.join("cur")).unwrap().count(), n);
+    let most = most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        most >= 2,
+        "at most {most} UID FETCH waiting at once: not pipelined"
+    );
+}
