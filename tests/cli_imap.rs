@@ -571,3 +571,25 @@ fn fetch_on_a_terminal_shows_progress_and_pipelines_its_batches() {
         "at most {most} UID FETCH waiting at once: not pipelined"
     );
 }
+
+/// The console against Twisted's IMAP4Server, which has no LITERAL+: the APPEND's literal
+/// (sent only after the server's `+`, as the session does for a synchronising literal) is
+/// stored and reads back octet for octet; the console's literal lines are joined by CRLF.
+#[test]
+fn console_appends_with_a_synchronising_literal() {
+    let twisted =
+        mailwire_testkit::Twisted::start(false).expect("Twisted (tests/peers/install.sh)");
+    let url = format!("imap://127.0.0.1:{}", twisted.imap().port());
+    let (code, out) = console(
+        &[&url, "--tls", "off", "--user", "alice", "--password", "secret"],
+        b"CREATE Lit\nAPPEND Lit () {20}\nSubject: lit\n\nbody\nSELECT Lit\nFETCH 1 (BODY.PEEK[])\nLOGOUT\n",
+    );
+    assert_eq!(code, 0, "{out}\n{}", twisted.log());
+    for want in [
+        "C: APPEND Lit () {20}",
+        "OK APPEND",
+        "S: * 1 FETCH (BODY[] {20}\n   Subject: lit\n   \n   body)",
+    ] {
+        assert!(out.contains(want), "{want:?} missing:\n{out}");
+    }
+}

@@ -76,9 +76,6 @@ fn read_command(first: String, input: &mut Input) -> Option<String> {
         let mut data = String::new();
         while data.len() < n {
             let l = input.line("literal> ")?;
-            if !data.is_empty() {
-                data.push_str("\r\n");
-            }
             data.push_str(&l);
             if data.len() < n {
                 // The CRLF the user typed is part of the literal.
