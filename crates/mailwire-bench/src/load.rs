@@ -46,12 +46,19 @@ pub struct Mix {
     pub imap: usize,
     /// IMAP IDLE watchers: logged in, INBOX selected, idling until the end.
     pub idle: usize,
+    /// IMAP appenders: logged in, then APPEND after APPEND into INBOX; each `OK` goes into
+    /// the ledger (protocol `imap`). They log in again when the connection is lost.
+    pub append: usize,
+    /// POP3 deleters: log in, RETR and DELE the first message, QUIT; a deletion the server
+    /// acknowledged at QUIT goes into [`Report::deleted`], one whose QUIT got no answer into
+    /// [`Report::uncertain`]. Then again, on a new connection.
+    pub pop3_delete: usize,
 }
 
 impl Mix {
     /// All workers.
     pub fn total(&self) -> usize {
-        self.smtp + self.lmtp + self.pop3 + self.imap + self.idle
+        self.smtp + self.lmtp + self.pop3 + self.imap + self.idle + self.append + self.pop3_delete
     }
 }
 
@@ -117,14 +124,14 @@ impl Default for LoadConfig {
 }
 
 /// The kinds of worker, as named in reports.
-pub const KINDS: [&str; 5] = ["smtp", "lmtp", "pop3", "imap", "idle"];
+pub const KINDS: [&str; 7] = ["smtp", "lmtp", "pop3", "imap", "idle", "append", "dele"];
 
 /// One acknowledged message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
     /// Its Message-ID, without angle brackets.
     pub message_id: String,
-    /// `smtp` or `lmtp`.
+    /// `smtp`, `lmtp` or `imap` (APPEND).
     pub protocol: &'static str,
     /// The recipient's login.
     pub user: String,
@@ -175,6 +182,11 @@ pub struct Report {
     pub kinds: BTreeMap<&'static str, KindReport>,
     /// Every message a server acknowledged.
     pub ledger: Vec<Ack>,
+    /// The Message-IDs of messages POP3 deleters removed, acknowledged by `+OK` to QUIT.
+    pub deleted: Vec<String>,
+    /// The Message-IDs marked with DELE whose QUIT got no answer (the connection was lost):
+    /// they may or may not be gone.
+    pub uncertain: Vec<String>,
     /// How long the run took, connections closed.
     pub elapsed: Duration,
     /// The most connections that were open at once.
@@ -215,6 +227,8 @@ impl Report {
             "elapsed_s": (secs * 1000.0).round() / 1000.0,
             "peak_connections": self.peak_connections,
             "acknowledged": self.ledger.len(),
+            "deleted": self.deleted.len(),
+            "uncertain": self.uncertain.len(),
             "failures": self.failures(),
             "kinds": kinds,
         })
@@ -330,6 +344,8 @@ pub async fn run(config: LoadConfig) -> Report {
         ("pop3", c.mix.pop3, c.pop3),
         ("imap", c.mix.imap, c.imap),
         ("idle", c.mix.idle, c.imap),
+        ("append", c.mix.append, c.imap),
+        ("dele", c.mix.pop3_delete, c.pop3),
     ] {
         if addr.is_some() {
             plan.extend((0..n).map(|i| (kind, i)));
@@ -351,6 +367,8 @@ pub async fn run(config: LoadConfig) -> Report {
                 "smtp" | "lmtp" => deliverer(&shared, kind, i).await,
                 "pop3" => pop3_reader(&shared, i).await,
                 "imap" => imap_reader(&shared, i).await,
+                "append" => appender(&shared, i).await,
+                "dele" => pop3_deleter(&shared, i).await,
                 _ => imap_idler(&shared, i).await,
             }
         });
@@ -426,22 +444,15 @@ async fn deliverer(shared: &Shared, kind: &'static str, worker: usize) {
                 })
                 .await;
             match sent {
-                Some(()) => {
-                    shared
-                        .acked
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    shared
-                        .report
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .ledger
-                        .push(Ack {
-                            message_id: id,
-                            protocol: kind,
-                            user,
-                            size,
-                        });
-                }
+                Some(()) => ack(
+                    shared,
+                    Ack {
+                        message_id: id,
+                        protocol: kind,
+                        user,
+                        size,
+                    },
+                ),
                 // The connection may be gone: open another.
                 None => break,
             }
@@ -558,6 +569,134 @@ async fn imap_login(
                 k.error("connect: timed out");
             });
             None
+        }
+    }
+}
+
+fn ack(shared: &Shared, a: Ack) {
+    shared
+        .acked
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .report
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .ledger
+        .push(a);
+}
+
+async fn appender(shared: &Shared, worker: usize) {
+    let c = &shared.config;
+    let mut n = 0u64;
+    while !shared.done() {
+        let Some(client) = imap_login(shared, "append", worker).await else {
+            tokio::time::sleep(c.think).await;
+            continue;
+        };
+        let (user, _) = shared.user(worker);
+        while !shared.done() {
+            n += 1;
+            let id = format!("{}.append.{worker}.{n}@load.mailwire", c.run_id);
+            let body = message(&id, &user, c.message_size);
+            let size = body.len();
+            let done = shared
+                .timed("append", client.append("INBOX", &[], body))
+                .await;
+            match done {
+                Some(_) => ack(
+                    shared,
+                    Ack {
+                        message_id: id,
+                        protocol: "imap",
+                        user: user.clone(),
+                        size,
+                    },
+                ),
+                None => break,
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), client.logout()).await;
+        shared.closed();
+    }
+}
+
+/// The Message-ID (without brackets) in a message's header.
+fn message_id_of(m: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(m);
+    let head = text.split("\r\n\r\n").next()?;
+    head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("message-id").then(|| {
+            value
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
+    })
+}
+
+async fn pop3_deleter(shared: &Shared, worker: usize) {
+    use mailwire_pop3::client::{AuthMethod, Client, ClientConfig, Login};
+    let c = &shared.config;
+    let addr = c.pop3.expect("planned with an address");
+    let (user, password) = shared.user(worker);
+    let login = Login::password(user, password)
+        .with_method(AuthMethod::UserPass)
+        .allow_plaintext_without_tls(true);
+    while !shared.done() {
+        let config = ClientConfig::new(
+            addr.ip().to_string(),
+            addr.port(),
+            Security::StartTls(TlsPolicy::Disabled),
+        );
+        let connect = async {
+            let mut client = Client::connect(config).await?;
+            client.login(&login).await?;
+            Ok::<_, mailwire_pop3::client::Error>(client)
+        };
+        let mut client = match tokio::time::timeout(c.op_timeout, connect).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => {
+                shared.with("dele", |k| {
+                    k.connect_failures += 1;
+                    k.error(format!("connect: {e}"));
+                });
+                tokio::time::sleep(c.think).await;
+                continue;
+            }
+            Err(_) => {
+                shared.with("dele", |k| {
+                    k.connect_failures += 1;
+                    k.error("connect: timed out");
+                });
+                continue;
+            }
+        };
+        shared.opened();
+        shared.with("dele", |k| k.connected += 1);
+        // One message marked per session: the deletion happens at QUIT.
+        let marked = shared
+            .timed("dele", async {
+                let (count, _) = client.stat().await?;
+                if count == 0 {
+                    return Ok(None);
+                }
+                let m = client.retr(1).await?;
+                client.dele(1).await?;
+                Ok::<_, mailwire_pop3::client::Error>(message_id_of(&m))
+            })
+            .await;
+        let quit = tokio::time::timeout(c.op_timeout, client.quit()).await;
+        shared.closed();
+        if let Some(Some(id)) = marked {
+            let mut r = shared.report.lock().unwrap_or_else(|e| e.into_inner());
+            match quit {
+                Ok(Ok(_)) => r.deleted.push(id),
+                _ => r.uncertain.push(id),
+            }
+        } else {
+            tokio::time::sleep(c.think).await;
         }
     }
 }

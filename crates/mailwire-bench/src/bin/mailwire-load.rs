@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! mailwire-load --ready-file ready.json --user alice:secret --user bob:secret \
-//!     --mix smtp=20,lmtp=5,pop3=2,imap=50,idle=100 --duration 30s --ledger acks.jsonl
+//!     --mix smtp=20,lmtp=5,pop3=2,imap=50,idle=100,append=5,dele=2 --duration 30s --ledger acks.jsonl
 //! ```
 
 #![forbid(unsafe_code)]
@@ -92,7 +92,13 @@ fn mix(text: &str) -> Result<Mix, String> {
             "pop3" => m.pop3 = n,
             "imap" => m.imap = n,
             "idle" => m.idle = n,
-            _ => return Err(format!("{kind:?}: one of smtp, lmtp, pop3, imap, idle")),
+            "append" => m.append = n,
+            "dele" => m.pop3_delete = n,
+            _ => {
+                return Err(format!(
+                    "{kind:?}: one of smtp, lmtp, pop3, imap, idle, append, dele"
+                ));
+            }
         }
     }
     Ok(m)
@@ -168,6 +174,16 @@ fn real_main() -> Result<(), String> {
                 .to_string(),
             );
             out.push('\n');
+        }
+        // POP3 deletions acknowledged at QUIT, and those whose QUIT got no answer.
+        for (key, ids) in [
+            ("deleted", &report.deleted),
+            ("uncertain", &report.uncertain),
+        ] {
+            for id in ids {
+                out.push_str(&serde_json::json!({ key: id }).to_string());
+                out.push('\n');
+            }
         }
         std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))?;
     }
