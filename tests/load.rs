@@ -409,3 +409,130 @@ fn kill_9_under_load_on_maildir_loses_nothing_acknowledged() {
         stored.len()
     );
 }
+
+/// Opens `n` connections to `port` at most 256 at a time, each taken through `script` (lines
+/// to send, each followed by the prefix its answer must start with); returns them held open.
+async fn hold(
+    port: u16,
+    n: usize,
+    script: std::sync::Arc<dyn Fn(usize) -> Vec<(String, &'static str)> + Send + Sync>,
+    greeting: &'static str,
+) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(256));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (gate, script) = (gate.clone(), script.clone());
+        tasks.spawn(async move {
+            let _permit = gate.acquire().await.unwrap();
+            let s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let mut r = BufReader::new(s);
+            let mut line = String::new();
+            r.read_line(&mut line).await.unwrap();
+            assert!(line.starts_with(greeting), "connection {i}: {line}");
+            for (send, want) in script(i) {
+                r.get_mut().write_all(send.as_bytes()).await.unwrap();
+                loop {
+                    line.clear();
+                    assert!(r.read_line(&mut line).await.unwrap() > 0, "closed");
+                    // Multi-line and untagged lines until the one the step waits for.
+                    if line.starts_with(want) {
+                        break;
+                    }
+                }
+            }
+            r.into_inner()
+        });
+    }
+    let mut held = Vec::with_capacity(n);
+    while let Some(s) = tasks.join_next().await {
+        held.push(s.unwrap());
+    }
+    held
+}
+
+/// 10 000 logged-in IMAP connections in IDLE, then 10 000 SMTP connections after EHLO, held
+/// by one server at once per protocol: all admitted and answered, and the server's memory
+/// per connection (resident set growth / connections) within 32 KiB for each.
+#[test]
+fn ten_thousand_idle_imap_and_smtp_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = 100;
+    let list: Vec<String> = (0..users).map(|i| format!("\"u{i}:pw\"")).collect();
+    let conf = dir.path().join("idle.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "users = [{}]\n[imap-limits]\nmax-connections = 10500\n\
+             max-connections-per-address = 10500\n[smtp-limits]\nmax-connections = 10500\n",
+            list.join(", ")
+        ),
+    )
+    .unwrap();
+    let n = 10_000;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut figures = Vec::new();
+    for (protocol, greeting) in [("imap", "* OK"), ("smtp", "220")] {
+        // A fresh server for each, so one's freed memory does not hide the other's.
+        let flag = format!("--{protocol}");
+        let srv = Serve::start(&[
+            &flag,
+            "127.0.0.1:0",
+            "--http",
+            "off",
+            "--allow-insecure-auth",
+            "--config",
+            conf.to_str().unwrap(),
+        ]);
+        let pid = srv.child.id();
+        std::thread::sleep(Duration::from_millis(500));
+        let before = usage(pid);
+        let script: std::sync::Arc<dyn Fn(usize) -> Vec<(String, &'static str)> + Send + Sync> =
+            if protocol == "imap" {
+                std::sync::Arc::new(move |i| {
+                    vec![
+                        (format!("a LOGIN u{} pw\r\n", i % users), "a OK"),
+                        ("b SELECT INBOX\r\n".to_owned(), "b OK"),
+                        ("c IDLE\r\n".to_owned(), "+"),
+                    ]
+                })
+            } else {
+                std::sync::Arc::new(|i| vec![(format!("EHLO client{i}\r\n"), "250 ")])
+            };
+        let t = std::time::Instant::now();
+        let held = runtime.block_on(hold(srv.port(protocol), n, script, greeting));
+        let opened = t.elapsed();
+        std::thread::sleep(Duration::from_millis(500));
+        let during = usage(pid);
+        assert_eq!(held.len(), n);
+        assert!(
+            during.0 >= before.0 + n,
+            "{protocol}: {before:?} -> {during:?}"
+        );
+        let per = (during.1.saturating_sub(before.1)) as f64 / n as f64;
+        println!(
+            "{n} idle {protocol} connections: opened in {opened:?}, server RSS {} -> {} KiB, \
+             {per:.1} KiB per connection, {} threads",
+            before.1, during.1, during.2
+        );
+        figures.push((protocol, per));
+        drop(held);
+        // Let them go before the next protocol (the test process holds one end of each).
+        for _ in 0..100 {
+            if usage(pid).0 <= before.0 + 10 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            usage(pid).0 <= before.0 + 10,
+            "{protocol}: descriptors not released"
+        );
+        drop(srv);
+    }
+    for (protocol, per) in figures {
+        assert!(per <= 32.0, "{protocol}: {per:.1} KiB per idle connection");
+    }
+}

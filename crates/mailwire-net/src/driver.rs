@@ -315,6 +315,9 @@ impl Default for DriverOptions {
     }
 }
 
+/// The first read of a connection, and of one that went quiet: enough for any command line.
+const SMALL_READ: usize = 4096;
+
 /// Runs `session` over `io` to its end.
 ///
 /// Each round feeds everything buffered to the session and handles its events in order
@@ -341,9 +344,12 @@ where
 {
     let o = options;
     let read_chunk = o.read_chunk.max(1);
-    let mut input: Vec<u8> = Vec::with_capacity(16 * 1024);
+    // Buffers start small and grow with the traffic: an idle connection (10 000 of them in
+    // IDLE) holds a few KiB, a busy one reads `read_chunk` at a time.
+    let mut input: Vec<u8> = Vec::new();
     let mut start = 0;
-    let mut out = Vec::with_capacity(4096);
+    let mut out = Vec::new();
+    let mut room_wanted = SMALL_READ.min(read_chunk);
     let mut z: Option<Deflate> = None;
     // A shutdown signalled before the connection started is not a change any more.
     let mut shutting_down = *shutdown.borrow_and_update();
@@ -418,6 +424,13 @@ where
         send(io, &mut z, &mut out, o.write_timeout).await?;
         input.drain(..start);
         start = 0;
+        // Nothing held between commands: give back what a big one needed.
+        if input.is_empty() && input.capacity() > 4 * SMALL_READ {
+            input = Vec::new();
+        }
+        if out.capacity() > 4 * SMALL_READ {
+            out = Vec::new();
+        }
         if let Some(d) = z.as_mut()
             && d.pending()
         {
@@ -428,8 +441,8 @@ where
             Some(d) => &mut d.raw_in,
             None => &mut input,
         };
-        buf.reserve(read_chunk);
-        let mut room = buf.limit(read_chunk);
+        buf.reserve(room_wanted);
+        let mut room = buf.limit(room_wanted);
         // Biased: news from outside (shutdown, a change made elsewhere) is taken before input
         // that is ready at the same moment, so a command sent after a change sees it.
         let read = tokio::select! {
@@ -451,7 +464,14 @@ where
         match read {
             Err(_) => session.handle_idle_timeout(),
             Ok(Ok(0)) => return Ok(()),
-            Ok(Ok(_)) => {
+            Ok(Ok(n)) => {
+                // A read that filled its room asks for a bigger one next (up to read_chunk);
+                // a short one goes back to the small size.
+                room_wanted = if n >= room_wanted {
+                    (room_wanted * 4).min(read_chunk)
+                } else {
+                    SMALL_READ.min(read_chunk)
+                };
                 if let Some(d) = z.as_mut() {
                     d.inflate(&mut input, read_chunk)?;
                 }
