@@ -257,11 +257,27 @@ pub struct ImapLimits {
     pub max_depth: Option<usize>,
     /// Response octets buffered before pipelined reading pauses.
     pub max_output: Option<usize>,
+    /// Seconds one write to the client may take (a client that stops reading is cut off).
+    pub write_timeout_secs: Option<u64>,
+    /// Seconds a started command may stay unanswered before it must arrive at
+    /// `min-input-rate` (slow clients).
+    pub command_timeout_secs: Option<u64>,
+    /// Octets per second a slow command must average.
+    pub min_input_rate: Option<u64>,
 }
 
 impl ImapLimits {
     /// Applies the limits that are set to `o`.
     pub fn apply(&self, o: &mut mailwire_imap::server::ServerOptions) {
+        if let Some(v) = self.write_timeout_secs {
+            o.write_timeout = std::time::Duration::from_secs(v);
+        }
+        if let Some(v) = self.command_timeout_secs {
+            o.command_timeout = std::time::Duration::from_secs(v);
+        }
+        if let Some(v) = self.min_input_rate {
+            o.min_input_rate = v;
+        }
         let secs = std::time::Duration::from_secs;
         if let Some(v) = self.login_timeout_secs {
             o.session.login_timeout = secs(v);
@@ -309,11 +325,27 @@ pub struct SmtpLimits {
     pub max_command_line: Option<usize>,
     /// Output buffered before pipelined reading pauses.
     pub max_pending_output: Option<usize>,
+    /// Seconds one write to the client may take (a client that stops reading is cut off).
+    pub write_timeout_secs: Option<u64>,
+    /// Seconds a started command may stay unanswered before it must arrive at
+    /// `min-input-rate` (slow clients).
+    pub command_timeout_secs: Option<u64>,
+    /// Octets per second a slow command must average.
+    pub min_input_rate: Option<u64>,
 }
 
 impl SmtpLimits {
     /// Applies the limits that are set to `o`.
     pub fn apply(&self, o: &mut mailwire_smtp::server::ServerOptions) {
+        if let Some(v) = self.write_timeout_secs {
+            o.write_timeout = std::time::Duration::from_secs(v);
+        }
+        if let Some(v) = self.command_timeout_secs {
+            o.command_timeout = std::time::Duration::from_secs(v);
+        }
+        if let Some(v) = self.min_input_rate {
+            o.min_input_rate = v;
+        }
         if let Some(v) = self.idle_timeout_secs {
             o.idle_timeout = std::time::Duration::from_secs(v);
         }
@@ -349,11 +381,27 @@ pub struct Pop3Limits {
     pub max_commands: Option<u64>,
     /// The longest command line, in octets.
     pub max_command_line: Option<usize>,
+    /// Seconds one write to the client may take (a client that stops reading is cut off).
+    pub write_timeout_secs: Option<u64>,
+    /// Seconds a started command may stay unanswered before it must arrive at
+    /// `min-input-rate` (slow clients).
+    pub command_timeout_secs: Option<u64>,
+    /// Octets per second a slow command must average.
+    pub min_input_rate: Option<u64>,
 }
 
 impl Pop3Limits {
     /// Applies the limits that are set to `o`.
     pub fn apply(&self, o: &mut mailwire_pop3::server::ServerOptions) {
+        if let Some(v) = self.write_timeout_secs {
+            o.write_timeout = std::time::Duration::from_secs(v);
+        }
+        if let Some(v) = self.command_timeout_secs {
+            o.command_timeout = std::time::Duration::from_secs(v);
+        }
+        if let Some(v) = self.min_input_rate {
+            o.min_input_rate = v;
+        }
         if let Some(v) = self.idle_timeout_secs {
             o.idle_timeout = std::time::Duration::from_secs(v);
         }

@@ -536,3 +536,316 @@ fn ten_thousand_idle_imap_and_smtp_connections() {
         assert!(per <= 32.0, "{protocol}: {per:.1} KiB per idle connection");
     }
 }
+
+/// A connection that trickles `line` one octet every `every` after the greeting; returns how
+/// long until the server closed it (or `None` if it was still open after `limit`).
+async fn trickle(
+    port: u16,
+    line: &'static [u8],
+    every: Duration,
+    limit: Duration,
+) -> Option<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (mut r, mut w) = s.into_split();
+    let t = std::time::Instant::now();
+    let closed = tokio::spawn(async move {
+        let mut buf = [0u8; 1024];
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => return std::time::Instant::now(),
+                Ok(_) => {}
+            }
+        }
+    });
+    let writer = tokio::spawn(async move {
+        for &b in line.iter().cycle() {
+            if w.write_all(&[b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+    let end = tokio::time::timeout(limit, closed).await;
+    writer.abort();
+    end.ok().map(|e| e.unwrap().duration_since(t))
+}
+
+/// Slow and hostile clients against `mailwire serve` while ordinary load runs beside them:
+/// 1 000 connections trickling a command an octet every 2 s (SMTP, IMAP, POP3) are each cut
+/// off by `command-timeout-secs`/`min-input-rate`; IMAP clients that pipeline FETCHes and
+/// never read are cut off by `write-timeout-secs`, the server holding only a bounded amount
+/// for them; clients that hang up in the middle of DATA or of an APPEND literal leave
+/// nothing stored. The ordinary load meanwhile has no failure; its p99 beside the baseline
+/// is printed.
+#[test]
+fn slow_and_hostile_clients_are_cut_off_while_others_are_served() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let users = 20;
+    let mut list: Vec<String> = (0..users).map(|i| format!("\"u{i}:pw\"")).collect();
+    list.push("\"victim:pw\"".to_owned());
+    let slow = "command-timeout-secs = 3\nmin-input-rate = 100\nwrite-timeout-secs = 3\n";
+    let conf = dir.path().join("hostile.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "users = [{}]\n[imap-limits]\nmax-connections = 4000\nmax-connections-per-address = 4000\n{slow}\
+             [smtp-limits]\nmax-connections = 2000\n{slow}[pop3-limits]\nmax-connections = 2000\n{slow}",
+            list.join(", ")
+        ),
+    )
+    .unwrap();
+    let srv = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--pop3",
+        "127.0.0.1:0",
+        "--imap",
+        "127.0.0.1:0",
+        "--http",
+        "off",
+        "--allow-insecure-auth",
+        "--config",
+        conf.to_str().unwrap(),
+    ]);
+    let pid = srv.child.id();
+    let (smtp, imap, pop3) = (srv.port("smtp"), srv.port("imap"), srv.port("pop3"));
+    let addr = |p: &str| srv.ready[p].as_str().unwrap().parse().unwrap();
+    let load = LoadConfig {
+        smtp: Some(addr("smtp")),
+        pop3: Some(addr("pop3")),
+        imap: Some(addr("imap")),
+        users: (0..users)
+            .map(|i| (format!("u{i}"), "pw".to_owned()))
+            .collect(),
+        mix: Mix {
+            smtp: 8,
+            pop3: 4,
+            imap: 8,
+            ..Mix::default()
+        },
+        duration: Duration::from_secs(4),
+        think: Duration::from_millis(20),
+        ramp: Duration::from_millis(200),
+        op_timeout: Duration::from_secs(10),
+        ..LoadConfig::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The victim's mailbox: one 200 KB message for the non-readers to FETCH.
+    let big = message("big@hostile", "victim", 200_000);
+    rt.block_on(async {
+        let s = tokio::net::TcpStream::connect(("127.0.0.1", imap))
+            .await
+            .unwrap();
+        let mut r = BufReader::new(s);
+        let mut l = String::new();
+        r.read_line(&mut l).await.unwrap();
+        r.get_mut()
+            .write_all(b"a LOGIN victim pw\r\n")
+            .await
+            .unwrap();
+        l.clear();
+        r.read_line(&mut l).await.unwrap();
+        assert!(l.starts_with("a OK"), "{l}");
+        r.get_mut()
+            .write_all(format!("b APPEND INBOX {{{}+}}\r\n", big.len()).as_bytes())
+            .await
+            .unwrap();
+        r.get_mut().write_all(&big).await.unwrap();
+        r.get_mut().write_all(b"\r\n").await.unwrap();
+        l.clear();
+        r.read_line(&mut l).await.unwrap();
+        assert!(l.starts_with("b OK"), "{l}");
+    });
+    let victim_count = || {
+        rt.block_on(async {
+            let s = tokio::net::TcpStream::connect(("127.0.0.1", imap))
+                .await
+                .unwrap();
+            let mut r = BufReader::new(s);
+            let mut l = String::new();
+            r.read_line(&mut l).await.unwrap();
+            r.get_mut()
+                .write_all(b"a LOGIN victim pw\r\nb STATUS INBOX (MESSAGES)\r\nc LOGOUT\r\n")
+                .await
+                .unwrap();
+            let mut all = String::new();
+            r.read_to_string(&mut all).await.unwrap();
+            let at = all.find("(MESSAGES ").expect("STATUS") + 10;
+            all[at..].split(')').next().unwrap().parse::<u32>().unwrap()
+        })
+    };
+    assert_eq!(victim_count(), 1);
+
+    let baseline = rt.block_on(run(load.clone()));
+    assert_eq!(baseline.failures(), 0, "{}", baseline.to_json());
+    let before = usage(pid);
+
+    let hostile = rt.spawn(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        // 1 000 slowloris connections.
+        for i in 0..1000 {
+            let (port, line): (u16, &'static [u8]) = match i % 5 {
+                0 | 1 => (smtp, b"MAIL FROM:<slow@example.org> SIZE=1"),
+                2 | 3 => (imap, b"a LOGIN victim pw-never-ending"),
+                _ => (pop3, b"USER victim-never-ending"),
+            };
+            tasks.spawn(async move {
+                (
+                    "slow",
+                    trickle(port, line, Duration::from_secs(2), Duration::from_secs(20)).await,
+                )
+            });
+        }
+        // 20 IMAP clients that pipeline FETCHes of the 200 KB message and never read.
+        for _ in 0..20 {
+            tasks.spawn(async move {
+                let s = tokio::net::TcpStream::connect(("127.0.0.1", imap))
+                    .await
+                    .unwrap();
+                let t = std::time::Instant::now();
+                let mut r = BufReader::new(s);
+                let mut l = String::new();
+                r.read_line(&mut l).await.unwrap();
+                r.get_mut()
+                    .write_all(b"a LOGIN victim pw\r\nb SELECT INBOX\r\n")
+                    .await
+                    .unwrap();
+                let burst = b"f FETCH 1 BODY.PEEK[]\r\n".repeat(300);
+                let _ = tokio::time::timeout(Duration::from_secs(5), r.get_mut().write_all(&burst))
+                    .await;
+                // Not reading for 8 s; then what was sent before the cut-off, and the end.
+                tokio::time::sleep(Duration::from_secs(8)).await;
+                let mut sink = Vec::new();
+                let read =
+                    tokio::time::timeout(Duration::from_secs(20), r.read_to_end(&mut sink)).await;
+                let ended = read.is_ok().then(|| t.elapsed());
+                assert!(
+                    sink.len() < 300 * 200_000 / 4,
+                    "{} octets: the server kept writing to a client that did not read",
+                    sink.len()
+                );
+                ("nonreader", ended)
+            });
+        }
+        // 20 SMTP clients that hang up in DATA, 20 IMAP clients in an APPEND literal.
+        for i in 0..40 {
+            tasks.spawn(async move {
+                let t = std::time::Instant::now();
+                if i % 2 == 0 {
+                    let s = tokio::net::TcpStream::connect(("127.0.0.1", smtp))
+                        .await
+                        .unwrap();
+                    let mut r = BufReader::new(s);
+                    let mut l = String::new();
+                    r.read_line(&mut l).await.unwrap();
+                    for cmd in [
+                        "EHLO x\r\n",
+                        "MAIL FROM:<a@example.org>\r\n",
+                        "RCPT TO:<victim@example.com>\r\n",
+                        "DATA\r\n",
+                    ] {
+                        r.get_mut().write_all(cmd.as_bytes()).await.unwrap();
+                        loop {
+                            l.clear();
+                            r.read_line(&mut l).await.unwrap();
+                            if l.as_bytes().get(3) != Some(&b'-') {
+                                break;
+                            }
+                        }
+                    }
+                    assert!(l.starts_with("354"), "{l}");
+                    r.get_mut()
+                        .write_all(&message("cut@data", "victim", 10_000))
+                        .await
+                        .unwrap();
+                } else {
+                    let s = tokio::net::TcpStream::connect(("127.0.0.1", imap))
+                        .await
+                        .unwrap();
+                    let mut r = BufReader::new(s);
+                    let mut l = String::new();
+                    r.read_line(&mut l).await.unwrap();
+                    r.get_mut()
+                        .write_all(b"a LOGIN victim pw\r\nb APPEND INBOX {100000}\r\n")
+                        .await
+                        .unwrap();
+                    loop {
+                        l.clear();
+                        r.read_line(&mut l).await.unwrap();
+                        if l.starts_with('+') {
+                            break;
+                        }
+                    }
+                    r.get_mut().write_all(&[b'z'; 50_000]).await.unwrap();
+                }
+                // Hung up here.
+                ("hangup", Some(t.elapsed()))
+            });
+        }
+        let mut out: Vec<(&'static str, Option<Duration>)> = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            out.push(r.unwrap());
+        }
+        out
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let during = rt.block_on(run(load.clone()));
+    let mid = usage(pid);
+    let results = rt.block_on(hostile).unwrap();
+    println!("baseline load: {}", baseline.to_json());
+    println!("load beside the hostile clients: {}", during.to_json());
+    assert_eq!(during.failures(), 0, "{}", during.to_json());
+    for kind in ["smtp", "imap", "pop3"] {
+        let (a, b) = (&baseline.kinds[kind], &during.kinds[kind]);
+        println!(
+            "{kind}: p99 {:.1} ms alone, {:.1} ms beside 1 000 slow clients ({:.2}x); {} vs {} ops",
+            a.quantile(0.99) as f64 / 1000.0,
+            b.quantile(0.99) as f64 / 1000.0,
+            b.quantile(0.99) as f64 / a.quantile(0.99).max(1) as f64,
+            a.ops,
+            b.ops
+        );
+    }
+    let slow: Vec<Option<Duration>> = results
+        .iter()
+        .filter(|r| r.0 == "slow")
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(slow.len(), 1000);
+    let still_open = slow.iter().filter(|d| d.is_none()).count();
+    assert_eq!(
+        still_open, 0,
+        "{still_open} slow connections were never cut off"
+    );
+    let longest = slow.iter().flatten().max().unwrap();
+    println!(
+        "1 000 slow connections all cut off, the last after {longest:?}; server during: {mid:?} (fds, RSS KiB, threads), before: {before:?}"
+    );
+    let nonreaders: Vec<Option<Duration>> = results
+        .iter()
+        .filter(|r| r.0 == "nonreader")
+        .map(|r| r.1)
+        .collect();
+    assert!(
+        nonreaders.iter().all(Option::is_some),
+        "a non-reading client was never cut off: {nonreaders:?}"
+    );
+    // Memory for the slow and the non-reading clients is bounded (not 300 x 200 KB each).
+    assert!(mid.1 < before.1 + 200 * 1024, "RSS {before:?} -> {mid:?}");
+    // Nothing of the hung-up DATA and APPENDs was stored.
+    assert_eq!(
+        victim_count(),
+        1,
+        "a message cut off in DATA or in its literal was stored"
+    );
+    // And the server goes on.
+    let after = rt.block_on(run(LoadConfig {
+        duration: Duration::from_secs(1),
+        ..load
+    }));
+    assert_eq!(after.failures(), 0, "{}", after.to_json());
+}

@@ -6,6 +6,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use bytes::BufMut;
 use mailwire_tls::{TlsAcceptor, Transport};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -301,6 +303,17 @@ pub struct DriverOptions {
     pub max_pending_output: usize,
     /// The most octets one read takes from the socket.
     pub read_chunk: usize,
+    /// A command (a line, or a message or literal sent after it) whose input has started but
+    /// that the session has not answered within this long is cut off
+    /// ([`Session::handle_idle_timeout`]) unless its octets arrive at
+    /// [`min_input_rate`](Self::min_input_rate) at least: a client that trickles one octet
+    /// every few seconds (slowloris) never holds a connection for the idle timeout. Checked
+    /// again every such period while the rate holds. Default 60 s.
+    pub command_timeout: Duration,
+    /// Octets per second a command still unanswered after
+    /// [`command_timeout`](Self::command_timeout) must average. Default 1024 (a 35 MB message
+    /// over a link of 100 KB/s takes six minutes and is never cut).
+    pub min_input_rate: u64,
 }
 
 impl Default for DriverOptions {
@@ -311,12 +324,52 @@ impl Default for DriverOptions {
             handshake_timeout: mailwire_tls::DEFAULT_HANDSHAKE_TIMEOUT,
             max_pending_output: 64 * 1024,
             read_chunk: 64 * 1024,
+            command_timeout: Duration::from_secs(60),
+            min_input_rate: 1024,
         }
     }
 }
 
 /// The first read of a connection, and of one that went quiet: enough for any command line.
 const SMALL_READ: usize = 4096;
+
+/// Why a read stopped waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// The idle timeout.
+    Idle,
+    /// An unanswered command's rate check is due.
+    Check,
+    /// The command failed its rate check: cut off now.
+    Cut,
+}
+
+/// How long the next read may wait: the idle timeout, or less when an unanswered command is
+/// due for its rate check ([`DriverOptions::command_timeout`]). A check the command passes
+/// moves the next one a period on; one it fails is [`Wait::Cut`].
+fn read_wait(
+    idle: Duration,
+    pending: &mut Option<(Instant, u64, Instant)>,
+    o: &DriverOptions,
+) -> (Duration, Wait) {
+    let Some((since, octets, check)) = pending.as_mut() else {
+        return (idle, Wait::Idle);
+    };
+    let now = Instant::now();
+    if now >= *check {
+        let secs = now.duration_since(*since).as_secs_f64().max(1e-3);
+        if (*octets as f64) / secs < o.min_input_rate as f64 {
+            return (Duration::ZERO, Wait::Cut);
+        }
+        *check = now + o.command_timeout;
+    }
+    let left = check.saturating_duration_since(now);
+    if left < idle {
+        (left, Wait::Check)
+    } else {
+        (idle, Wait::Idle)
+    }
+}
 
 /// Runs `session` over `io` to its end.
 ///
@@ -350,6 +403,8 @@ where
     let mut start = 0;
     let mut out = Vec::new();
     let mut room_wanted = SMALL_READ.min(read_chunk);
+    // Input of a command not answered yet: since when, how many octets, the next check.
+    let mut pending: Option<(Instant, u64, Instant)> = None;
     let mut z: Option<Deflate> = None;
     // A shutdown signalled before the connection started is not a change any more.
     let mut shutting_down = *shutdown.borrow_and_update();
@@ -358,12 +413,18 @@ where
     }
     loop {
         // Feed what is buffered, answering events as they come.
+        let mut progress = false;
         loop {
+            let before = session.output_len();
             let used = session.handle_input(&input[start..]);
             start += used;
             let mut answered = false;
+            if session.output_len() > before {
+                progress = true;
+            }
             while let Some(event) = session.poll_event() {
                 answered = true;
+                progress = true;
                 let mut writer = Writer {
                     io,
                     z: &mut z,
@@ -419,6 +480,10 @@ where
                 break;
             }
         }
+        // The session answered: the command the pending input was for is done.
+        if progress {
+            pending = None;
+        }
         // Everything buffered is consumed (by the session's framer): write, then read.
         session.poll_output(&mut out);
         send(io, &mut z, &mut out, o.write_timeout).await?;
@@ -443,6 +508,11 @@ where
         };
         buf.reserve(room_wanted);
         let mut room = buf.limit(room_wanted);
+        let (wait, why) = read_wait(
+            session.idle_timeout().unwrap_or(o.idle_timeout),
+            &mut pending,
+            o,
+        );
         // Biased: news from outside (shutdown, a change made elsewhere) is taken before input
         // that is ready at the same moment, so a command sent after a change sees it.
         let read = tokio::select! {
@@ -456,15 +526,23 @@ where
                 handler.woken(session).await?;
                 continue;
             }
-            r = tokio::time::timeout(
-                session.idle_timeout().unwrap_or(o.idle_timeout),
-                io.read_buf(&mut room),
-            ) => r,
+            r = tokio::time::timeout(wait, io.read_buf(&mut room)) => r,
         };
         match read {
-            Err(_) => session.handle_idle_timeout(),
+            // The rate check is due: made by the next read_wait.
+            Err(_) if why == Wait::Check => {}
+            Err(_) => {
+                if why == Wait::Cut {
+                    tracing::debug!("a command too slow in coming: cut off");
+                    pending = None;
+                }
+                session.handle_idle_timeout();
+            }
             Ok(Ok(0)) => return Ok(()),
             Ok(Ok(n)) => {
+                let now = Instant::now();
+                let p = pending.get_or_insert((now, 0, now + o.command_timeout));
+                p.1 += n as u64;
                 // A read that filled its room asks for a bigger one next (up to read_chunk);
                 // a short one goes back to the small size.
                 room_wanted = if n >= room_wanted {
@@ -789,6 +867,88 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_secs(60));
         drop(io);
         assert_eq!(read_all(&mut client).await, b"IDLE\r\n");
+    }
+
+    /// A command trickled in an octet every 2 s is cut off at the first rate check after
+    /// `command_timeout`, long before the idle timeout; one that keeps the rate (a long
+    /// unanswered line sent steadily) is checked again and never cut, and is answered.
+    #[tokio::test(start_paused = true)]
+    async fn slow_commands_are_cut_off_and_steady_ones_are_not() {
+        let options = DriverOptions {
+            idle_timeout: Duration::from_secs(300),
+            command_timeout: Duration::from_secs(10),
+            min_input_rate: 100,
+            ..DriverOptions::default()
+        };
+        // Slowloris: one octet every 2 s, never a line end.
+        let (server, mut client) = tokio::io::duplex(64 * 1024);
+        let task = tokio::spawn(async move {
+            let mut io = Transport::Plain(server);
+            let (_stop, shutdown) = watch::channel(false);
+            let mut session = Lines::default();
+            let started = Instant::now();
+            drive(
+                &mut io,
+                &mut session,
+                &mut Answer::new(1),
+                None,
+                &options,
+                shutdown,
+            )
+            .await
+            .unwrap();
+            started.elapsed()
+        });
+        for _ in 0..100 {
+            if client.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if task.is_finished() {
+                break;
+            }
+        }
+        let took = task.await.unwrap();
+        assert!(
+            took >= Duration::from_secs(10) && took < Duration::from_secs(14),
+            "{took:?}"
+        );
+        assert_eq!(read_all(&mut client).await, b"IDLE\r\n");
+
+        // Steady: 200 octets a second for 35 s, then the line end: answered, not cut.
+        let (server, mut client) = tokio::io::duplex(64 * 1024);
+        let task = tokio::spawn(async move {
+            let mut io = Transport::Plain(server);
+            let (_stop, shutdown) = watch::channel(false);
+            let mut session = Lines::default();
+            drive(
+                &mut io,
+                &mut session,
+                &mut Answer::new(1),
+                None,
+                &options,
+                shutdown,
+            )
+            .await
+            .unwrap();
+        });
+        for _ in 0..35 {
+            client.write_all(&[b'y'; 200]).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        client.write_all(b"\r\nQUIT\r\n").await.unwrap();
+        let got = read_all(&mut client).await;
+        task.await.unwrap();
+        assert!(
+            got.ends_with(b"BYE\r\n"),
+            "{:?}",
+            String::from_utf8_lossy(&got)
+        );
+        assert!(
+            !got.starts_with(b"IDLE"),
+            "{:?}",
+            String::from_utf8_lossy(&got)
+        );
     }
 
     /// Shutdown reaches the session once, whether it comes while the connection waits or

@@ -49,6 +49,12 @@ pub struct ServerOptions {
     pub idle_timeout: Duration,
     /// Time allowed for one write to the client. Default 2 minutes.
     pub write_timeout: Duration,
+    /// A command whose input started but is not answered within this long is cut off unless
+    /// it arrives at [`min_input_rate`](Self::min_input_rate) (slow clients, slowloris).
+    /// Default 60 s.
+    pub command_timeout: Duration,
+    /// Octets per second such a command must average. Default 1024.
+    pub min_input_rate: u64,
     /// Time allowed for a TLS handshake. Default 30 seconds.
     pub handshake_timeout: Duration,
     /// Connections served at once per listener; more get `* BYE` and are closed. Default 1024.
@@ -67,6 +73,8 @@ impl Default for ServerOptions {
             session: ServerConfig::default(),
             idle_timeout: Duration::from_secs(30 * 60),
             write_timeout: Duration::from_secs(120),
+            command_timeout: Duration::from_secs(60),
+            min_input_rate: 1024,
             handshake_timeout: Duration::from_secs(30),
             max_connections: 1024,
             max_connections_per_address: 512,
@@ -192,6 +200,8 @@ impl Server {
         let options = DriverOptions {
             idle_timeout: o.idle_timeout,
             write_timeout: o.write_timeout,
+            command_timeout: o.command_timeout,
+            min_input_rate: o.min_input_rate,
             handshake_timeout: o.handshake_timeout,
             max_pending_output: max_output,
             ..DriverOptions::default()

@@ -58,6 +58,12 @@ pub struct ServerOptions {
     /// Time allowed for one write to the client (a client that stops reading in the middle
     /// of a RETR is dropped after it). Default 2 minutes.
     pub write_timeout: Duration,
+    /// A command whose input started but is not answered within this long is cut off unless
+    /// it arrives at [`min_input_rate`](Self::min_input_rate) (slow clients, slowloris).
+    /// Default 60 s.
+    pub command_timeout: Duration,
+    /// Octets per second such a command must average. Default 1024.
+    pub min_input_rate: u64,
     /// Time allowed for a TLS handshake. Default 30 seconds.
     pub handshake_timeout: Duration,
     /// Connections served at once per server; more get `-ERR [SYS/TEMP]` and are closed.
@@ -73,6 +79,8 @@ impl Default for ServerOptions {
             session: ServerConfig::default(),
             idle_timeout: Duration::from_secs(600),
             write_timeout: Duration::from_secs(120),
+            command_timeout: Duration::from_secs(60),
+            min_input_rate: 1024,
             handshake_timeout: Duration::from_secs(30),
             max_connections: 256,
             message_chunk: 64 * 1024,
@@ -223,6 +231,8 @@ impl<M: MaildropProvider> Server<M> {
         let options = DriverOptions {
             idle_timeout: o.idle_timeout,
             write_timeout: o.write_timeout,
+            command_timeout: o.command_timeout,
+            min_input_rate: o.min_input_rate,
             handshake_timeout: o.handshake_timeout,
             max_pending_output: max_output,
             ..DriverOptions::default()
