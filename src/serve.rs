@@ -187,6 +187,9 @@ pub struct ServeConfig {
     /// Every user's quota (`[quota]`: `storage` in octets, `messages`); none by default.
     /// Deliveries past it get `552 5.2.2`, APPEND `NO [OVERQUOTA]`; IMAP GETQUOTA shows it.
     pub quota: QuotaConfig,
+    /// The login throttle shared by SMTP, POP3 and IMAP (`[auth-throttle]`): failures per
+    /// client address slow its next answers, then refuse it for a while.
+    pub auth_throttle: AuthThrottleConfig,
     /// One user's quota instead (`[user-quota.LOGIN]`, the same keys).
     pub user_quota: std::collections::BTreeMap<String, QuotaConfig>,
     /// The HTTP API and web page: an address, or `off`. By default on at
@@ -302,6 +305,58 @@ impl ImapLimits {
             max_depth => session.max_depth,
             max_output => session.max_output
         );
+    }
+}
+
+/// `[auth-throttle]` in the `--config` file (defaults on
+/// [`mailwire_net::AuthThrottleOptions`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuthThrottleConfig {
+    /// `false` turns the throttle off. Default on.
+    pub enabled: Option<bool>,
+    /// Seconds an address's failures are remembered after its last one.
+    pub window_secs: Option<u64>,
+    /// Failures answered at once.
+    pub slow_after: Option<u32>,
+    /// Milliseconds added to the wait per failure past `slow-after`.
+    pub delay_step_ms: Option<u64>,
+    /// The longest wait before a failure is answered, in milliseconds.
+    pub max_delay_ms: Option<u64>,
+    /// Failures after which the address is refused (0: never).
+    pub lockout_after: Option<u32>,
+    /// Seconds a refused address stays refused.
+    pub lockout_secs: Option<u64>,
+}
+
+impl AuthThrottleConfig {
+    /// The throttle these settings describe, `None` when turned off.
+    pub fn throttle(&self) -> Option<std::sync::Arc<mailwire_net::AuthThrottle>> {
+        if self.enabled == Some(false) {
+            return None;
+        }
+        let mut o = mailwire_net::AuthThrottleOptions::default();
+        let secs = std::time::Duration::from_secs;
+        let ms = std::time::Duration::from_millis;
+        if let Some(v) = self.window_secs {
+            o.window = secs(v);
+        }
+        if let Some(v) = self.slow_after {
+            o.slow_after = v;
+        }
+        if let Some(v) = self.delay_step_ms {
+            o.delay_step = ms(v);
+        }
+        if let Some(v) = self.max_delay_ms {
+            o.max_delay = ms(v);
+        }
+        if let Some(v) = self.lockout_after {
+            o.lockout_after = v;
+        }
+        if let Some(v) = self.lockout_secs {
+            o.lockout = secs(v);
+        }
+        Some(std::sync::Arc::new(mailwire_net::AuthThrottle::new(o)))
     }
 }
 
@@ -678,6 +733,8 @@ impl Server {
         if let Some(max) = config.max_message_size {
             smtp_options.session.max_message_size = max;
         }
+        let throttle = config.auth_throttle.throttle();
+        smtp_options.auth_throttle = throttle.clone();
         config.smtp_limits.apply(&mut smtp_options);
         let faults = crate::http::Faults::default();
         for rule in &config.fault {
@@ -697,6 +754,7 @@ impl Server {
         );
         let mut pop3_options = mailwire_pop3::server::ServerOptions::default();
         pop3_options.session.allow_insecure_auth = config.allow_insecure_auth;
+        pop3_options.auth_throttle = throttle.clone();
         config.pop3_limits.apply(&mut pop3_options);
         let pop3 = mailwire_pop3::server::Server::with_login_faults(
             pop3_options,
@@ -710,6 +768,7 @@ impl Server {
         if let Some(max) = config.max_message_size {
             imap_options.session.max_literal_len = max;
         }
+        imap_options.auth_throttle = throttle.clone();
         config.imap_limits.apply(&mut imap_options);
         let imap = mailwire_imap::server::Server::with_login_faults(
             imap_options,

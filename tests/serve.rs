@@ -605,3 +605,125 @@ fn default_listeners_are_greenmail_ports() {
     assert!(s.ready.get("lmtp").is_none(), "LMTP is off unless named");
     assert_eq!(s.terminate().0, 0);
 }
+
+/// `[auth-throttle]`: failed logins from one address, over all its connections and all three
+/// protocols, are answered later and later past `slow-after`, then every login from it is
+/// refused (IMAP `NO [UNAVAILABLE]`, SMTP `454 4.7.0`, POP3 `-ERR [SYS/TEMP]`) even with the
+/// right password, until `lockout-secs` have passed.
+#[test]
+fn failed_logins_from_one_address_are_slowed_then_refused_for_a_while() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("serve.toml");
+    std::fs::write(
+        &conf,
+        "smtp = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\npop3 = \"127.0.0.1:0\"\n\
+         user = [\"bob:pw\"]\nallow-insecure-auth = true\n\
+         [imap-limits]\nauth-failure-delay-ms = 0\nmax-auth-failures = 100\n\
+         [pop3-limits]\nmax-auth-failures = 100\n\
+         [auth-throttle]\nslow-after = 2\ndelay-step-ms = 400\nmax-delay-ms = 800\n\
+         lockout-after = 5\nlockout-secs = 3\n",
+    )
+    .unwrap();
+    let s = Serve::start(&["--config", conf.to_str().unwrap()]);
+    let open_imap = || {
+        let w = TcpStream::connect(("127.0.0.1", s.port("imap"))).unwrap();
+        w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut r = BufReader::new(w.try_clone().unwrap());
+        let mut greeting = String::new();
+        r.read_line(&mut greeting).unwrap();
+        (r, w)
+    };
+    let (mut r, mut w) = open_imap();
+    let mut took = Vec::new();
+    for i in 0..4 {
+        let t = Instant::now();
+        let a = imap_cmd(&mut r, &mut w, &format!("f{i}"), "LOGIN bob wrong");
+        took.push(t.elapsed());
+        assert!(a.contains("NO [AUTHENTICATIONFAILED]"), "{a}");
+    }
+    // The first two come at once; the third waits 400 ms, the fourth 800 ms.
+    assert!(took[2] >= Duration::from_millis(400), "{took:?}");
+    assert!(took[3] >= Duration::from_millis(800), "{took:?}");
+    // The fifth failure, from another connection (and another protocol), locks the address.
+    let mut c = Smtp::connect(s.port("smtp"));
+    c.cmd("EHLO x");
+    let r5 = c.cmd("AUTH PLAIN AGJvYgB3cm9uZw==");
+    assert!(r5.starts_with("535"), "{r5}");
+    // Now even the right password is refused, on every protocol.
+    let ok = imap_cmd(&mut r, &mut w, "g", "LOGIN bob pw");
+    assert!(ok.contains("g NO [UNAVAILABLE]"), "{ok}");
+    let r6 = c.cmd("AUTH PLAIN AGJvYgBwdw==");
+    assert!(r6.starts_with("454 4.7.0"), "{r6}");
+    let p = TcpStream::connect(("127.0.0.1", s.port("pop3"))).unwrap();
+    p.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut pr = BufReader::new(p.try_clone().unwrap());
+    let mut pw = p;
+    let mut line = String::new();
+    pr.read_line(&mut line).unwrap();
+    pw.write_all(b"USER bob\r\nPASS pw\r\n").unwrap();
+    line.clear();
+    pr.read_line(&mut line).unwrap();
+    line.clear();
+    pr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("-ERR [SYS/TEMP]"), "{line}");
+    // After the lockout, the right password works again.
+    std::thread::sleep(Duration::from_millis(3200));
+    let (mut r2, mut w2) = open_imap();
+    let ok = imap_cmd(&mut r2, &mut w2, "h", "LOGIN bob pw");
+    assert!(ok.contains("h OK"), "{ok}");
+    drop((r, w, r2, w2, c, pr, pw));
+    assert_eq!(s.terminate().0, 0);
+}
+
+/// The first SCRAM step costs as much for a user who does not exist as for one who does
+/// (whose stored password must be run through PBKDF2): its timing does not tell which logins
+/// exist. Medians of 9 over the wire, IMAP `AUTHENTICATE SCRAM-SHA-256` with an initial
+/// response, cancelled after the server's first message.
+#[test]
+fn scram_answers_an_unknown_user_as_slowly_as_a_known_one() {
+    use base64::Engine as _;
+    let s = Serve::start(&[
+        "--imap",
+        "127.0.0.1:0",
+        "--user",
+        "bob:pw",
+        "--allow-insecure-auth",
+        "--http",
+        "off",
+    ]);
+    let w = TcpStream::connect(("127.0.0.1", s.port("imap"))).unwrap();
+    w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(w.try_clone().unwrap());
+    let mut w = w;
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let mut first = |user: &str| -> Duration {
+        let ir = base64::engine::general_purpose::STANDARD
+            .encode(format!("n,,n={user},r=0123456789abcdefghij"));
+        let t = Instant::now();
+        w.write_all(format!("a AUTHENTICATE SCRAM-SHA-256 {ir}\r\n").as_bytes())
+            .unwrap();
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        let took = t.elapsed();
+        assert!(line.starts_with("+ "), "{line}");
+        w.write_all(b"*\r\n").unwrap();
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("a "), "{line}");
+        took
+    };
+    let mut median = |user: &str| {
+        let mut v: Vec<Duration> = (0..9).map(|_| first(user)).collect();
+        v.sort();
+        v[4]
+    };
+    let known = median("bob");
+    let unknown = median("nobody");
+    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    println!("SCRAM first step: known user {known:?}, unknown {unknown:?}");
+    assert!(
+        (0.33..3.0).contains(&ratio),
+        "known {known:?}, unknown {unknown:?}"
+    );
+}

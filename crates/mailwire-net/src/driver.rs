@@ -215,6 +215,16 @@ pub trait Session {
     fn idle_timeout(&self) -> Option<Duration> {
         None
     }
+    /// Logins failed since the last call, counted by the driver's [`AuthThrottle`] against
+    /// the connection's address. Default: none.
+    fn take_auth_failures(&mut self) -> u32 {
+        0
+    }
+    /// The [`AuthThrottle`] refuses logins from this connection's address (or no longer
+    /// does): the session answers login attempts with its protocol's "try again later".
+    fn set_auth_refused(&mut self, refused: bool) {
+        let _ = refused;
+    }
 }
 
 /// What the driver does after a [`Handler`] handled an event.
@@ -252,6 +262,12 @@ pub trait Handler<S: Session> {
     /// it is dropped whenever input comes first. The default never completes.
     fn wait(&mut self) -> impl Future<Output = ()> + Send {
         std::future::pending()
+    }
+
+    /// The per-address login throttle of this connection's server and the client's address;
+    /// `None` (the default): no throttle.
+    fn auth_throttle(&self) -> Option<(&crate::AuthThrottle, std::net::IpAddr)> {
+        None
     }
 
     /// [`wait`](Self::wait) completed: tell the session.
@@ -411,7 +427,16 @@ where
     if shutting_down {
         session.handle_shutdown();
     }
+    let mut refused = false;
     loop {
+        // Whether this address may log in now: told to the session before it reads.
+        if let Some((t, ip)) = handler.auth_throttle() {
+            let now = t.refused(ip);
+            if now != refused {
+                refused = now;
+                session.set_auth_refused(now);
+            }
+        }
         // Feed what is buffered, answering events as they come.
         let mut progress = false;
         loop {
@@ -483,6 +508,16 @@ where
         // The session answered: the command the pending input was for is done.
         if progress {
             pending = None;
+        }
+        // Failed logins count against the address; past its allowance the answer waits.
+        let failures = session.take_auth_failures();
+        if failures > 0
+            && let Some((t, ip)) = handler.auth_throttle()
+        {
+            let wait = t.failed(ip, failures);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
         }
         // Everything buffered is consumed (by the session's framer): write, then read.
         session.poll_output(&mut out);

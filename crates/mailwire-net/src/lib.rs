@@ -104,12 +104,14 @@
 mod accept;
 mod driver;
 mod fault;
+mod throttle;
 
 pub use accept::{AcceptLimits, serve_connections};
 pub use driver::{
     ConnectionError, Deflate, DriverOptions, Handler, Session, Step, Writer, drive, open, write_out,
 };
 pub use fault::{Fault, LoginFaults};
+pub use throttle::{AuthThrottle, AuthThrottleOptions};
 
 /// Implements [`Session`] for a sans-I/O server session whose inherent methods already have
 /// the trait's names and signatures (`handle_input`, `poll_event`, `output_len`, `poll_output`,
@@ -162,6 +164,14 @@ macro_rules! impl_session {
 
             fn handle_shutdown(&mut self) {
                 <$session>::handle_shutdown(self);
+            }
+
+            fn take_auth_failures(&mut self) -> u32 {
+                <$session>::take_auth_failures(self)
+            }
+
+            fn set_auth_refused(&mut self, refused: bool) {
+                <$session>::set_auth_refused(self, refused);
             }
 
             $($extra)*

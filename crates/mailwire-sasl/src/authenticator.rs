@@ -115,6 +115,53 @@ pub fn verify_password(credentials: &Credentials, password: &str) -> bool {
     }
 }
 
+/// [`verify_password`] for a user found, and for one not found the same work on a stand-in
+/// of the backend's kind of secret before `false`: an unknown user and a wrong password then
+/// cost the same time (a PBKDF2 of 4096 rounds for SCRAM verifiers), so the answer's timing
+/// does not tell whether a user exists.
+pub fn verify_or_pretend(
+    credentials: Option<Credentials>,
+    kind: SecretKind,
+    password: &str,
+) -> bool {
+    match credentials {
+        Some(c) => verify_password(&c, password),
+        None => {
+            if let SecretKind::ScramVerifiers { sha256, .. } = kind {
+                let hash = if sha256 {
+                    ScramHash::Sha256
+                } else {
+                    ScramHash::Sha1
+                };
+                let _ = stand_in(hash).verify_password(hash, password);
+            } else {
+                let _ = bool::from(b"stand-in password".ct_eq(password.as_bytes()));
+            }
+            false
+        }
+    }
+}
+
+/// A SCRAM verifier of no one's password, made once per hash, with the iteration count
+/// stored verifiers use (4096).
+pub(crate) fn stand_in(hash: ScramHash) -> &'static ScramVerifier {
+    static SHA1: std::sync::OnceLock<ScramVerifier> = std::sync::OnceLock::new();
+    static SHA256: std::sync::OnceLock<ScramVerifier> = std::sync::OnceLock::new();
+    let cell = match hash {
+        ScramHash::Sha1 => &SHA1,
+        ScramHash::Sha256 => &SHA256,
+    };
+    cell.get_or_init(|| {
+        ScramVerifier::generate(hash, "\u{0}stand-in\u{0}", 4096, &mut rand::thread_rng())
+            .unwrap_or(ScramVerifier {
+                salt: vec![0; 16],
+                iterations: 4096,
+                stored_key: vec![0; 32],
+                server_key: vec![0; 32],
+            })
+    })
+}
+
 /// What kind of secrets a backend can hand out, which decides the
 /// challenge-response mechanisms it can serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,8 +306,7 @@ pub trait Authenticator {
     /// [`verify_password`]. Override it for backends that can only verify
     /// (LDAP bind, PAM) or to accept any password.
     fn verify_plain(&self, authcid: &str, password: &str) -> bool {
-        self.credentials(authcid)
-            .is_some_and(|c| verify_password(&c, password))
+        verify_or_pretend(self.credentials(authcid), self.secret_kind(), password)
     }
 
     /// May `authcid` act as `authzid`? `authzid` is empty when the client
@@ -563,5 +609,44 @@ mod tests {
         assert!(!by_ref.authorize("bob", "admin"));
         let b: Box<dyn Authenticator> = Box::new(StaticAuthenticator::new());
         assert!(b.authorize("x", ""));
+    }
+
+    /// The median time of `f` over 9 runs.
+    fn median(mut f: impl FnMut()) -> std::time::Duration {
+        let mut v: Vec<std::time::Duration> = (0..9)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect();
+        v.sort();
+        v[4]
+    }
+
+    /// An unknown user costs what a wrong password costs: with SCRAM verifiers stored, both
+    /// run a PBKDF2 (without the stand-in, the unknown user answered in microseconds).
+    #[test]
+    fn unknown_users_cost_what_wrong_passwords_cost() {
+        let v = ScramVerifier::generate(ScramHash::Sha256, "right", 4096, &mut rand::thread_rng())
+            .unwrap();
+        let creds = Credentials::Scram {
+            sha1: None,
+            sha256: Some(v),
+        };
+        let kind = SecretKind::ScramVerifiers {
+            sha1: false,
+            sha256: true,
+        };
+        // Warm the stand-in once.
+        assert!(!verify_or_pretend(None, kind, "x"));
+        let wrong = median(|| assert!(!verify_or_pretend(Some(creds.clone()), kind, "wrong")));
+        let unknown = median(|| assert!(!verify_or_pretend(None, kind, "wrong")));
+        let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
+        assert!(
+            (0.33..3.0).contains(&ratio),
+            "unknown {unknown:?} vs wrong password {wrong:?}"
+        );
+        assert!(verify_or_pretend(Some(creds), kind, "right"));
     }
 }

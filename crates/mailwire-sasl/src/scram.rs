@@ -619,7 +619,14 @@ impl ScramServer {
                 .scram_verifier(self.hash)
                 .filter(|v| v.iterations > 0)
                 .cloned(),
-            None => None,
+            None => {
+                // The work a known user's stored password would cost, so that the answer's
+                // timing does not tell an unknown user from a known one.
+                if auth.secret_kind() == crate::SecretKind::Plaintext {
+                    let _ = ScramVerifier::generate(self.hash, "", iterations, &mut rng);
+                }
+                None
+            }
         };
         let user_known = found.is_some();
         let verifier = found.unwrap_or_else(|| {

@@ -1,6 +1,6 @@
 //! The store as the SASL [`Authenticator`].
 
-use mailwire_sasl::{Authenticator, Credentials, SecretKind, verify_password};
+use mailwire_sasl::{Authenticator, Credentials, SecretKind};
 
 use crate::store::Store;
 
@@ -47,7 +47,6 @@ impl Authenticator for Store {
         if self.accepts_any_password() {
             return !authcid.is_empty();
         }
-        self.credentials(authcid)
-            .is_some_and(|c| verify_password(&c, password))
+        mailwire_sasl::verify_or_pretend(self.credentials(authcid), self.secret_kind(), password)
     }
 }

@@ -55,6 +55,11 @@ pub struct ServerOptions {
     pub command_timeout: Duration,
     /// Octets per second such a command must average. Default 1024.
     pub min_input_rate: u64,
+    /// Logins failed per client address, over all connections (and over every server given
+    /// the same one): past its allowance a failure is answered later and later, then the
+    /// address is refused for a while. Default: a throttle of this server's own with
+    /// [`AuthThrottleOptions::default`](mailwire_net::AuthThrottleOptions); `None`: none.
+    pub auth_throttle: Option<std::sync::Arc<mailwire_net::AuthThrottle>>,
     /// Time allowed for a TLS handshake. Default 30 seconds.
     pub handshake_timeout: Duration,
     /// Connections served at once per listener; more get `* BYE` and are closed. Default 1024.
@@ -75,6 +80,7 @@ impl Default for ServerOptions {
             write_timeout: Duration::from_secs(120),
             command_timeout: Duration::from_secs(60),
             min_input_rate: 1024,
+            auth_throttle: Some(std::sync::Arc::new(mailwire_net::AuthThrottle::default())),
             handshake_timeout: Duration::from_secs(30),
             max_connections: 1024,
             max_connections_per_address: 512,
@@ -212,6 +218,7 @@ impl Server {
             peer,
             max_output,
             login_faults: self.login_faults.clone(),
+            auth_throttle: o.auth_throttle.clone(),
         };
         drive(
             &mut io,
@@ -234,6 +241,7 @@ struct Connection {
     peer: SocketAddr,
     max_output: usize,
     login_faults: Option<LoginFaults<Failure>>,
+    auth_throttle: Option<Arc<mailwire_net::AuthThrottle>>,
 }
 
 fn now() -> i64 {
@@ -243,6 +251,10 @@ fn now() -> i64 {
 }
 
 impl Handler<ServerSession> for Connection {
+    fn auth_throttle(&self) -> Option<(&mailwire_net::AuthThrottle, std::net::IpAddr)> {
+        self.auth_throttle.as_deref().map(|t| (t, self.peer.ip()))
+    }
+
     async fn handle<IO>(
         &mut self,
         session: &mut ServerSession,

@@ -222,6 +222,10 @@ pub struct ServerSession {
     output: Vec<u8>,
     errors: u32,
     auth_failures: u32,
+    /// Failures not yet taken by the driver ([`Self::take_auth_failures`]).
+    new_auth_failures: u32,
+    /// Logins refused for this connection's address ([`Self::set_auth_refused`]).
+    auth_refused: bool,
     commands: u64,
 }
 
@@ -257,6 +261,8 @@ impl ServerSession {
             output: Vec::new(),
             errors: 0,
             auth_failures: 0,
+            new_auth_failures: 0,
+            auth_refused: false,
             commands: 0,
         };
         let greeting = match &s.apop_timestamp {
@@ -474,6 +480,18 @@ impl ServerSession {
         }
     }
 
+    /// The connection's address has failed to log in too often (the driver's
+    /// AuthThrottle says so): every login attempt is refused
+    /// without looking at the credentials until this is cleared.
+    pub fn set_auth_refused(&mut self, refused: bool) {
+        self.auth_refused = refused;
+    }
+
+    /// How many logins failed since the last call (for the driver's per-address throttle).
+    pub fn take_auth_failures(&mut self) -> u32 {
+        std::mem::take(&mut self.new_auth_failures)
+    }
+
     /// The server is shutting down: `-ERR [SYS/TEMP]` and close, deleting nothing (the
     /// UPDATE state is never entered, RFC 1939 §6). Called while no command is in flight.
     pub fn handle_shutdown(&mut self) {
@@ -510,10 +528,21 @@ impl ServerSession {
         }
     }
 
+    /// A login from an address that failed too often: refused unchecked, as a temporary
+    /// condition (RFC 3206 `SYS/TEMP`).
+    fn refuse_login(&mut self) {
+        self.user = None;
+        self.status(&Status::err_code(
+            ResponseCode::SysTemp,
+            "Too many failed logins from your address: try again later",
+        ));
+    }
+
     fn auth_failed(&mut self, status: &Status) {
         self.user = None;
         self.status(status);
         self.auth_failures += 1;
+        self.new_auth_failures += 1;
         if self.auth_failures >= self.config.max_auth_failures {
             self.close_with(&Status::err_code(
                 ResponseCode::Auth,
@@ -583,6 +612,9 @@ impl ServerSession {
                         "Plaintext authentication requires TLS: use STLS first",
                     ));
                 }
+                if self.auth_refused {
+                    return self.refuse_login();
+                }
                 if self.auth.verify_plain(&user, password.expose()) {
                     self.logged_in(user);
                 } else {
@@ -596,6 +628,9 @@ impl ServerSession {
                 let Some(ts) = self.apop_timestamp.clone() else {
                     return self.error(&Status::err("APOP not available"));
                 };
+                if self.auth_refused {
+                    return self.refuse_login();
+                }
                 match mailwire_sasl::apop::authenticate_apop(&*self.auth, &user, &ts, &digest) {
                     Ok(()) => self.logged_in(user),
                     Err(_) => self.auth_failed(&Status::err_code(
@@ -611,6 +646,16 @@ impl ServerSession {
                     self.output.extend_from_slice(b"\r\n");
                 }
                 self.output.extend_from_slice(b".\r\n");
+            }
+            (
+                State::Authorization,
+                Command::Auth {
+                    mechanism,
+                    initial_response,
+                },
+            ) if self.auth_refused => {
+                let _ = (mechanism, initial_response);
+                self.refuse_login()
             }
             (
                 State::Authorization,

@@ -64,6 +64,11 @@ pub struct ServerOptions {
     pub command_timeout: Duration,
     /// Octets per second such a command must average. Default 1024.
     pub min_input_rate: u64,
+    /// Logins failed per client address, over all connections (and over every server given
+    /// the same one): past its allowance a failure is answered later and later, then the
+    /// address is refused for a while. Default: a throttle of this server's own with
+    /// [`AuthThrottleOptions::default`](mailwire_net::AuthThrottleOptions); `None`: none.
+    pub auth_throttle: Option<std::sync::Arc<mailwire_net::AuthThrottle>>,
     /// Time allowed for a TLS handshake. Default 30 seconds.
     pub handshake_timeout: Duration,
     /// Connections served at once per server; more get `-ERR [SYS/TEMP]` and are closed.
@@ -81,6 +86,7 @@ impl Default for ServerOptions {
             write_timeout: Duration::from_secs(120),
             command_timeout: Duration::from_secs(60),
             min_input_rate: 1024,
+            auth_throttle: Some(std::sync::Arc::new(mailwire_net::AuthThrottle::default())),
             handshake_timeout: Duration::from_secs(30),
             max_connections: 256,
             message_chunk: 64 * 1024,
@@ -270,6 +276,14 @@ struct Connection<'a, M> {
 }
 
 impl<M: MaildropProvider> Handler<ServerSession> for Connection<'_, M> {
+    fn auth_throttle(&self) -> Option<(&mailwire_net::AuthThrottle, std::net::IpAddr)> {
+        self.server
+            .options
+            .auth_throttle
+            .as_deref()
+            .map(|t| (t, self.peer.ip()))
+    }
+
     async fn handle<IO>(
         &mut self,
         session: &mut ServerSession,

@@ -213,6 +213,10 @@ pub struct ServerSession {
     closed: bool,
     /// The server is shutting down: close with `421` as soon as no transaction is in flight.
     shutting_down: bool,
+    /// AUTH failures not yet taken by the driver ([`Self::take_auth_failures`]).
+    new_auth_failures: u32,
+    /// AUTH refused for this connection's address ([`Self::set_auth_refused`]).
+    auth_refused: bool,
 }
 
 const fn ec(class: u8, subject: u16, detail: u16) -> Option<EnhancedCode> {
@@ -250,6 +254,8 @@ impl ServerSession {
             errors: 0,
             commands: 0,
             closed: false,
+            new_auth_failures: 0,
+            auth_refused: false,
             shutting_down: false,
         };
         let service = if s.config.mode == Mode::Lmtp {
@@ -448,6 +454,18 @@ impl ServerSession {
         self.framer.reset();
         self.reset_transaction();
         self.phase = Phase::Command;
+    }
+
+    /// The connection's address has failed to log in too often (the driver's
+    /// AuthThrottle says so): every login attempt is refused
+    /// without looking at the credentials until this is cleared.
+    pub fn set_auth_refused(&mut self, refused: bool) {
+        self.auth_refused = refused;
+    }
+
+    /// How many logins failed since the last call (for the driver's per-address throttle).
+    pub fn take_auth_failures(&mut self) -> u32 {
+        std::mem::take(&mut self.new_auth_failures)
     }
 
     /// The server is shutting down: `421 4.3.2` now when no transaction is in flight,
@@ -875,6 +893,14 @@ impl ServerSession {
                 "AUTH not allowed during a mail transaction",
             ));
         }
+        if self.auth_refused {
+            // RFC 4954 §6: 454 is a temporary authentication failure.
+            return self.error(&Reply::new(
+                454,
+                ec(4, 7, 0),
+                "Too many failed authentications from your address, try again later",
+            ));
+        }
         let Some(mech) = Mechanism::from_name(mechanism) else {
             return self.error(&Reply::new(
                 504,
@@ -955,6 +981,7 @@ impl ServerSession {
             }
             Err(_) => {
                 self.phase = Phase::Command;
+                self.new_auth_failures += 1;
                 self.error(&Reply::new(
                     535,
                     ec(5, 7, 8),

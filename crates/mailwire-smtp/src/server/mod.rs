@@ -140,6 +140,11 @@ pub struct ServerOptions {
     pub command_timeout: Duration,
     /// Octets per second such a command must average. Default 1024.
     pub min_input_rate: u64,
+    /// Logins failed per client address, over all connections (and over every server given
+    /// the same one): past its allowance a failure is answered later and later, then the
+    /// address is refused for a while. Default: a throttle of this server's own with
+    /// [`AuthThrottleOptions::default`](mailwire_net::AuthThrottleOptions); `None`: none.
+    pub auth_throttle: Option<std::sync::Arc<mailwire_net::AuthThrottle>>,
     /// Time allowed for a TLS handshake. Default 30 seconds.
     pub handshake_timeout: Duration,
     /// Connections served at once per server; more get `421 4.3.2` and are closed.
@@ -158,6 +163,7 @@ impl Default for ServerOptions {
             write_timeout: Duration::from_secs(300),
             command_timeout: Duration::from_secs(60),
             min_input_rate: 1024,
+            auth_throttle: Some(std::sync::Arc::new(mailwire_net::AuthThrottle::default())),
             handshake_timeout: Duration::from_secs(30),
             max_connections: 256,
             max_pending_output: 64 * 1024,
@@ -363,6 +369,14 @@ struct Connection<'a, P, S> {
 }
 
 impl<P: Policy, S: DeliverySink> Handler<ServerSession> for Connection<'_, P, S> {
+    fn auth_throttle(&self) -> Option<(&mailwire_net::AuthThrottle, std::net::IpAddr)> {
+        self.server
+            .options
+            .auth_throttle
+            .as_deref()
+            .map(|t| (t, self.peer.ip()))
+    }
+
     async fn handle<IO>(
         &mut self,
         session: &mut ServerSession,

@@ -57,6 +57,9 @@ impl ServerSession {
                         "LOGIN is disabled before TLS: use STARTTLS",
                     );
                 }
+                if self.auth_refused {
+                    return self.refuse_login(&tag);
+                }
                 let user = username.to_str_lossy().into_owned();
                 let pass = String::from_utf8_lossy(password.expose().as_bytes()).into_owned();
                 if self.auth.verify_plain(&user, &pass) {
@@ -520,8 +523,19 @@ impl ServerSession {
         self.user = Some(user);
     }
 
+    /// A login from an address that failed too often: refused unchecked (RFC 5530
+    /// `UNAVAILABLE`: try again later).
+    fn refuse_login(&mut self, tag: &Tag) {
+        self.no(
+            tag,
+            Some(Code::Unavailable),
+            "Too many failed logins from your address: try again later",
+        );
+    }
+
     fn auth_failed(&mut self, tag: &Tag, t: &str) {
         self.auth_failures += 1;
+        self.new_auth_failures += 1;
         if !self.config.auth_failure_delay.is_zero() {
             self.events
                 .push_back(Event::Pause(self.config.auth_failure_delay));
@@ -533,6 +547,9 @@ impl ServerSession {
     }
 
     fn authenticate(&mut self, tag: Tag, mechanism: &str, initial: Option<InitialResponse>) {
+        if self.auth_refused {
+            return self.refuse_login(&tag);
+        }
         let Some(mech) = Mechanism::from_name(mechanism) else {
             return self.no(
                 &tag,

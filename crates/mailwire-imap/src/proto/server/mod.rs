@@ -752,6 +752,10 @@ pub struct ServerSession {
     compressed: bool,
     utf8: bool,
     auth_failures: u32,
+    /// Failures not yet taken by the driver ([`Self::take_auth_failures`]).
+    new_auth_failures: u32,
+    /// Logins refused for this connection's address ([`Self::set_auth_refused`]).
+    auth_refused: bool,
     bad_commands: u32,
     commands: u64,
     /// SEARCHRES (RFC 5182): the saved result, as UIDs.
@@ -848,6 +852,8 @@ impl ServerSession {
             compressed: false,
             utf8: false,
             auth_failures: 0,
+            new_auth_failures: 0,
+            auth_refused: false,
             bad_commands: 0,
             commands: 0,
             saved: Vec::new(),
@@ -1218,6 +1224,18 @@ impl ServerSession {
     /// No command came within the idle time: `* BYE` and close (RFC 9051 §5.4).
     pub fn handle_idle_timeout(&mut self) {
         self.bye("Autologout; idle for too long");
+    }
+
+    /// The connection's address has failed to log in too often (the driver's
+    /// [`AuthThrottle`](AuthThrottle) says so): every login attempt is refused
+    /// without looking at the credentials until this is cleared.
+    pub fn set_auth_refused(&mut self, refused: bool) {
+        self.auth_refused = refused;
+    }
+
+    /// How many logins failed since the last call (for the driver's per-address throttle).
+    pub fn take_auth_failures(&mut self) -> u32 {
+        std::mem::take(&mut self.new_auth_failures)
     }
 
     /// The server is shutting down.
