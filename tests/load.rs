@@ -849,3 +849,279 @@ fn slow_and_hostile_clients_are_cut_off_while_others_are_served() {
     }));
     assert_eq!(after.failures(), 0, "{}", after.to_json());
 }
+
+/// A soak: every protocol at a steady pace (SMTP and LMTP deliveries, IMAP APPENDs, POP3
+/// deletions, POP3 and IMAP readers, IDLE watchers) for `MAILWIRE_SOAK_SECS` seconds (60 in
+/// the ordinary run; `MAILWIRE_SOAK_SECS=1800 cargo test --test load soak -- --nocapture`
+/// for the long one), in slices of 10 s with fresh connections each: no failure in any
+/// slice, descriptors and threads flat, memory growing with what is stored and not with
+/// time. Each slice's rates and p99 are printed.
+#[test]
+fn soak_every_protocol_at_a_steady_pace() {
+    let secs: u64 = std::env::var("MAILWIRE_SOAK_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let dir = tempfile::tempdir().unwrap();
+    let users = 40;
+    let store = format!("maildir:{}", dir.path().join("mail").display());
+    let srv = Serve::start(&[
+        "--smtp",
+        "127.0.0.1:0",
+        "--lmtp",
+        "127.0.0.1:0",
+        "--pop3",
+        "127.0.0.1:0",
+        "--imap",
+        "127.0.0.1:0",
+        "--http",
+        "off",
+        "--allow-insecure-auth",
+        "--store",
+        &store,
+        "--config",
+        config(dir.path(), users).to_str().unwrap(),
+    ]);
+    let pid = srv.child.id();
+    let addr = |p: &str| srv.ready[p].as_str().unwrap().parse().unwrap();
+    let load = LoadConfig {
+        smtp: Some(addr("smtp")),
+        lmtp: Some(addr("lmtp")),
+        pop3: Some(addr("pop3")),
+        imap: Some(addr("imap")),
+        users: (0..users)
+            .map(|i| (format!("u{i}"), "pw".to_owned()))
+            .collect(),
+        // POP3 readers log in as u0..u3, deleters as u4..u7 (a maildrop is locked per
+        // session); everything else round robin.
+        mix: Mix {
+            smtp: 8,
+            lmtp: 4,
+            pop3: 4,
+            imap: 8,
+            idle: 16,
+            append: 4,
+            pop3_delete: 4,
+        },
+        duration: Duration::from_secs(10),
+        message_size: 4096,
+        think: Duration::from_millis(100),
+        pace: Duration::from_millis(100),
+        ramp: Duration::from_millis(500),
+        op_timeout: Duration::from_secs(20),
+        ..LoadConfig::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let slices = secs.div_ceil(10).max(1);
+    let mut first = None;
+    let mut stored_octets = 0u64;
+    let mut deleted = 0usize;
+    let started = std::time::Instant::now();
+    for slice in 0..slices {
+        let report = runtime.block_on(run(LoadConfig {
+            run_id: format!("soak{slice}.{}", std::process::id()),
+            ..load.clone()
+        }));
+        stored_octets += report.ledger.iter().map(|a| a.size as u64).sum::<u64>();
+        deleted += report.deleted.len();
+        let now = usage(pid);
+        let p99: Vec<String> = report
+            .kinds
+            .iter()
+            .map(|(k, r)| format!("{k} {:.1}", r.quantile(0.99) as f64 / 1000.0))
+            .collect();
+        println!(
+            "soak slice {slice} at {:?}: {} acknowledged, {} deleted, failures {}, p99 ms [{}], server (fds, RSS KiB, threads) {now:?}",
+            started.elapsed(),
+            report.ledger.len(),
+            report.deleted.len(),
+            report.failures(),
+            p99.join(", ")
+        );
+        assert_eq!(report.failures(), 0, "slice {slice}: {}", report.to_json());
+        let base = *first.get_or_insert(now);
+        assert!(now.0 <= base.0 + 8, "descriptors {base:?} -> {now:?}");
+        assert!(now.2 <= base.2 + 4, "threads {base:?} -> {now:?}");
+        // Memory: what the store indexes grows with the messages (bounded by their size
+        // here); nothing else may grow from slice to slice.
+        let allowed = 48 * 1024 + stored_octets / 1024;
+        assert!(
+            now.1 <= base.1 + allowed,
+            "slice {slice}: RSS {} KiB -> {} KiB (allowed +{allowed} KiB)",
+            base.1,
+            now.1
+        );
+    }
+    println!(
+        "soak of {:?}: {} KiB of messages acknowledged, {deleted} deleted at QUIT, no failure",
+        started.elapsed(),
+        stored_octets / 1024
+    );
+}
+
+/// Unmounts on drop (lazily, so a failing test never leaves the mount busy).
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// SMTP lines until the final one of a reply.
+fn smtp_reply(r: &mut impl std::io::BufRead) -> String {
+    let mut all = String::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l).unwrap() == 0 {
+            return all;
+        }
+        all.push_str(&l);
+        if l.as_bytes().get(3) != Some(&b'-') {
+            return all;
+        }
+    }
+}
+
+/// A full disk. The test mounts a 3 MiB tmpfs (it needs root, as CI has: `mount -t tmpfs`)
+/// and runs `serve --store maildir:` on it. SMTP deliveries go on until the disk is full,
+/// then get `452 4.3.1`; IMAP APPEND gets a `NO` with a temporary code; everything that was
+/// acknowledged is stored and nothing else; once the filesystem is grown, delivery and APPEND
+/// work again and the store opens cleanly after a restart.
+#[test]
+fn disk_full_is_a_temporary_failure_and_loses_nothing() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .expect("mount (util-linux)");
+    assert!(
+        mounted.success(),
+        "this test mounts a 3 MiB tmpfs for the store: it needs root (mount -t tmpfs)"
+    );
+    let _unmount = Mount(mnt.clone());
+    let store = format!("maildir:{}", mnt.join("mail").display());
+    let args = [
+        "--smtp",
+        "127.0.0.1:0",
+        "--imap",
+        "127.0.0.1:0",
+        "--http",
+        "off",
+        "--user",
+        "bob:pw",
+        "--allow-insecure-auth",
+        "--store",
+        &store,
+    ];
+    let srv = Serve::start(&args);
+    let s = std::net::TcpStream::connect(("127.0.0.1", srv.port("smtp"))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    let mut cmd =
+        |w: &mut std::net::TcpStream, r: &mut BufReader<std::net::TcpStream>, line: &str| {
+            w.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+            smtp_reply(r)
+        };
+    assert!(smtp_reply(&mut r).starts_with("220"));
+    cmd(&mut w, &mut r, "EHLO x");
+    let mut acked = Vec::new();
+    let mut full = None;
+    for n in 0..200 {
+        let id = format!("full.{n}@disk");
+        assert!(cmd(&mut w, &mut r, "MAIL FROM:<a@example.com>").starts_with("250"));
+        assert!(cmd(&mut w, &mut r, "RCPT TO:<bob@example.com>").starts_with("250"));
+        assert!(cmd(&mut w, &mut r, "DATA").starts_with("354"));
+        let m = message(&id, "bob", 100_000);
+        w.write_all(&m).unwrap();
+        let reply = cmd(&mut w, &mut r, ".");
+        if reply.starts_with("250") {
+            acked.push(id);
+        } else {
+            full = Some(reply);
+            break;
+        }
+    }
+    let full = full.expect("3 MiB never filled up");
+    assert!(full.starts_with("452 4.3.1"), "{full}");
+    assert!(
+        acked.len() >= 5,
+        "only {} stored before the disk was full",
+        acked.len()
+    );
+    // Still full: a second try is refused the same way, and the session goes on.
+    assert!(cmd(&mut w, &mut r, "MAIL FROM:<a@example.com>").starts_with("250"));
+    assert!(cmd(&mut w, &mut r, "RCPT TO:<bob@example.com>").starts_with("250"));
+    assert!(cmd(&mut w, &mut r, "DATA").starts_with("354"));
+    w.write_all(&message("again@disk", "bob", 100_000)).unwrap();
+    let again = cmd(&mut w, &mut r, ".");
+    assert!(again.starts_with("452 4.3.1"), "{again}");
+
+    let imap = |port: u16, script: &str| -> String {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut w = s.try_clone().unwrap();
+        w.write_all(script.as_bytes()).unwrap();
+        let mut all = String::new();
+        BufReader::new(s).read_to_string(&mut all).unwrap();
+        all
+    };
+    let append = format!(
+        "a LOGIN bob pw\r\nb APPEND INBOX {{{n}+}}\r\n{}\r\nc LOGOUT\r\n",
+        String::from_utf8(message("append@disk", "bob", 100_000)).unwrap(),
+        n = message("append@disk", "bob", 100_000).len()
+    );
+    let refused = imap(srv.port("imap"), &append);
+    let line = refused.lines().find(|l| l.starts_with("b ")).unwrap_or("");
+    assert!(
+        line.starts_with("b NO [UNAVAILABLE]") || line.starts_with("b NO [OVERQUOTA]"),
+        "{refused}"
+    );
+    // What is stored is exactly what was acknowledged.
+    let ids = |port: u16| -> Vec<String> {
+        let all = imap(
+            port,
+            "a LOGIN bob pw\r\nb EXAMINE INBOX\r\nc FETCH 1:* (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\r\nd LOGOUT\r\n",
+        );
+        let mut v: Vec<String> = all
+            .lines()
+            .filter_map(|l| l.strip_prefix("Message-ID: <"))
+            .map(|l| l.trim_end_matches('>').to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let mut want = acked.clone();
+    want.sort();
+    assert_eq!(ids(srv.port("imap")), want);
+
+    // Space returns: delivery and APPEND work again.
+    let grown = Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(grown.success());
+    assert!(cmd(&mut w, &mut r, "MAIL FROM:<a@example.com>").starts_with("250"));
+    assert!(cmd(&mut w, &mut r, "RCPT TO:<bob@example.com>").starts_with("250"));
+    assert!(cmd(&mut w, &mut r, "DATA").starts_with("354"));
+    w.write_all(&message("after@disk", "bob", 100_000)).unwrap();
+    let ok = cmd(&mut w, &mut r, ".");
+    assert!(ok.starts_with("250"), "{ok}");
+    acked.push("after@disk".to_owned());
+    let appended = imap(srv.port("imap"), &append);
+    assert!(appended.contains("b OK"), "{appended}");
+    acked.push("append@disk".to_owned());
+    drop((r, w));
+    drop(srv);
+    // The store opens cleanly after a restart, with everything acknowledged in it.
+    let srv = Serve::start(&args);
+    let mut want = acked;
+    want.sort();
+    assert_eq!(ids(srv.port("imap")), want);
+}

@@ -727,3 +727,54 @@ fn scram_answers_an_unknown_user_as_slowly_as_a_known_one() {
         "known {known:?}, unknown {unknown:?}"
     );
 }
+
+/// One SMTP transaction for two recipients where the second cannot take the message (its
+/// quota): the copy already stored for the first is taken back, so the client's retry or
+/// bounce never duplicates it; over LMTP each recipient has its own answer and the first
+/// keeps its copy (RFC 2033 §4.2).
+#[test]
+fn a_message_is_stored_for_all_its_smtp_recipients_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("serve.toml");
+    std::fs::write(
+        &conf,
+        "smtp = \"127.0.0.1:0\"\nlmtp = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\n\
+         user = [\"bob:pw\", \"carol:pw\"]\nallow-insecure-auth = true\n\
+         [user-quota.carol]\nstorage = 100\n",
+    )
+    .unwrap();
+    let s = Serve::start(&["--config", conf.to_str().unwrap()]);
+    let count = |user: &str| {
+        let w = TcpStream::connect(("127.0.0.1", s.port("imap"))).unwrap();
+        w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut r = BufReader::new(w.try_clone().unwrap());
+        let mut w = w;
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        imap_cmd(&mut r, &mut w, "a", &format!("LOGIN {user} pw"));
+        let st = imap_cmd(&mut r, &mut w, "b", "STATUS INBOX (MESSAGES)");
+        let at = st.find("(MESSAGES ").unwrap() + 10;
+        st[at..].split(')').next().unwrap().parse::<u32>().unwrap()
+    };
+    let body = format!("Subject: both\r\n\r\n{}\r\n.", "x".repeat(500));
+    for (mode, port) in [("smtp", s.port("smtp")), ("lmtp", s.port("lmtp"))] {
+        let mut c = Smtp::connect(port);
+        c.cmd(if mode == "smtp" { "EHLO x" } else { "LHLO x" });
+        assert!(c.cmd("MAIL FROM:<a@example.com>").starts_with("250"));
+        assert!(c.cmd("RCPT TO:<bob@example.com>").starts_with("250"));
+        assert!(c.cmd("RCPT TO:<carol@example.com>").starts_with("250"));
+        assert!(c.cmd("DATA").starts_with("354"));
+        let first = c.cmd(&body);
+        if mode == "smtp" {
+            assert!(first.starts_with("552 5.2.2"), "{first}");
+            assert_eq!(count("bob"), 0, "bob kept a copy of a message SMTP refused");
+        } else {
+            // One reply per recipient, in order.
+            assert!(first.starts_with("250"), "{first}");
+            let second = c.reply();
+            assert!(second.starts_with("552 5.2.2"), "{second}");
+            assert_eq!(count("bob"), 1);
+        }
+    }
+    assert_eq!(count("carol"), 0);
+}

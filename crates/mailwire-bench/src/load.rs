@@ -49,7 +49,8 @@ pub struct Mix {
     /// IMAP appenders: logged in, then APPEND after APPEND into INBOX; each `OK` goes into
     /// the ledger (protocol `imap`). They log in again when the connection is lost.
     pub append: usize,
-    /// POP3 deleters: log in, RETR and DELE the first message, QUIT; a deletion the server
+    /// POP3 deleters (logged in as the users after the POP3 readers'): log in, RETR and DELE
+    /// the first message, QUIT; a deletion the server
     /// acknowledged at QUIT goes into [`Report::deleted`], one whose QUIT got no answer into
     /// [`Report::uncertain`]. Then again, on a new connection.
     pub pop3_delete: usize,
@@ -87,6 +88,9 @@ pub struct LoadConfig {
     pub message_size: usize,
     /// Readers wait this long between operations. Default 50 ms.
     pub think: Duration,
+    /// Deliverers and appenders wait this long between messages (a steady rate for a soak,
+    /// instead of as fast as the server takes them). Default none.
+    pub pace: Duration,
     /// Connections are opened over this long (evenly), not all in one instant. Default 1 s.
     pub ramp: Duration,
     /// The longest one operation may take before it counts as an error. Default 30 s.
@@ -115,6 +119,7 @@ impl Default for LoadConfig {
             max_messages: None,
             message_size: 2048,
             think: Duration::from_millis(50),
+            pace: Duration::ZERO,
             ramp: Duration::from_secs(1),
             op_timeout: Duration::from_secs(30),
             run_id: format!("{}.{now}", std::process::id()),
@@ -444,15 +449,20 @@ async fn deliverer(shared: &Shared, kind: &'static str, worker: usize) {
                 })
                 .await;
             match sent {
-                Some(()) => ack(
-                    shared,
-                    Ack {
-                        message_id: id,
-                        protocol: kind,
-                        user,
-                        size,
-                    },
-                ),
+                Some(()) => {
+                    ack(
+                        shared,
+                        Ack {
+                            message_id: id,
+                            protocol: kind,
+                            user,
+                            size,
+                        },
+                    );
+                    if !c.pace.is_zero() {
+                        tokio::time::sleep(c.pace).await;
+                    }
+                }
                 // The connection may be gone: open another.
                 None => break,
             }
@@ -603,15 +613,20 @@ async fn appender(shared: &Shared, worker: usize) {
                 .timed("append", client.append("INBOX", &[], body))
                 .await;
             match done {
-                Some(_) => ack(
-                    shared,
-                    Ack {
-                        message_id: id,
-                        protocol: "imap",
-                        user: user.clone(),
-                        size,
-                    },
-                ),
+                Some(_) => {
+                    ack(
+                        shared,
+                        Ack {
+                            message_id: id,
+                            protocol: "imap",
+                            user: user.clone(),
+                            size,
+                        },
+                    );
+                    if !c.pace.is_zero() {
+                        tokio::time::sleep(c.pace).await;
+                    }
+                }
                 None => break,
             }
         }
@@ -640,7 +655,8 @@ async fn pop3_deleter(shared: &Shared, worker: usize) {
     use mailwire_pop3::client::{AuthMethod, Client, ClientConfig, Login};
     let c = &shared.config;
     let addr = c.pop3.expect("planned with an address");
-    let (user, password) = shared.user(worker);
+    // After the readers' users: a POP3 maildrop is locked by one session at a time.
+    let (user, password) = shared.user(c.mix.pop3 + worker);
     let login = Login::password(user, password)
         .with_method(AuthMethod::UserPass)
         .allow_plaintext_without_tls(true);
@@ -708,9 +724,17 @@ async fn imap_reader(shared: &Shared, worker: usize) {
     while !shared.done() {
         let ok = shared
             .timed("imap", async {
-                // The newest message, when there is one.
+                // The newest message, when there is one. Another session (a POP3 deleter)
+                // may have expunged it meanwhile: NO [EXPUNGEISSUED] is then the right
+                // answer (RFC 9051 §7.1), and the NOOP after it brings the news.
                 if client.view().exists > 0 {
-                    client.command("FETCH * (UID FLAGS BODY.PEEK[])").await?;
+                    match client.command("FETCH * (UID FLAGS BODY.PEEK[])").await {
+                        Err(mailwire_imap::client::Error::No(t))
+                            if t.code == Some(mailwire_imap::proto::Code::ExpungeIssued) => {}
+                        other => {
+                            other?;
+                        }
+                    }
                 }
                 client.command("NOOP").await
             })

@@ -84,20 +84,40 @@ impl StoreSink {
 impl DeliverySink for StoreSink {
     async fn deliver(
         &self,
-        _info: &ConnectionInfo,
+        info: &ConnectionInfo,
         envelope: &Envelope,
         message: Vec<u8>,
     ) -> Vec<Reply> {
         let message = Bytes::from(message);
         let mut replies = Vec::with_capacity(envelope.recipients.len());
+        // SMTP answers the whole message once: when one recipient fails, the copies already
+        // stored are taken back, so the client's retry does not duplicate them. LMTP answers
+        // each recipient (RFC 2033 §4.2), so what was stored stays.
+        let atomic = info.mode != crate::proto::Mode::Lmtp;
+        let mut stored: Vec<(String, u32)> = Vec::new();
         for r in &envelope.recipients {
             let key = recipient_key(&r.path);
+            if atomic && replies.iter().any(|r: &Reply| !r.is_positive()) {
+                break;
+            }
             let reply = match self.store.deliver(&key, message.clone()).await {
-                Ok(done) => Reply::new(
-                    250,
-                    Some(EnhancedCode::new(2, 0, 0)),
-                    &format!("{} stored as UID {}", r.path, done.uid),
-                ),
+                Ok(done) => {
+                    stored.push((key.clone(), done.uid));
+                    Reply::new(
+                        250,
+                        Some(EnhancedCode::new(2, 0, 0)),
+                        &format!("{} stored as UID {}", r.path, done.uid),
+                    )
+                }
+                // RFC 5321 §4.2.2 452, RFC 3463 4.3.1 "mail system full": try again later.
+                Err(e) if e.is_storage_full() => {
+                    tracing::warn!(recipient = %r.path, error = %e, "storage full");
+                    Reply::new(
+                        452,
+                        Some(EnhancedCode::new(4, 3, 1)),
+                        "Insufficient system storage, try again later",
+                    )
+                }
                 // RFC 3463 X.2.2 "mailbox full"; RFC 5321 §4.5.3.1.10 lets clients retry a 552.
                 Err(mailwire_store::StoreError::OverQuota(_)) => Reply::new(
                     552,
@@ -114,6 +134,28 @@ impl DeliverySink for StoreSink {
                 }
             };
             replies.push(reply);
+        }
+        if atomic && replies.iter().any(|r| !r.is_positive()) {
+            for (key, uid) in stored {
+                if let Some(user) = self.store.user(&key)
+                    && let Err(e) = user.discard("INBOX", &[uid]).await
+                {
+                    tracing::warn!(recipient = %key, uid, error = %e, "could not take back a partial delivery");
+                }
+            }
+            // One reply per recipient is expected: those not tried share the failure.
+            let failed = replies
+                .iter()
+                .find(|r| !r.is_positive())
+                .cloned()
+                .unwrap_or_else(|| {
+                    Reply::new(451, Some(EnhancedCode::new(4, 3, 0)), "Delivery failed")
+                });
+            replies.resize(envelope.recipients.len(), failed);
+        }
+        // LMTP: one reply per recipient, in order, nothing in front.
+        if !atomic {
+            return replies;
         }
         // SMTP gets one reply: success only if every recipient has the message.
         if let Some(failed) = replies.iter().find(|r| !r.is_positive()).cloned() {

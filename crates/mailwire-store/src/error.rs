@@ -62,6 +62,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The filesystem is full (`ENOSPC`) or the disk quota is spent (`EDQUOT`): a temporary
+    /// condition that goes when space returns (SMTP `452 4.3.1`).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::Io { source, .. } => {
+                source.kind() == io::ErrorKind::StorageFull
+                    || source.kind() == io::ErrorKind::QuotaExceeded
+                    || matches!(source.raw_os_error(), Some(28 | 122))
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> StoreError {
         let path = path.into();
         move |source| StoreError::Io { path, source }
