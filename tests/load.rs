@@ -990,7 +990,7 @@ fn smtp_reply(r: &mut impl std::io::BufRead) -> String {
 /// work again and the store opens cleanly after a restart.
 #[test]
 fn disk_full_is_a_temporary_failure_and_loses_nothing() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
@@ -1023,7 +1023,7 @@ fn disk_full_is_a_temporary_failure_and_loses_nothing() {
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut w = s;
-    let mut cmd =
+    let cmd =
         |w: &mut std::net::TcpStream, r: &mut BufReader<std::net::TcpStream>, line: &str| {
             w.write_all(format!("{line}\r\n").as_bytes()).unwrap();
             smtp_reply(r)
