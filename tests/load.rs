@@ -1023,11 +1023,10 @@ fn disk_full_is_a_temporary_failure_and_loses_nothing() {
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut w = s;
-    let cmd =
-        |w: &mut std::net::TcpStream, r: &mut BufReader<std::net::TcpStream>, line: &str| {
-            w.write_all(format!("{line}\r\n").as_bytes()).unwrap();
-            smtp_reply(r)
-        };
+    let cmd = |w: &mut std::net::TcpStream, r: &mut BufReader<std::net::TcpStream>, line: &str| {
+        w.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        smtp_reply(r)
+    };
     assert!(smtp_reply(&mut r).starts_with("220"));
     cmd(&mut w, &mut r, "EHLO x");
     let mut acked = Vec::new();
@@ -1124,4 +1123,104 @@ fn disk_full_is_a_temporary_failure_and_loses_nothing() {
     let mut want = acked;
     want.sort();
     assert_eq!(ids(srv.port("imap")), want);
+}
+
+/// CPU seconds (user + system) a process has used, from /proc/PID/stat.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    // Fields 14 and 15 of the line (utime, stime) are 11 and 12 after the command name.
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// Too few file descriptors: `serve` under `prlimit --nofile=64`, then 150 connections at
+/// once. It serves those it has descriptors for, leaves the rest waiting in the listen queue
+/// (accept is retried every 50 ms, not in a spin: its CPU time and its log stay small), does
+/// not die, and once the clients go it serves new ones again: a message delivered and read
+/// back.
+#[test]
+fn too_few_descriptors_sheds_load_without_spinning_and_recovers() {
+    use std::io::{BufRead, BufReader, Write};
+    let srv = Serve::start_with_nofile(
+        &[
+            "--smtp",
+            "127.0.0.1:0",
+            "--imap",
+            "127.0.0.1:0",
+            "--http",
+            "off",
+            "--user",
+            "bob:pw",
+            "--allow-insecure-auth",
+        ],
+        "warn",
+        64,
+    );
+    let pid = srv.child.id();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    assert!(
+        limits
+            .lines()
+            .any(|l| l.starts_with("Max open files") && l.contains(" 64 ")),
+        "{limits}"
+    );
+    let smtp = srv.port("smtp");
+    let mut held = Vec::new();
+    for _ in 0..150 {
+        let s = std::net::TcpStream::connect(("127.0.0.1", smtp)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        held.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let cpu0 = cpu_secs(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let spent = cpu_secs(pid) - cpu0;
+    let mut greeted = 0;
+    for s in &held {
+        let mut l = String::new();
+        if BufReader::new(s).read_line(&mut l).is_ok() && l.starts_with("220") {
+            greeted += 1;
+        }
+    }
+    println!(
+        "nofile 64: {greeted} of 150 greeted, {spent:.2} CPU s in 3 s while out of descriptors"
+    );
+    assert!(greeted > 10 && greeted < 150, "{greeted} greeted");
+    assert!(spent < 1.0, "the accept loop spun: {spent:.2} CPU s in 3 s");
+    assert!(srv.child.id() == pid);
+    let log = srv.log.as_ref().unwrap().lock().unwrap().clone();
+    let failures = log.matches("accept failed").count();
+    assert!(
+        (1..=3).contains(&failures),
+        "{failures} accept-failure lines in about 4 s: a log flood\n{log}"
+    );
+    drop(held);
+    // Recovered: a new client is served, a message goes in and is read back over IMAP.
+    std::thread::sleep(Duration::from_millis(500));
+    let s = std::net::TcpStream::connect(("127.0.0.1", smtp)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    assert!(smtp_reply(&mut r).starts_with("220"));
+    for (line, want) in [
+        ("EHLO x", "250"),
+        ("MAIL FROM:<a@example.com>", "250"),
+        ("RCPT TO:<bob@example.com>", "250"),
+        ("DATA", "354"),
+        ("Subject: after\r\n\r\nrecovered\r\n.", "250"),
+    ] {
+        w.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        let reply = smtp_reply(&mut r);
+        assert!(reply.starts_with(want), "{line}: {reply}");
+    }
+    let s = std::net::TcpStream::connect(("127.0.0.1", srv.port("imap"))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    w.write_all(b"a LOGIN bob pw\r\nb STATUS INBOX (MESSAGES)\r\nc LOGOUT\r\n")
+        .unwrap();
+    let mut all = String::new();
+    std::io::Read::read_to_string(&mut BufReader::new(s), &mut all).unwrap();
+    assert!(all.contains("(MESSAGES 1)"), "{all}");
 }

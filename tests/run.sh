@@ -5,7 +5,7 @@
 # 2. cargo fmt --check, clippy -D warnings;
 # 3. the workspace tests (unit, property, interop, CLI) and doctests, which also replay the
 #    committed fuzz corpora (crates/mailwire-codec/tests/fuzz_corpus.rs);
-# 4. builds the fuzz targets and runs the examples.
+# 4. runs every fuzz target for a bounded time (FUZZ_SECONDS, default 20) and the examples.
 # A test that needs a peer that is missing fails; nothing is skipped silently.
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
@@ -39,8 +39,8 @@ stage "doctests"
 cargo test --workspace --doc --locked
 
 # --- 4. fuzz targets and examples -----------------------------------------------------------
-stage "fuzz targets build (corpora were replayed above)"
-cargo check --manifest-path fuzz/Cargo.toml --bins
+stage "fuzzing: every target for ${FUZZ_SECONDS:-20} s from its corpus (fuzz/run.sh; corpora were also replayed above)"
+./fuzz/run.sh "${FUZZ_SECONDS:-20}"
 stage "examples"
 cargo build --workspace --examples --locked
 timeout 60 ./target/debug/examples/gui_thread

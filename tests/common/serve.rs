@@ -17,19 +17,35 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(args: &[&str]) -> Self {
-        Self::spawn(args, None)
+        Self::spawn(args, None, None)
     }
 
     /// Started with `RUST_LOG=<level>`; its output is kept (read as it comes, so the pipe
     /// never fills) in [`Serve::log`].
     pub fn start_logged(args: &[&str], level: &str) -> Self {
-        Self::spawn(args, Some(level))
+        Self::spawn(args, Some(level), None)
     }
 
-    fn spawn(args: &[&str], log_level: Option<&str>) -> Self {
+    /// Started under `prlimit --nofile=N:N` (util-linux): at most `nofile` descriptors; the
+    /// output is kept as with [`Serve::start_logged`] at `level`.
+    pub fn start_with_nofile(args: &[&str], level: &str, nofile: u32) -> Self {
+        Self::spawn(args, Some(level), Some(nofile))
+    }
+
+    fn spawn(args: &[&str], log_level: Option<&str>, nofile: Option<u32>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ready_file = dir.path().join("ready.json");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mailwire"));
+        let mut command = match nofile {
+            // prlimit sets the limit on itself and then executes serve (same process).
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}"))
+                    .arg("--")
+                    .arg(env!("CARGO_BIN_EXE_mailwire"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_mailwire")),
+        };
         command
             .arg("serve")
             .args(args)

@@ -12,6 +12,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+/// How often a lasting accept failure is logged.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
+
 /// Settings of [`serve_connections`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AcceptLimits {
@@ -72,6 +75,8 @@ where
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_address: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut tasks = JoinSet::new();
+    let mut last_warning: Option<tokio::time::Instant> = None;
+    let mut failed_since_warning: u64 = 0;
     loop {
         tokio::select! {
             changed = shutdown.changed() => {
@@ -81,9 +86,22 @@ where
             }
             accepted = listener.accept() => {
                 let (mut stream, peer) = match accepted {
-                    Ok(x) => x,
+                    Ok(x) => {
+                        if failed_since_warning > 0 {
+                            tracing::info!(failed = failed_since_warning, "accepting again");
+                            failed_since_warning = 0;
+                        }
+                        x
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
+                        // Out of descriptors (EMFILE) lasts: one line, then one every 10 s
+                        // with the count, not one per retry.
+                        let now = tokio::time::Instant::now();
+                        if last_warning.is_none_or(|t| now.duration_since(t) >= ACCEPT_WARN_EVERY) {
+                            tracing::warn!(error = %e, failed = failed_since_warning + 1, "accept failed; retrying every 50 ms");
+                            last_warning = Some(now);
+                        }
+                        failed_since_warning += 1;
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
