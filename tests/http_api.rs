@@ -669,4 +669,13 @@ print('done')
     ] {
         assert!(!log.contains(&encoded), "{encoded} is in the log");
     }
+    // Every line about a session says which connection and which peer it is about.
+    let session_lines: Vec<&str> = log.lines().filter(|l| l.contains("logged in")).collect();
+    assert!(!session_lines.is_empty());
+    for l in session_lines {
+        assert!(
+            l.contains("conn{id=") && l.contains("peer=127.0.0.1:"),
+            "a session's line without its connection and peer: {l}"
+        );
+    }
 }

@@ -11,6 +11,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
+
+/// Connection numbers for the logs, unique in the process.
+static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// How often a lasting accept failure is logged.
 const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
@@ -137,12 +141,18 @@ where
                 };
                 match permit {
                     Some(permit) => {
+                        // Every line logged about this connection names it and its peer.
+                        let id = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let span = tracing::info_span!("conn", id, %peer);
                         let connection = serve(stream, peer, shutdown.clone());
-                        tasks.spawn(async move {
-                            let _counted = Release(Some(release));
-                            connection.await;
-                            drop(permit);
-                        });
+                        tasks.spawn(
+                            async move {
+                                let _counted = Release(Some(release));
+                                connection.await;
+                                drop(permit);
+                            }
+                            .instrument(span),
+                        );
                     }
                     None => {
                         if admitted {
