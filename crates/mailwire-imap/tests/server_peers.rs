@@ -442,125 +442,129 @@ fn mbsync_two_way_sync_flags_expunge_and_folders() {
 
 #[test]
 fn fetchmail_imap_starttls_keep_then_imaps_delete() {
-    let srv = TestServer::memory();
-    let work = tempfile::tempdir().unwrap();
-    let fetch = |port: u16, options: &str| {
-        let out = work.path().join(format!("out-{port}"));
-        std::fs::create_dir(&out).unwrap();
-        let rc = work.path().join("fetchmailrc");
-        // `invisible`: no Received field of fetchmail's own; `no stripcr`: keep the CRs;
-        // `no rewrite`: leave the addresses alone. The MDA writes each message to a file.
-        write_private(
-            &rc,
-            &format!(
-                "set no bouncemail\nset invisible\n\
+    // On the memory store and on Maildir.
+    for srv in [TestServer::memory(), TestServer::maildir()] {
+        let work = tempfile::tempdir().unwrap();
+        let fetch = |port: u16, options: &str| {
+            let out = work.path().join(format!("out-{port}"));
+            std::fs::create_dir(&out).unwrap();
+            let rc = work.path().join("fetchmailrc");
+            // `invisible`: no Received field of fetchmail's own; `no stripcr`: keep the CRs;
+            // `no rewrite`: leave the addresses alone. The MDA writes each message to a file.
+            write_private(
+                &rc,
+                &format!(
+                    "set no bouncemail\nset invisible\n\
                  poll 127.0.0.1 service {port} protocol IMAP auth password\n\
                  \tuser alice there with password secret is root here\n\
                  \toptions {options} sslcertck sslcertfile {ca} sslcommonname localhost no stripcr no rewrite\n\
                  \tmda \"/bin/sh -c 'cat > $(mktemp -p {out})'\"\n",
-                ca = srv.ca().display(),
-                out = out.display(),
-            ),
-        );
-        let log = run_ok(
-            Command::new("fetchmail")
-                .arg("-f")
-                .arg(&rc)
-                .args(["--nodetach", "--nosyslog", "-v"])
-                .env("FETCHMAILHOME", work.path())
-                .env("HOME", work.path()),
-        );
-        let got: Vec<Vec<u8>> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
-            .collect();
-        (sorted(got), log)
-    };
+                    ca = srv.ca().display(),
+                    out = out.display(),
+                ),
+            );
+            let log = run_ok(
+                Command::new("fetchmail")
+                    .arg("-f")
+                    .arg(&rc)
+                    .args(["--nodetach", "--nosyslog", "-v"])
+                    .env("FETCHMAILHOME", work.path())
+                    .env("HOME", work.path()),
+            );
+            let got: Vec<Vec<u8>> = std::fs::read_dir(&out)
+                .unwrap()
+                .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+                .collect();
+            (sorted(got), log)
+        };
 
-    // Cleartext port: fetchmail upgrades with STARTTLS (the server says LOGINDISABLED before).
-    let (got, log) = fetch(srv.imap.port(), "sslproto 'tls1.2+' keep");
-    assert!(log.contains("STARTTLS"), "no STARTTLS:\n{log}");
-    assert!(
-        got == sorted(messages()),
-        "fetchmail (STARTTLS) got other bytes:\n{log}"
-    );
-    let inbox = srv.inbox();
-    assert_eq!(inbox.len(), 3, "keep: the messages stay\n{log}");
-    for (uid, flags, data) in &inbox {
+        // Cleartext port: fetchmail upgrades with STARTTLS (the server says LOGINDISABLED before).
+        let (got, log) = fetch(srv.imap.port(), "sslproto 'tls1.2+' keep");
+        assert!(log.contains("STARTTLS"), "no STARTTLS:\n{log}");
+        assert!(
+            got == sorted(messages()),
+            "fetchmail (STARTTLS) got other bytes:\n{log}"
+        );
+        let inbox = srv.inbox();
+        assert_eq!(inbox.len(), 3, "keep: the messages stay\n{log}");
+        for (uid, flags, data) in &inbox {
+            assert_eq!(
+                flags,
+                &["\\Seen"],
+                "UID {uid}: fetchmail marks what it fetched seen"
+            );
+            assert_eq!(data, &messages()[*uid as usize - 1]);
+        }
+
+        // IMAPS without keep: fetched again (fetchall: they are seen now), then deleted and expunged.
+        let (got, log) = fetch(srv.imaps.port(), "ssl fetchall");
+        assert!(
+            got == sorted(messages()),
+            "fetchmail (IMAPS) got other bytes:\n{log}"
+        );
+        assert!(log.contains("EXPUNGE"), "{log}");
         assert_eq!(
-            flags,
-            &["\\Seen"],
-            "UID {uid}: fetchmail marks what it fetched seen"
+            srv.inbox(),
+            [],
+            "fetchmail deleted and expunged everything\n{log}"
         );
-        assert_eq!(data, &messages()[*uid as usize - 1]);
     }
-
-    // IMAPS without keep: fetched again (fetchall: they are seen now), then deleted and expunged.
-    let (got, log) = fetch(srv.imaps.port(), "ssl fetchall");
-    assert!(
-        got == sorted(messages()),
-        "fetchmail (IMAPS) got other bytes:\n{log}"
-    );
-    assert!(log.contains("EXPUNGE"), "{log}");
-    assert_eq!(
-        srv.inbox(),
-        [],
-        "fetchmail deleted and expunged everything\n{log}"
-    );
 }
 
 #[test]
 fn getmail6_imap_ssl_retriever_into_maildir() {
-    let srv = TestServer::memory();
-    let work = tempfile::tempdir().unwrap();
-    let maildir = work.path().join("Maildir");
-    for sub in ["new", "cur", "tmp"] {
-        std::fs::create_dir_all(maildir.join(sub)).unwrap();
-    }
-    // getmail refuses to deliver to a Maildir as root: it switches to `user` for that, who must
-    // be able to reach and write the Maildir.
-    let as_root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
-    let user_line = if as_root {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-        run_ok(Command::new("chown").args(["-R", "nobody"]).arg(&maildir));
-        "user = nobody\n"
-    } else {
-        ""
-    };
-    let rc = work.path().join("getmailrc");
-    write_private(
-        &rc,
-        &format!(
-            "[retriever]\ntype = SimpleIMAPSSLRetriever\nserver = 127.0.0.1\nport = {port}\n\
+    // On the memory store and on Maildir.
+    for srv in [TestServer::memory(), TestServer::maildir()] {
+        let work = tempfile::tempdir().unwrap();
+        let maildir = work.path().join("Maildir");
+        for sub in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(maildir.join(sub)).unwrap();
+        }
+        // getmail refuses to deliver to a Maildir as root: it switches to `user` for that, who must
+        // be able to reach and write the Maildir.
+        let as_root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+        let user_line = if as_root {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+            run_ok(Command::new("chown").args(["-R", "nobody"]).arg(&maildir));
+            "user = nobody\n"
+        } else {
+            ""
+        };
+        let rc = work.path().join("getmailrc");
+        write_private(
+            &rc,
+            &format!(
+                "[retriever]\ntype = SimpleIMAPSSLRetriever\nserver = 127.0.0.1\nport = {port}\n\
              username = alice\npassword = secret\nca_certs = {ca}\nmailboxes = (\"INBOX\",)\n\
              record_mailbox = false\n\
              [destination]\ntype = Maildir\npath = {maildir}/\n{user_line}\
              [options]\nread_all = true\ndelete = false\nreceived = false\ndelivered_to = false\n\
              message_log_syslog = false\nverbose = 2\n",
-            port = srv.imaps.port(),
-            ca = srv.ca().display(),
-            maildir = maildir.display(),
-        ),
-    );
-    let log = run_ok(
-        Command::new("getmail")
-            .arg(format!("--getmaildir={}", work.path().display()))
-            .arg(format!("--rcfile={}", rc.display())),
-    );
-    // getmail writes LF line ends and a `Return-Path: <sender>` field of its own on top (the
-    // sender of a message fetched over IMAP is unknown to it).
-    let want: Vec<Vec<u8>> = messages()
-        .iter()
-        .map(|m| [b"Return-Path: <unknown>\n".as_slice(), &lf(m)].concat())
-        .collect();
-    assert!(
-        maildir_contents(&maildir) == sorted(want),
-        "getmail delivered other bytes:\n{log}"
-    );
-    // It fetched with BODY.PEEK[] and deletes nothing.
-    for (uid, flags, _) in srv.inbox() {
-        assert_eq!(flags, Vec::<String>::new(), "UID {uid}\n{log}");
+                port = srv.imaps.port(),
+                ca = srv.ca().display(),
+                maildir = maildir.display(),
+            ),
+        );
+        let log = run_ok(
+            Command::new("getmail")
+                .arg(format!("--getmaildir={}", work.path().display()))
+                .arg(format!("--rcfile={}", rc.display())),
+        );
+        // getmail writes LF line ends and a `Return-Path: <sender>` field of its own on top (the
+        // sender of a message fetched over IMAP is unknown to it).
+        let want: Vec<Vec<u8>> = messages()
+            .iter()
+            .map(|m| [b"Return-Path: <unknown>\n".as_slice(), &lf(m)].concat())
+            .collect();
+        assert!(
+            maildir_contents(&maildir) == sorted(want),
+            "getmail delivered other bytes:\n{log}"
+        );
+        // It fetched with BODY.PEEK[] and deletes nothing.
+        for (uid, flags, _) in srv.inbox() {
+            assert_eq!(flags, Vec::<String>::new(), "UID {uid}\n{log}");
+        }
     }
 }
 
@@ -802,24 +806,26 @@ sys.exit(1 if failed else 0)
 
 #[test]
 fn twisted_imap4client_cram_md5_fetch_specific_and_message() {
-    let srv = TestServer::memory();
-    let code = format!("PORT = {}\n{TWISTED_CLIENT}", srv.imap.port());
-    let out = python(&code, T).unwrap_or_else(|e| panic!("{e}"));
-    use base64::Engine;
-    let decode = |kind: &str| -> Vec<Vec<u8>> {
-        out.lines()
-            .filter_map(|l| l.strip_prefix(kind))
-            .map(|b| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(b.trim())
-                    .unwrap()
-            })
-            .collect()
-    };
-    assert!(decode("peek ") == messages(), "fetchSpecific:\n{out}");
-    assert!(decode("rfc822 ") == messages(), "fetchMessage:\n{out}");
-    for (uid, flags, _) in srv.inbox() {
-        assert_eq!(flags, ["\\Seen"], "UID {uid}");
+    // On the memory store and on Maildir.
+    for srv in [TestServer::memory(), TestServer::maildir()] {
+        let code = format!("PORT = {}\n{TWISTED_CLIENT}", srv.imap.port());
+        let out = python(&code, T).unwrap_or_else(|e| panic!("{e}"));
+        use base64::Engine;
+        let decode = |kind: &str| -> Vec<Vec<u8>> {
+            out.lines()
+                .filter_map(|l| l.strip_prefix(kind))
+                .map(|b| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b.trim())
+                        .unwrap()
+                })
+                .collect()
+        };
+        assert!(decode("peek ") == messages(), "fetchSpecific:\n{out}");
+        assert!(decode("rfc822 ") == messages(), "fetchMessage:\n{out}");
+        for (uid, flags, _) in srv.inbox() {
+            assert_eq!(flags, ["\\Seen"], "UID {uid}");
+        }
     }
 }
 

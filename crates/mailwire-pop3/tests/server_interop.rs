@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mailwire_pop3::server::{Listener, MemoryMaildrops, Server, ServerOptions};
+use mailwire_pop3::server::{Listener, MemoryMaildrops, Server, ServerOptions, StoreMaildrops};
 use mailwire_sasl::StaticAuthenticator;
 use mailwire_testkit::{python, run_tool};
 use tokio::net::TcpListener;
@@ -39,49 +39,100 @@ fn messages() -> Vec<Vec<u8>> {
 }
 
 struct TestServer {
-    _rt: tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
     pop3: SocketAddr,
     pop3s: SocketAddr,
-    drops: MemoryMaildrops,
+    /// The memory maildrops, or the store on a Maildir the server reads.
+    drops: Drops,
     dir: tempfile::TempDir,
     _stop: watch::Sender<bool>,
 }
 
+enum Drops {
+    Memory(MemoryMaildrops),
+    Store(mailwire_store::Store),
+}
+
 impl TestServer {
-    fn start() -> Self {
+    /// The in-memory maildrops, then `mailwire-store` on a Maildir: every peer test runs on
+    /// both.
+    fn both() -> [TestServer; 2] {
+        [Self::start(false), Self::start(true)]
+    }
+
+    fn start(maildir: bool) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let drops = MemoryMaildrops::new();
-        for m in messages() {
-            drops.add_message("alice", m);
-        }
         let cert = mailwire_tls::SelfSigned::localhost().unwrap();
         let dir = tempfile::tempdir().unwrap();
         cert.write_to_dir(dir.path()).unwrap();
-        let auth = Arc::new(StaticAuthenticator::new().with_user("alice", "secret"));
-        let server = Server::new(
-            ServerOptions::default(),
-            drops.clone(),
-            auth,
-            Some(cert.acceptor()),
-        );
         let (stop, rx) = watch::channel(false);
+        let mut listeners = Vec::new();
         let mut addrs = Vec::new();
-        for kind in [Listener::Pop3, Listener::Pop3s] {
+        for _ in 0..2 {
             let l = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
             addrs.push(l.local_addr().unwrap());
-            rt.spawn(Arc::clone(&server).serve(l, kind, rx.clone(), Duration::from_secs(2)));
+            listeners.push(l);
         }
+        let kinds = [Listener::Pop3, Listener::Pop3s];
+        let drops = if maildir {
+            let store = mailwire_store::Store::maildir(dir.path().join("mail")).unwrap();
+            rt.block_on(async {
+                store.add_user("alice", "secret").await.unwrap();
+                for m in messages() {
+                    store.deliver("alice", m).await.unwrap();
+                }
+            });
+            let server = Server::new(
+                ServerOptions::default(),
+                StoreMaildrops::new(store.clone()),
+                Arc::new(store.clone()),
+                Some(cert.acceptor()),
+            );
+            for (l, kind) in listeners.into_iter().zip(kinds) {
+                rt.spawn(Arc::clone(&server).serve(l, kind, rx.clone(), Duration::from_secs(2)));
+            }
+            Drops::Store(store)
+        } else {
+            let drops = MemoryMaildrops::new();
+            for m in messages() {
+                drops.add_message("alice", m);
+            }
+            let auth = Arc::new(StaticAuthenticator::new().with_user("alice", "secret"));
+            let server = Server::new(
+                ServerOptions::default(),
+                drops.clone(),
+                auth,
+                Some(cert.acceptor()),
+            );
+            for (l, kind) in listeners.into_iter().zip(kinds) {
+                rt.spawn(Arc::clone(&server).serve(l, kind, rx.clone(), Duration::from_secs(2)));
+            }
+            Drops::Memory(drops)
+        };
         Self {
-            _rt: rt,
+            rt,
             pop3: addrs[0],
             pop3s: addrs[1],
             drops,
             dir,
             _stop: stop,
+        }
+    }
+
+    /// How many messages alice's maildrop holds now.
+    fn count(&self) -> usize {
+        match &self.drops {
+            Drops::Memory(d) => d.messages("alice").len(),
+            Drops::Store(s) => {
+                self.rt
+                    .block_on(s.user("alice").unwrap().status("INBOX"))
+                    .unwrap()
+                    .exists as usize
+            }
         }
     }
 
@@ -129,30 +180,30 @@ fn poplib(code: &str) -> Vec<Vec<u8>> {
 
 #[test]
 fn python_poplib_user_pass_over_tls_apop_and_stls() {
-    let srv = TestServer::start();
-    let ca = srv.ca().display().to_string();
-    let got = poplib(&format!(
-        "ctx = ssl.create_default_context(cafile={ca:?})\n\
+    for srv in TestServer::both() {
+        let ca = srv.ca().display().to_string();
+        let got = poplib(&format!(
+            "ctx = ssl.create_default_context(cafile={ca:?})\n\
          p = poplib.POP3_SSL('127.0.0.1', {}, context=ctx)\n\
          caps = p.capa()\n\
          assert 'PIPELINING' in caps and 'USER' in caps and 'RESP-CODES' in caps, caps\n\
          p.user('alice'); p.pass_('secret')\n\
          fetch(p)\n\
          p.quit()",
-        srv.pop3s.port()
-    ));
-    assert_messages(&got, "poplib POP3_SSL USER/PASS");
-    let got = poplib(&format!(
-        "p = poplib.POP3('127.0.0.1', {})\n\
+            srv.pop3s.port()
+        ));
+        assert_messages(&got, "poplib POP3_SSL USER/PASS");
+        let got = poplib(&format!(
+            "p = poplib.POP3('127.0.0.1', {})\n\
          assert 'USER' not in p.capa(), 'USER offered in cleartext'\n\
          p.apop('alice', 'secret')\n\
          fetch(p)\n\
          p.quit()",
-        srv.pop3.port()
-    ));
-    assert_messages(&got, "poplib APOP");
-    let got = poplib(&format!(
-        "p = poplib.POP3('127.0.0.1', {})\n\
+            srv.pop3.port()
+        ));
+        assert_messages(&got, "poplib APOP");
+        let got = poplib(&format!(
+            "p = poplib.POP3('127.0.0.1', {})\n\
          assert 'STLS' in p.capa()\n\
          try:\n    p.user('alice'); raise SystemExit('USER accepted in cleartext')\n\
          except poplib.error_proto as e:\n    assert b'[AUTH]' in e.args[0], e\n\
@@ -162,11 +213,11 @@ fn python_poplib_user_pass_over_tls_apop_and_stls() {
          print(p.uidl()[1], file=sys.stderr)\n\
          fetch(p)\n\
          p.quit()",
-        srv.pop3.port()
-    ));
-    assert_messages(&got, "poplib stls()");
-    // A second poplib session while one holds the lock: [IN-USE].
-    let out = python(
+            srv.pop3.port()
+        ));
+        assert_messages(&got, "poplib stls()");
+        // A second poplib session while one holds the lock: [IN-USE].
+        let out = python(
         &format!(
             "import poplib, ssl\n\
              ctx = ssl.create_default_context(cafile={ca:?})\n\
@@ -180,12 +231,9 @@ fn python_poplib_user_pass_over_tls_apop_and_stls() {
         T,
     )
     .unwrap();
-    assert!(out.starts_with("-ERR [IN-USE]"), "{out}");
-    assert_eq!(
-        srv.drops.messages("alice").len(),
-        3,
-        "DELE 1 then QUIT removed one"
-    );
+        assert!(out.starts_with("-ERR [IN-USE]"), "{out}");
+        assert_eq!(srv.count(), 3, "DELE 1 then QUIT removed one");
+    }
 }
 
 fn curl(args: &[&str]) -> Vec<u8> {
@@ -200,67 +248,68 @@ fn curl(args: &[&str]) -> Vec<u8> {
 
 #[test]
 fn curl_pop3_with_stls_and_pop3s() {
-    let srv = TestServer::start();
-    let ca = srv.ca().display().to_string();
-    for (url, extra) in [
-        (
-            format!("pop3://127.0.0.1:{}", srv.pop3.port()),
-            "--ssl-reqd",
-        ),
-        (
-            format!("pop3s://127.0.0.1:{}", srv.pop3s.port()),
-            "--silent",
-        ),
-    ] {
-        let mut got = Vec::new();
-        for i in 1..=messages().len() {
-            got.push(curl(&[
+    for srv in TestServer::both() {
+        let ca = srv.ca().display().to_string();
+        for (url, extra) in [
+            (
+                format!("pop3://127.0.0.1:{}", srv.pop3.port()),
+                "--ssl-reqd",
+            ),
+            (
+                format!("pop3s://127.0.0.1:{}", srv.pop3s.port()),
                 "--silent",
-                "--show-error",
+            ),
+        ] {
+            let mut got = Vec::new();
+            for i in 1..=messages().len() {
+                got.push(curl(&[
+                    "--silent",
+                    "--show-error",
+                    extra,
+                    "--cacert",
+                    &ca,
+                    "--user",
+                    "alice:secret",
+                    &format!("{url}/{i}"),
+                ]));
+            }
+            assert_messages(&got, &format!("curl {url}"));
+            let list = curl(&[
+                "--silent",
                 extra,
                 "--cacert",
                 &ca,
                 "--user",
                 "alice:secret",
-                &format!("{url}/{i}"),
-            ]));
+                &format!("{url}/"),
+            ]);
+            let list = String::from_utf8_lossy(&list);
+            assert!(
+                list.starts_with("1 ") && list.lines().count() == 4,
+                "{list}"
+            );
         }
-        assert_messages(&got, &format!("curl {url}"));
-        let list = curl(&[
-            "--silent",
-            extra,
-            "--cacert",
-            &ca,
-            "--user",
-            "alice:secret",
-            &format!("{url}/"),
-        ]);
-        let list = String::from_utf8_lossy(&list);
-        assert!(
-            list.starts_with("1 ") && list.lines().count() == 4,
-            "{list}"
-        );
     }
 }
 
 #[test]
 fn fetchmail_pop3s_user_pass_and_stls_cram_md5() {
-    let srv = TestServer::start();
-    for (port, options) in [
-        (srv.pop3s.port(), "ssl sslcertck".to_owned()),
-        // Plain port with sslproto: fetchmail must upgrade with STLS.
-        (srv.pop3.port(), "sslproto 'tls1.2+' sslcertck".to_owned()),
-    ] {
-        let work = tempfile::tempdir().unwrap();
-        let out = work.path().join("out");
-        std::fs::create_dir(&out).unwrap();
-        let auth = if port == srv.pop3.port() {
-            "cram-md5"
-        } else {
-            "password"
-        };
-        let rc = work.path().join("fetchmailrc");
-        std::fs::write(
+    for srv in TestServer::both() {
+        for (port, options) in [
+            (srv.pop3s.port(), "ssl sslcertck".to_owned()),
+            // Plain port with sslproto: fetchmail must upgrade with STLS.
+            (srv.pop3.port(), "sslproto 'tls1.2+' sslcertck".to_owned()),
+        ] {
+            let work = tempfile::tempdir().unwrap();
+            let out = work.path().join("out");
+            std::fs::create_dir(&out).unwrap();
+            let auth = if port == srv.pop3.port() {
+                "cram-md5"
+            } else {
+                "password"
+            };
+            let rc = work.path().join("fetchmailrc");
+            std::fs::write(
             &rc,
             format!(
                 "set no bouncemail\n\
@@ -274,40 +323,41 @@ fn fetchmail_pop3s_user_pass_and_stls_cram_md5() {
             ),
         )
         .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let result = mailwire_testkit::run_command(
-            std::process::Command::new("fetchmail")
-                .args(["-f", rc.to_str().unwrap(), "--nodetach", "--nosyslog", "-v"])
-                .env("FETCHMAILHOME", work.path())
-                .env("HOME", work.path()),
-            None,
-            T,
-        )
-        .unwrap();
-        let log = format!(
-            "{}{}",
-            String::from_utf8_lossy(&result.stdout),
-            String::from_utf8_lossy(&result.stderr)
-        );
-        assert!(result.status.success(), "fetchmail on {port}:\n{log}");
-        if port == srv.pop3.port() {
-            assert!(log.contains("STLS"), "no STLS:\n{log}");
-            assert!(log.contains("AUTH CRAM-MD5"), "no CRAM-MD5:\n{log}");
-        }
-        // fetchmail hands messages to the MDA one by one: compare as sets.
-        let mut got = read_sorted(&out);
-        got.sort();
-        let mut want = messages();
-        want.sort();
-        for g in &got {
-            assert!(
-                want.contains(g),
-                "fetchmail port {port}: unexpected message {:?}\n{log}",
-                String::from_utf8_lossy(&g[..g.len().min(300)])
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let result = mailwire_testkit::run_command(
+                std::process::Command::new("fetchmail")
+                    .args(["-f", rc.to_str().unwrap(), "--nodetach", "--nosyslog", "-v"])
+                    .env("FETCHMAILHOME", work.path())
+                    .env("HOME", work.path()),
+                None,
+                T,
+            )
+            .unwrap();
+            let log = format!(
+                "{}{}",
+                String::from_utf8_lossy(&result.stdout),
+                String::from_utf8_lossy(&result.stderr)
             );
+            assert!(result.status.success(), "fetchmail on {port}:\n{log}");
+            if port == srv.pop3.port() {
+                assert!(log.contains("STLS"), "no STLS:\n{log}");
+                assert!(log.contains("AUTH CRAM-MD5"), "no CRAM-MD5:\n{log}");
+            }
+            // fetchmail hands messages to the MDA one by one: compare as sets.
+            let mut got = read_sorted(&out);
+            got.sort();
+            let mut want = messages();
+            want.sort();
+            for g in &got {
+                assert!(
+                    want.contains(g),
+                    "fetchmail port {port}: unexpected message {:?}\n{log}",
+                    String::from_utf8_lossy(&g[..g.len().min(300)])
+                );
+            }
+            assert_eq!(got.len(), want.len(), "{log}");
         }
-        assert_eq!(got.len(), want.len(), "{log}");
     }
 }
 
@@ -326,14 +376,14 @@ fn read_sorted(dir: &Path) -> Vec<Vec<u8>> {
 
 #[test]
 fn getmail6_pop3_ssl_retriever() {
-    let srv = TestServer::start();
-    let work = tempfile::tempdir().unwrap();
-    let maildir = work.path().join("Maildir");
-    for sub in ["new", "cur", "tmp"] {
-        std::fs::create_dir_all(maildir.join(sub)).unwrap();
-    }
-    let rc = work.path().join("getmailrc");
-    std::fs::write(
+    for srv in TestServer::both() {
+        let work = tempfile::tempdir().unwrap();
+        let maildir = work.path().join("Maildir");
+        for sub in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(maildir.join(sub)).unwrap();
+        }
+        let rc = work.path().join("getmailrc");
+        std::fs::write(
         &rc,
         format!(
             "[retriever]\ntype = SimplePOP3SSLRetriever\nserver = 127.0.0.1\nport = {}\n\
@@ -348,61 +398,62 @@ fn getmail6_pop3_ssl_retriever() {
         ),
     )
     .unwrap();
-    let out = run_tool(
-        "getmail",
-        [
-            format!("--getmaildir={}", work.path().display()),
-            format!("--rcfile={}", rc.display()),
-        ],
-        None,
-        T,
-    )
-    .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "getmail:\n{log}");
-    // getmail names Maildir files by time and a counter: sort by its delivery order.
-    let mut files: Vec<(std::time::SystemTime, String, Vec<u8>)> =
-        std::fs::read_dir(maildir.join("new"))
-            .unwrap()
-            .map(|e| {
-                let p = e.unwrap().path();
-                let m = std::fs::metadata(&p).unwrap().modified().unwrap();
-                (m, p.display().to_string(), std::fs::read(&p).unwrap())
+        let out = run_tool(
+            "getmail",
+            [
+                format!("--getmaildir={}", work.path().display()),
+                format!("--rcfile={}", rc.display()),
+            ],
+            None,
+            T,
+        )
+        .unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "getmail:\n{log}");
+        // getmail names Maildir files by time and a counter: sort by its delivery order.
+        let mut files: Vec<(std::time::SystemTime, String, Vec<u8>)> =
+            std::fs::read_dir(maildir.join("new"))
+                .unwrap()
+                .map(|e| {
+                    let p = e.unwrap().path();
+                    let m = std::fs::metadata(&p).unwrap().modified().unwrap();
+                    (m, p.display().to_string(), std::fs::read(&p).unwrap())
+                })
+                .collect();
+        files.sort();
+        let got: Vec<Vec<u8>> = files.into_iter().map(|f| f.2).collect();
+        // getmail writes the message as retrieved, with LF line ends (Maildir convention) and a
+        // Return-Path header it adds in front.
+        let want: Vec<Vec<u8>> = messages();
+        assert_eq!(got.len(), want.len(), "getmail:\n{log}");
+        // getmail parses each message; the first one starts with a line that is not a header,
+        // which its parser reads as an empty header section and writes back with a blank line
+        // in front. That line is getmail's, not the server's.
+        let mut got_sorted: Vec<Vec<u8>> = got
+            .iter()
+            .map(|g| {
+                let g = strip_return_path(g).replace_crlf();
+                match g.strip_prefix(b"\n.First line") {
+                    Some(rest) => [b".First line".as_slice(), rest].concat(),
+                    None => g,
+                }
             })
             .collect();
-    files.sort();
-    let got: Vec<Vec<u8>> = files.into_iter().map(|f| f.2).collect();
-    // getmail writes the message as retrieved, with LF line ends (Maildir convention) and a
-    // Return-Path header it adds in front.
-    let want: Vec<Vec<u8>> = messages();
-    assert_eq!(got.len(), want.len(), "getmail:\n{log}");
-    // getmail parses each message; the first one starts with a line that is not a header,
-    // which its parser reads as an empty header section and writes back with a blank line
-    // in front. That line is getmail's, not the server's.
-    let mut got_sorted: Vec<Vec<u8>> = got
-        .iter()
-        .map(|g| {
-            let g = strip_return_path(g).replace_crlf();
-            match g.strip_prefix(b"\n.First line") {
-                Some(rest) => [b".First line".as_slice(), rest].concat(),
-                None => g,
-            }
-        })
-        .collect();
-    let mut want_sorted: Vec<Vec<u8>> = want.iter().map(|w| w.replace_crlf()).collect();
-    got_sorted.sort();
-    want_sorted.sort();
-    for (g, w) in got_sorted.iter().zip(&want_sorted) {
-        assert!(
-            g == w,
-            "getmail: a message differs\ngot  {:?}\nwant {:?}\n{log}",
-            String::from_utf8_lossy(&g[..g.len().min(300)]),
-            String::from_utf8_lossy(&w[..w.len().min(300)])
-        );
+        let mut want_sorted: Vec<Vec<u8>> = want.iter().map(|w| w.replace_crlf()).collect();
+        got_sorted.sort();
+        want_sorted.sort();
+        for (g, w) in got_sorted.iter().zip(&want_sorted) {
+            assert!(
+                g == w,
+                "getmail: a message differs\ngot  {:?}\nwant {:?}\n{log}",
+                String::from_utf8_lossy(&g[..g.len().min(300)]),
+                String::from_utf8_lossy(&w[..w.len().min(300)])
+            );
+        }
     }
 }
 
@@ -446,9 +497,9 @@ impl Lf for Vec<u8> {
 
 #[test]
 fn twisted_advanced_pop3_client_with_stls() {
-    let srv = TestServer::start();
-    let code = format!(
-        r#"
+    for srv in TestServer::both() {
+        let code = format!(
+            r#"
 import base64, json, sys
 from twisted.internet import reactor, defer, ssl, protocol, endpoints
 from twisted.mail.pop3 import AdvancedPOP3Client as POP3Client
@@ -487,28 +538,29 @@ reactor.callWhenRunning(main)
 reactor.run()
 print(json.dumps(result))
 "#,
-        ca = srv.ca().display().to_string(),
-        port = srv.pop3.port()
-    );
-    let out = python(&code, T).unwrap_or_else(|e| panic!("{e}"));
-    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}: {out}"));
-    assert!(v.get("error").is_none(), "{out}");
-    let caps: Vec<String> = serde_json::from_value(v["caps"].clone()).unwrap();
-    assert!(
-        caps.contains(&"STLS".to_owned()) && caps.contains(&"PIPELINING".to_owned()),
-        "{caps:?}"
-    );
-    use base64::Engine;
-    let got: Vec<Vec<u8>> = v["msgs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            base64::engine::general_purpose::STANDARD
-                .decode(m.as_str().unwrap())
-                .unwrap()
-        })
-        .collect();
-    assert_messages(&got, "Twisted AdvancedPOP3Client");
+            ca = srv.ca().display().to_string(),
+            port = srv.pop3.port()
+        );
+        let out = python(&code, T).unwrap_or_else(|e| panic!("{e}"));
+        let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert!(v.get("error").is_none(), "{out}");
+        let caps: Vec<String> = serde_json::from_value(v["caps"].clone()).unwrap();
+        assert!(
+            caps.contains(&"STLS".to_owned()) && caps.contains(&"PIPELINING".to_owned()),
+            "{caps:?}"
+        );
+        use base64::Engine;
+        let got: Vec<Vec<u8>> = v["msgs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(m.as_str().unwrap())
+                    .unwrap()
+            })
+            .collect();
+        assert_messages(&got, "Twisted AdvancedPOP3Client");
+    }
 }
