@@ -615,6 +615,53 @@ print('done')
     )
     .unwrap();
     assert_eq!(out.trim(), "done");
+    // The other SASL mechanisms: CRAM-MD5 and LOGIN from swaks; SCRAM-SHA-256 from
+    // mailwire's own clients (send, fetch imap://, fetch pop3://), right and wrong.
+    for auth in ["CRAM-MD5", "LOGIN"] {
+        let o = std::process::Command::new("swaks")
+            .args(["--server", &format!("127.0.0.1:{smtp}"), "--auth", auth])
+            .args(["--auth-user", "alice", "--auth-password", "Pw-Alice-1"])
+            .args(["--from", "b@example.org", "--to", "alice@example.com"])
+            .args(["--body", "BODY-MARKER-q7 by swaks", "--quit-after", "AUTH"])
+            .output()
+            .expect("swaks (tests/peers/install.sh)");
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains("235"), "swaks {auth}: {text}");
+    }
+    let bin = env!("CARGO_BIN_EXE_mailwire");
+    let out_dir = tempfile::tempdir().unwrap();
+    for password in ["Wrong-Pw-4", "Pw-Alice-1"] {
+        let ok = password == "Pw-Alice-1";
+        let mut send = std::process::Command::new(bin)
+            .args(["send", "--server", &format!("smtp://127.0.0.1:{smtp}")])
+            .args(["--user", "alice", "--password", password, "--tls", "off"])
+            .args(["--from", "b@example.org", "--to", "alice@example.com", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        send.stdin
+            .take()
+            .unwrap()
+            .write_all(b"Subject: scram\r\n\r\nBODY-MARKER-q7 by SCRAM\r\n")
+            .unwrap();
+        let o = send.wait_with_output().unwrap();
+        assert_eq!(o.status.success(), ok, "send {password}: {o:?}");
+        for url in [
+            format!("imap://127.0.0.1:{imap}/INBOX"),
+            format!("pop3://127.0.0.1:{pop3}"),
+        ] {
+            let o = std::process::Command::new(bin)
+                .args(["fetch", &url, "--user", "alice", "--password", password])
+                .args(["--tls", "off", "--out"])
+                .arg(out_dir.path().join(url.split(':').next().unwrap()))
+                .output()
+                .unwrap();
+            assert_eq!(o.status.success(), ok, "fetch {url} {password}: {o:?}");
+        }
+    }
     let (r, code) = curl(&[
         "-u",
         "admin:Http-Secret-3",
@@ -651,6 +698,14 @@ print('done')
     std::thread::sleep(Duration::from_millis(200));
     let log = log.lock().unwrap().clone();
     assert!(log.contains("logged in"), "the log is on: {log}");
+    // SMTP names the mechanism each login used: all three were exercised.
+    for mechanism in ["SCRAM-SHA-256", "CRAM-MD5", "LOGIN"] {
+        assert!(
+            log.contains(&format!("mechanism=\"{mechanism}\""))
+                || log.contains(&format!("mechanism={mechanism}")),
+            "no SMTP {mechanism} login in the log"
+        );
+    }
     for secret in [
         "Pw-Alice-1",
         "Wrong-Pw-4",

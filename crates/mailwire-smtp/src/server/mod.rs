@@ -419,6 +419,13 @@ impl<P: Policy, S: DeliverySink> Handler<ServerSession> for Connection<'_, P, S>
                     return Ok(step);
                 }
                 let r = server.policy.check_auth(&info, &authenticated).await;
+                if r.is_ok() {
+                    tracing::info!(
+                        user = %authenticated.authzid,
+                        mechanism = authenticated.mechanism.name(),
+                        "authenticated"
+                    );
+                }
                 session.resolve_check(r);
             }
             Event::Deliver { envelope, message } => {
