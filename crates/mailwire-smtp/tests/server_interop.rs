@@ -13,24 +13,46 @@ use mailwire_smtp::proto::{Envelope, Reply, ServerConfig};
 use mailwire_smtp::server::{
     AcceptAll, ConnectionInfo, DeliverySink, Listener, Server, ServerOptions,
 };
+use mailwire_smtp::store::StoreSink;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 type Delivered = Vec<(Envelope, Vec<u8>)>;
 
-/// Keeps every delivered message.
+/// The store's name for a recipient (`local@domain`, as the store sink resolves it).
+fn key(r: &mailwire_smtp::proto::Recipient) -> String {
+    match r.path.address() {
+        Some(a) => format!("{}@{}", a.local_part_unquoted(), a.domain()),
+        None => "postmaster".to_owned(),
+    }
+}
+
+/// Keeps every delivered message; with a store, also delivers it there (a Maildir), and the
+/// replies are the store's.
 #[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Delivered>>);
+struct Sink(
+    Arc<Mutex<Delivered>>,
+    Option<(mailwire_store::Store, StoreSink)>,
+);
 
 impl DeliverySink for Sink {
     async fn deliver(
         &self,
-        _: &ConnectionInfo,
+        info: &ConnectionInfo,
         envelope: &Envelope,
         message: Vec<u8>,
     ) -> Vec<Reply> {
         let n = envelope.recipients.len();
-        self.0.lock().unwrap().push((envelope.clone(), message));
+        self.0
+            .lock()
+            .unwrap()
+            .push((envelope.clone(), message.clone()));
+        if let Some((store, sink)) = &self.1 {
+            for r in &envelope.recipients {
+                store.create_user_if_missing(&key(r)).await.unwrap();
+            }
+            return sink.deliver(info, envelope, message).await;
+        }
         vec![Reply::new(250, None, "stored"); n.max(1)]
     }
 }
@@ -44,7 +66,17 @@ struct TestServer {
 }
 
 impl TestServer {
+    /// With the recording sink alone, then delivering into `mailwire-store` on a Maildir too:
+    /// the peer tests run on both.
+    fn both(options: ServerOptions) -> [TestServer; 2] {
+        [Self::start(options.clone()), Self::start_on(options, true)]
+    }
+
     fn start(options: ServerOptions) -> Self {
+        Self::start_on(options, false)
+    }
+
+    fn start_on(options: ServerOptions, maildir: bool) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -54,7 +86,12 @@ impl TestServer {
         let ca = tempfile::tempdir().unwrap();
         cert.write_to_dir(ca.path()).unwrap();
         let auth = Arc::new(StaticAuthenticator::new().with_user("alice", "secret"));
-        let sink = Sink::default();
+        let sink = if maildir {
+            let store = mailwire_store::Store::maildir(ca.path().join("mail")).unwrap();
+            Sink(Arc::default(), Some((store.clone(), StoreSink::new(store))))
+        } else {
+            Sink::default()
+        };
         let server = Server::new(
             options,
             AcceptAll,
@@ -91,8 +128,33 @@ impl TestServer {
         self.ca.path().join("cert.pem").display().to_string()
     }
 
+    /// What was delivered; on a Maildir, checked against what the store holds for each
+    /// recipient, octet for octet.
     fn messages(&self) -> Delivered {
-        self.sink.0.lock().unwrap().clone()
+        let got = self.sink.0.lock().unwrap().clone();
+        if let Some((store, _)) = &self.sink.1 {
+            self.rt.block_on(async {
+                let mut want: std::collections::BTreeMap<String, Vec<Vec<u8>>> = Default::default();
+                for (env, data) in &got {
+                    for r in &env.recipients {
+                        want.entry(key(r)).or_default().push(data.clone());
+                    }
+                }
+                for (rcpt, mut msgs) in want {
+                    // Created by its local part (create_user_if_missing).
+                    let login = rcpt.split('@').next().unwrap().to_lowercase();
+                    let inbox = store.user(&login).unwrap().mailbox("INBOX").await.unwrap();
+                    let mut stored = Vec::new();
+                    for m in inbox.messages().await.unwrap() {
+                        stored.push(inbox.fetch(m.uid).await.unwrap().to_vec());
+                    }
+                    stored.sort();
+                    msgs.sort();
+                    assert!(stored == msgs, "{rcpt}: the Maildir holds other messages");
+                }
+            });
+        }
+        got
     }
 }
 
@@ -142,97 +204,100 @@ fn swaks(args: &[&str]) -> String {
 
 #[test]
 fn swaks_cleartext_starttls_implicit_tls_auth_pipelining() {
-    let s = TestServer::start(ServerOptions::default());
-    let smtp = s.addr(Listener::Smtp).port().to_string();
-    let smtps = s.addr(Listener::Smtps).port().to_string();
-    let base = [
-        "--server",
-        "127.0.0.1",
-        "--from",
-        "sender@example.com",
-        "--to",
-        "alice@example.com",
-    ];
-    swaks(&[&base[..], &["--port", &smtp]].concat());
-    swaks(&[&base[..], &["--port", &smtp, "-tls", "--pipeline"]].concat());
-    swaks(&[&base[..], &["--port", &smtps, "--tlsc"]].concat());
-    let out = swaks(
-        &[
-            &base[..],
+    // Recorded, and stored on a Maildir.
+    for s in TestServer::both(ServerOptions::default()) {
+        let smtp = s.addr(Listener::Smtp).port().to_string();
+        let smtps = s.addr(Listener::Smtps).port().to_string();
+        let base = [
+            "--server",
+            "127.0.0.1",
+            "--from",
+            "sender@example.com",
+            "--to",
+            "alice@example.com",
+        ];
+        swaks(&[&base[..], &["--port", &smtp]].concat());
+        swaks(&[&base[..], &["--port", &smtp, "-tls", "--pipeline"]].concat());
+        swaks(&[&base[..], &["--port", &smtps, "--tlsc"]].concat());
+        let out = swaks(
             &[
-                "--port", &smtp, "-tls", "-a", "PLAIN", "-au", "alice", "-ap", "secret",
-            ],
-        ]
-        .concat(),
-    );
-    assert!(out.contains("235 2.7.0"), "{out}");
-    let out = swaks(
-        &[
-            &base[..],
+                &base[..],
+                &[
+                    "--port", &smtp, "-tls", "-a", "PLAIN", "-au", "alice", "-ap", "secret",
+                ],
+            ]
+            .concat(),
+        );
+        assert!(out.contains("235 2.7.0"), "{out}");
+        let out = swaks(
             &[
-                "--port", &smtp, "-tls", "-a", "LOGIN", "-au", "alice", "-ap", "secret",
-            ],
-        ]
-        .concat(),
-    );
-    assert!(out.contains("235 2.7.0"), "{out}");
-    let out = swaks(
-        &[
-            &base[..],
+                &base[..],
+                &[
+                    "--port", &smtp, "-tls", "-a", "LOGIN", "-au", "alice", "-ap", "secret",
+                ],
+            ]
+            .concat(),
+        );
+        assert!(out.contains("235 2.7.0"), "{out}");
+        let out = swaks(
             &[
-                "--port", &smtp, "-a", "CRAM-MD5", "-au", "alice", "-ap", "secret",
-            ],
-        ]
-        .concat(),
-    );
-    assert!(out.contains("235 2.7.0"), "CRAM-MD5 in cleartext: {out}");
-    // PLAIN is not even offered in cleartext, so swaks cannot try it…
-    let (ok, out) = tool(
-        "swaks",
-        &[
-            &base[..],
+                &base[..],
+                &[
+                    "--port", &smtp, "-a", "CRAM-MD5", "-au", "alice", "-ap", "secret",
+                ],
+            ]
+            .concat(),
+        );
+        assert!(out.contains("235 2.7.0"), "CRAM-MD5 in cleartext: {out}");
+        // PLAIN is not even offered in cleartext, so swaks cannot try it…
+        let (ok, out) = tool(
+            "swaks",
             &[
-                "--port", &smtp, "-a", "PLAIN", "-au", "alice", "-ap", "secret",
-            ],
-        ]
-        .concat(),
-        None,
-    );
-    assert!(!ok && out.contains("requested type not available"), "{out}");
-    // …and a client that sends it anyway gets 538.
-    let mut c = Raw::connect(s.addr(Listener::Smtp));
-    c.send(b"EHLO x\r\n");
-    assert!(!c.reply().contains("PLAIN"));
-    c.send(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
-    let r = c.reply();
-    assert!(r.starts_with("538 5.7.11"), "{r}");
-    let msgs = s.messages();
-    assert_eq!(msgs.len(), 6);
-    for (env, msg) in &msgs {
-        assert_eq!(env.recipients.len(), 1);
+                &base[..],
+                &[
+                    "--port", &smtp, "-a", "PLAIN", "-au", "alice", "-ap", "secret",
+                ],
+            ]
+            .concat(),
+            None,
+        );
+        assert!(!ok && out.contains("requested type not available"), "{out}");
+        // …and a client that sends it anyway gets 538.
+        let mut c = Raw::connect(s.addr(Listener::Smtp));
+        c.send(b"EHLO x\r\n");
+        assert!(!c.reply().contains("PLAIN"));
+        c.send(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+        let r = c.reply();
+        assert!(r.starts_with("538 5.7.11"), "{r}");
+        let msgs = s.messages();
+        assert_eq!(msgs.len(), 6);
+        for (env, msg) in &msgs {
+            assert_eq!(env.recipients.len(), 1);
+            assert!(
+                msg.starts_with(b"Received: from "),
+                "{}",
+                String::from_utf8_lossy(msg)
+            );
+        }
+        // The TLS ones are recorded as such.
         assert!(
-            msg.starts_with(b"Received: from "),
-            "{}",
-            String::from_utf8_lossy(msg)
+            msgs.iter()
+                .any(|(_, m)| m.windows(12).any(|w| w == b"with ESMTPSA"))
+        );
+        assert!(
+            msgs.iter()
+                .any(|(_, m)| m.windows(11).any(|w| w == b"with ESMTPS"))
         );
     }
-    // The TLS ones are recorded as such.
-    assert!(
-        msgs.iter()
-            .any(|(_, m)| m.windows(12).any(|w| w == b"with ESMTPSA"))
-    );
-    assert!(
-        msgs.iter()
-            .any(|(_, m)| m.windows(11).any(|w| w == b"with ESMTPS"))
-    );
 }
 
 #[test]
 fn python_smtplib_cram_md5_smtputf8_and_raw_bdat() {
-    let s = TestServer::start(ServerOptions::default());
-    let port = s.addr(Listener::Smtp).port();
-    python(&format!(
-        r#"
+    // Recorded, and stored on a Maildir.
+    for s in TestServer::both(ServerOptions::default()) {
+        let port = s.addr(Listener::Smtp).port();
+        python(&format!(
+            r#"
 import smtplib
 s = smtplib.SMTP('127.0.0.1', {port})
 s.ehlo()
@@ -248,9 +313,9 @@ m.set_content('Grüße\n.leading dot\n')
 s.send_message(m, mail_options=['SMTPUTF8'])
 s.quit()
 "#
-    ));
-    python(&format!(
-        r#"
+        ));
+        python(&format!(
+            r#"
 import socket
 c = socket.create_connection(('127.0.0.1', {port}))
 f = c.makefile('rb')
@@ -267,74 +332,80 @@ for want in (b'250', b'250', b'250', b'250', b'250'):
     assert r.startswith(want), r
 c.sendall(b'QUIT\r\n'); assert reply().startswith(b'221')
 "#
-    ));
-    let msgs = s.messages();
-    assert_eq!(msgs.len(), 2);
-    let body = &msgs[0].1;
-    assert!(msgs[0].0.params.smtputf8);
-    assert!(String::from_utf8_lossy(body).contains("jose@exämple.com"));
-    let text = String::from_utf8_lossy(body);
-    assert!(
-        text.contains("\r\n.leading dot\r\n") || text.contains("Content-Transfer-Encoding: base64"),
-        "{text}"
-    );
-    assert!(
-        msgs[1].1.ends_with(b"abc\r\n.\r\n\x00\x01\r\n"),
-        "BDAT data is kept byte for byte"
-    );
+        ));
+        let msgs = s.messages();
+        assert_eq!(msgs.len(), 2);
+        let body = &msgs[0].1;
+        assert!(msgs[0].0.params.smtputf8);
+        assert!(String::from_utf8_lossy(body).contains("jose@exämple.com"));
+        let text = String::from_utf8_lossy(body);
+        assert!(
+            text.contains("\r\n.leading dot\r\n")
+                || text.contains("Content-Transfer-Encoding: base64"),
+            "{text}"
+        );
+        assert!(
+            msgs[1].1.ends_with(b"abc\r\n.\r\n\x00\x01\r\n"),
+            "BDAT data is kept byte for byte"
+        );
+    }
 }
 
 #[test]
 fn postfix_smtp_source_4_sessions_500_messages() {
-    let s = TestServer::start(ServerOptions::default());
-    let target = format!("127.0.0.1:{}", s.addr(Listener::Smtp).port());
-    let smtp_source = ["/usr/sbin/smtp-source", "/usr/lib/postfix/sbin/smtp-source"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("smtp-source is required (Debian package postfix; tests/run.sh installs it)");
-    let (ok, out) = tool(
-        smtp_source,
-        &[
-            "-s",
-            "4",
-            "-m",
-            "2000",
-            "-l",
-            "10240",
-            "-f",
-            "a@example.com",
-            "-t",
-            "alice@example.com",
-            &target,
-        ],
-        None,
-    );
-    assert!(ok, "{out}");
-    let msgs = s.messages();
-    assert_eq!(msgs.len(), 2000, "every message stored");
-    assert!(msgs.iter().all(|(_, m)| m.len() > 10240));
+    // Recorded, and stored on a Maildir.
+    for s in TestServer::both(ServerOptions::default()) {
+        let target = format!("127.0.0.1:{}", s.addr(Listener::Smtp).port());
+        let smtp_source = ["/usr/sbin/smtp-source", "/usr/lib/postfix/sbin/smtp-source"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("smtp-source is required (Debian package postfix; tests/run.sh installs it)");
+        let (ok, out) = tool(
+            smtp_source,
+            &[
+                "-s",
+                "4",
+                "-m",
+                "2000",
+                "-l",
+                "10240",
+                "-f",
+                "a@example.com",
+                "-t",
+                "alice@example.com",
+                &target,
+            ],
+            None,
+        );
+        assert!(ok, "{out}");
+        let msgs = s.messages();
+        assert_eq!(msgs.len(), 2000, "every message stored");
+        assert!(msgs.iter().all(|(_, m)| m.len() > 10240));
+    }
 }
 
 #[test]
 fn twisted_esmtp_sender_requires_tls_and_authenticates() {
-    let s = TestServer::start(ServerOptions::default());
-    let port = s.addr(Listener::Submission).port();
-    // Twisted's sender turns \n into CRLF itself.
-    let out = twisted_send(
-        &s,
-        port,
-        r"b'From: a@example.com\nTo: alice@example.com\nSubject: twisted\n\nhello from twisted\n'",
-        true,
-    );
-    assert!(out.contains("'ok'"), "{out}");
-    let msgs = s.messages();
-    assert_eq!(msgs.len(), 1);
-    assert!(msgs[0].1.windows(18).any(|w| w == b"hello from twisted"));
-    assert!(
-        msgs[0].1.windows(14).any(|w| w == b"with ESMTPSA i"),
-        "{}",
-        String::from_utf8_lossy(&msgs[0].1)
-    );
+    // Recorded, and stored on a Maildir.
+    for s in TestServer::both(ServerOptions::default()) {
+        let port = s.addr(Listener::Submission).port();
+        // Twisted's sender turns \n into CRLF itself.
+        let out = twisted_send(
+            &s,
+            port,
+            r"b'From: a@example.com\nTo: alice@example.com\nSubject: twisted\n\nhello from twisted\n'",
+            true,
+        );
+        assert!(out.contains("'ok'"), "{out}");
+        let msgs = s.messages();
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].1.windows(18).any(|w| w == b"hello from twisted"));
+        assert!(
+            msgs[0].1.windows(14).any(|w| w == b"with ESMTPSA i"),
+            "{}",
+            String::from_utf8_lossy(&msgs[0].1)
+        );
+    }
 }
 
 /// Twisted's ESMTPSender turns every LF into CRLF, so a CRLF message goes out with CR CR LF.
@@ -342,30 +413,32 @@ fn twisted_esmtp_sender_requires_tls_and_authenticates() {
 /// port still refuses bare line endings.
 #[test]
 fn twisted_crlf_message_is_repaired_on_submission_and_refused_on_the_mx_port() {
-    let s = TestServer::start(ServerOptions::default());
-    let msg = r"b'From: a@example.com\r\nTo: alice@example.com\r\nSubject: crlf\r\n\r\nline one\r\n.dot line\r\nlast\r\n'";
-    let out = twisted_send(&s, s.addr(Listener::Submission).port(), msg, true);
-    assert!(out.contains("'ok'"), "{out}");
-    let msgs = s.messages();
-    assert_eq!(msgs.len(), 1);
-    let stored = &msgs[0].1;
-    let text = String::from_utf8_lossy(stored);
-    assert!(
-        text.ends_with("Subject: crlf\r\n\r\nline one\r\n.dot line\r\nlast\r\n"),
-        "{text}"
-    );
-    let bare = (0..stored.len()).any(|i| match stored[i] {
-        b'\r' => stored.get(i + 1) != Some(&b'\n'),
-        b'\n' => i == 0 || stored[i - 1] != b'\r',
-        _ => false,
-    });
-    assert!(!bare, "no bare CR or LF is stored: {text:?}");
-    let out = twisted_send(&s, s.addr(Listener::Smtp).port(), msg, false);
-    assert!(
-        out.contains("'err'") && out.contains("bare CR or LF"),
-        "{out}"
-    );
-    assert_eq!(s.messages().len(), 1, "nothing stored from the MX port");
+    // Recorded, and stored on a Maildir.
+    for s in TestServer::both(ServerOptions::default()) {
+        let msg = r"b'From: a@example.com\r\nTo: alice@example.com\r\nSubject: crlf\r\n\r\nline one\r\n.dot line\r\nlast\r\n'";
+        let out = twisted_send(&s, s.addr(Listener::Submission).port(), msg, true);
+        assert!(out.contains("'ok'"), "{out}");
+        let msgs = s.messages();
+        assert_eq!(msgs.len(), 1);
+        let stored = &msgs[0].1;
+        let text = String::from_utf8_lossy(stored);
+        assert!(
+            text.ends_with("Subject: crlf\r\n\r\nline one\r\n.dot line\r\nlast\r\n"),
+            "{text}"
+        );
+        let bare = (0..stored.len()).any(|i| match stored[i] {
+            b'\r' => stored.get(i + 1) != Some(&b'\n'),
+            b'\n' => i == 0 || stored[i - 1] != b'\r',
+            _ => false,
+        });
+        assert!(!bare, "no bare CR or LF is stored: {text:?}");
+        let out = twisted_send(&s, s.addr(Listener::Smtp).port(), msg, false);
+        assert!(
+            out.contains("'err'") && out.contains("bare CR or LF"),
+            "{out}"
+        );
+        assert_eq!(s.messages().len(), 1, "nothing stored from the MX port");
+    }
 }
 
 /// Sends `msg` (a Python bytes literal) with Twisted's ESMTPSender over STARTTLS, with
