@@ -2,6 +2,7 @@
 # Installs every real peer the interop tests and tests/peers/*.sh use, idempotently and without
 # questions, on Debian 12 (as root, or through sudo). Installs only what is missing; a second run is quick.
 #   Debian: dovecot-imapd dovecot-pop3d dovecot-lmtpd (IMAP, POP3, LMTP), postfix (smtp-sink, smtp-source),
+#   postgresql (the postgres store's database, started per test by tests/peers/postgres.sh),
 #           swaks + libnet-ssleay-perl (swaks' STARTTLS), curl, fetchmail, isync (mbsync), getmail6,
 #           offlineimap3, neomutt + tmux (neomutt driven in a tmux pane),
 #           openssl (certificates), iproute2 (ss: which pid listens), python3 + python3-pip,
@@ -11,7 +12,8 @@
 set -euo pipefail
 
 APT_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix swaks libnet-ssleay-perl curl fetchmail
-  isync getmail6 offlineimap3 neomutt tmux openssl iproute2 python3 python3-pip chromium chromium-driver)
+  isync getmail6 offlineimap3 neomutt tmux openssl iproute2 python3 python3-pip chromium chromium-driver
+  postgresql util-linux)
 PIP_PACKAGES=(aiosmtpd 'twisted[tls]' imapclient selenium)
 PY_MODULES="aiosmtpd, twisted.mail, imapclient, OpenSSL, selenium"
 
@@ -53,7 +55,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   rm -f "$log"
   # Debian starts the system daemons where it can; the tests start their own on 127.0.0.1, so stop
   # the ones this run just installed (never one that was there before).
-  for svc in dovecot postfix; do
+  for svc in dovecot postfix postgresql; do
     case " ${missing[*]} " in *" $svc"*) as_root service "$svc" stop >/dev/null 2>&1 || true ;; esac
   done
 fi

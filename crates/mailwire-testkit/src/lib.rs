@@ -11,6 +11,7 @@
 //! | [`SmtpSink`] | Postfix smtp-sink: counts and discards | SMTP/LMTP client throughput, pipelining |
 //! | [`Aiosmtpd`] | Python aiosmtpd: keeps each message as a file | what an SMTP client sent, byte for byte |
 //! | [`Twisted`] | Twisted ESMTP + POP3 + IMAP4 over one store | a second, independent implementation of all three |
+//! | [`Postgres`] | PostgreSQL (initdb in a temporary folder) | the postgres store |
 //!
 //! Every peer knows the users in [`USERS`] (alice and bob, password `secret`). The TLS ones use a
 //! self-signed certificate for `localhost` and `127.0.0.1` (`cert_pem_path()`): trust it as the
@@ -64,6 +65,7 @@ mod dovecot;
 mod error;
 mod peer;
 mod ports;
+mod postgres;
 mod smtp_sink;
 mod tmux;
 mod tools;
@@ -74,6 +76,7 @@ pub use dovecot::Dovecot;
 pub use error::{Error, Result};
 pub use peer::{peers_dir, pid_alive};
 pub use ports::{PORT_RANGE_END, PORT_RANGE_START, free_port, free_port_base};
+pub use postgres::Postgres;
 pub use smtp_sink::{SinkCounters, SmtpSink};
 pub use tmux::Tmux;
 pub use tools::{python, run_command, run_tool, run_tool_ok};

@@ -361,3 +361,38 @@ fn not_installed_names_the_package() {
     let text = err.to_string();
     assert!(text.contains("apt-get install -y dovecot-imapd") && text.contains("install.sh"));
 }
+
+/// PostgreSQL: a fresh cluster answers SQL over TCP with the password (and only with it), only
+/// on 127.0.0.1, and is gone after stop.
+#[test]
+fn postgres_cluster_answers_with_its_password_and_stops() {
+    let pg = mailwire_testkit::Postgres::start().unwrap();
+    assert_eq!(pg.psql("select 1 + 1").unwrap().trim(), "2");
+    assert_eq!(
+        pg.psql("show listen_addresses").unwrap().trim(),
+        "127.0.0.1"
+    );
+    assert_eq!(pg.psql("show fsync").unwrap().trim(), "on");
+    // A wrong password is refused.
+    let port = pg.addr().port().to_string();
+    let wrong = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "mailwire",
+            "-d",
+            "mailwire",
+        ])
+        .args(["-Atqc", "select 1"])
+        .env("PGPASSWORD", "wrong")
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let pid = pg.pid();
+    assert!(mailwire_testkit::pid_alive(pid));
+    pg.stop().unwrap();
+    assert!(!mailwire_testkit::pid_alive(pid));
+}
