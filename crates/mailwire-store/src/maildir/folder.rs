@@ -197,6 +197,16 @@ pub(crate) struct Folder {
     mtimes: [Option<SystemTime>; 2],
     /// The UIDVALIDITY whose `mailwire-cache` records are in `core` (`None`: not loaded).
     pub cache_for: Option<u32>,
+    /// Appends staged (written and fsynced) and waiting to be committed: whoever holds the
+    /// folder next commits all of them with one directory fsync (group commit).
+    pub pending: Arc<std::sync::Mutex<Vec<Queued>>>,
+}
+
+/// A staged append waiting in [`Folder::pending`], and where its result goes.
+pub(crate) struct Queued {
+    pub staged: Staged,
+    pub origin: Origin,
+    pub done: std::sync::mpsc::SyncSender<Result<(u32, u32)>>,
 }
 
 /// A message about to be added: a file in the folder's `tmp/` (already synced).
@@ -235,6 +245,7 @@ impl Folder {
             snapshot_len: 0,
             mtimes: [None, None],
             cache_for: None,
+            pending: Arc::default(),
         })
     }
 

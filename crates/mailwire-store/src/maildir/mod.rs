@@ -32,7 +32,7 @@ use crate::types::{
     AppendResult, BackendKind, Changes, CopyResult, MailboxEvent, MailboxStatus, MessageMeta,
     Origin, SpecialUse, StoreFlagsResult,
 };
-use folder::{FileLock, Folder, Staged, fsync_dir, next_uidvalidity, write_index};
+use folder::{FileLock, Folder, Queued, Staged, fsync_dir, next_uidvalidity, write_index};
 
 /// How many LFs in `data` have no CR before them.
 pub(crate) fn bare_lfs(data: &[u8]) -> usize {
@@ -98,6 +98,23 @@ fn host_name() -> String {
     h.replace('/', "\\057")
         .replace(':', "\\072")
         .replace(',', "\\054")
+}
+
+/// The same error again, for each of several waiters one failure reaches.
+fn again(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Io { path, source } => StoreError::Io {
+            path: path.clone(),
+            source: match source.raw_os_error() {
+                Some(code) => io::Error::from_raw_os_error(code),
+                None => io::Error::new(source.kind(), source.to_string()),
+            },
+        },
+        StoreError::OverQuota(u) => StoreError::OverQuota(u.clone()),
+        StoreError::NoSuchMailbox(m) => StoreError::NoSuchMailbox(m.clone()),
+        StoreError::NoSuchUser(u) => StoreError::NoSuchUser(u.clone()),
+        _ => StoreError::TaskFailed,
+    }
 }
 
 /// Writes `data` atomically (tmp + fsync + rename + fsync of the folder).
@@ -571,20 +588,69 @@ impl Backend for MaildirBackend {
         origin: Origin,
     ) -> Result<AppendResult> {
         let (_, f) = self.folder(login, name)?;
-        let dir = lock(&f).dir.clone();
+        let (dir, pending) = {
+            let g = lock(&f);
+            (g.dir.clone(), Arc::clone(&g.pending))
+        };
+        // Written and fsynced in parallel with other appends; then queued for the folder.
         let staged = self.stage(&dir, msg)?;
         let tmp = staged.tmp.clone();
-        let r = self.with(login, name, |f| {
-            let uids = f.commit_new(vec![staged], origin)?;
-            Ok(AppendResult {
-                uidvalidity: f.core.uidvalidity,
-                uid: uids.first().copied().unwrap_or(0),
-            })
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        lock(&pending).push(Queued {
+            staged,
+            origin,
+            done,
         });
-        if r.is_err() {
-            let _ = fs::remove_file(&tmp);
+        // Group commit: whoever holds the folder commits everything queued so far, with one
+        // rename each and one fsync of the folder for all; the others find their result sent.
+        let r = self.with(login, name, |f| {
+            let batch = std::mem::take(&mut *lock(&f.pending));
+            let mut rest = batch.into_iter().peekable();
+            while let Some(first) = rest.next() {
+                // One commit per run of the same origin (its change event names the origin).
+                let origin = first.origin;
+                let mut run = vec![first];
+                while let Some(q) = rest.next_if(|q| q.origin == origin) {
+                    run.push(q);
+                }
+                let (staged, waiting): (Vec<Staged>, Vec<_>) =
+                    run.into_iter().map(|q| (q.staged, q.done)).unzip();
+                match f.commit_new(staged, origin) {
+                    Ok(uids) => {
+                        for (w, uid) in waiting.into_iter().zip(uids) {
+                            let _ = w.send(Ok((f.core.uidvalidity, uid)));
+                        }
+                    }
+                    Err(e) => {
+                        for w in waiting {
+                            let _ = w.send(Err(again(&e)));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        match result.try_recv() {
+            Ok(r) => r.map(|(uidvalidity, uid)| AppendResult { uidvalidity, uid }),
+            Err(_) => {
+                // Not committed: the folder could not be taken. Ours is taken back out of the
+                // queue, unless someone else has it now (then their result comes).
+                let mine = {
+                    let mut q = lock(&pending);
+                    q.iter()
+                        .position(|q| q.staged.tmp == tmp)
+                        .map(|i| q.remove(i))
+                };
+                if mine.is_some() {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(r.err().unwrap_or(StoreError::TaskFailed));
+                }
+                result
+                    .recv()
+                    .unwrap_or(Err(StoreError::TaskFailed))
+                    .map(|(uidvalidity, uid)| AppendResult { uidvalidity, uid })
+            }
         }
-        r
     }
 
     fn read(
