@@ -778,3 +778,41 @@ fn a_message_is_stored_for_all_its_smtp_recipients_or_none() {
     }
     assert_eq!(count("carol"), 0);
 }
+
+/// `mailwire store migrate postgres://…` against a real PostgreSQL: the password from
+/// `PGPASSWORD` when the URL has none, the schema created once, then "already at version",
+/// a wrong password and a non-PostgreSQL URL failing with a message.
+#[test]
+fn store_migrate_creates_the_postgres_schema() {
+    let pg = mailwire_testkit::Postgres::start().expect("PostgreSQL (tests/peers/install.sh)");
+    let bare = pg.url().replace("mailwire:secret@", "mailwire@");
+    let run = |url: &str, password: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_mailwire"))
+            .args(["store", "migrate", url])
+            .env("PGPASSWORD", password)
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let (ok, out) = run(&bare, "secret");
+    assert!(ok && out.contains("migrated from version 0 to 1"), "{out}");
+    let (ok, out) = run(&pg.url(), "");
+    assert!(ok && out.contains("already at version 1"), "{out}");
+    let (ok, out) = run(&bare, "wrong");
+    assert!(!ok && out.contains("PostgreSQL"), "{out}");
+    let (ok, out) = run("maildir:/tmp/nowhere", "");
+    assert!(!ok && out.contains("not a PostgreSQL URL"), "{out}");
+    assert_eq!(
+        pg.psql("select version from mailwire_schema")
+            .unwrap()
+            .trim(),
+        "1"
+    );
+}

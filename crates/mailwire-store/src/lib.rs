@@ -140,6 +140,7 @@ mod memory;
 pub mod mime;
 mod name;
 mod pop3;
+pub mod postgres;
 mod store;
 mod types;
 

@@ -42,6 +42,21 @@ enum Command {
         /// Which grammar to parse with.
         kind: ParseKind,
     },
+    /// Manage a store: `store migrate postgres://USER[:PASSWORD]@HOST[:PORT]/DB` creates or
+    /// upgrades the PostgreSQL store's schema (the password may come from PGPASSWORD).
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreAction {
+    /// Create or upgrade the schema of a PostgreSQL store; refuses a newer schema.
+    Migrate {
+        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DB (or postgresql://).
+        url: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -457,6 +472,34 @@ async fn wait_for_signal() {
     }
 }
 
+/// `mailwire store migrate URL`: 0 migrated (or already current), 1 refused or failed.
+fn store_migrate(url: &str) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mailwire store: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(mailwire_store::postgres::migrate(url)) {
+        Ok(m) if m.from == m.to => {
+            println!("schema already at version {}", m.to);
+            ExitCode::SUCCESS
+        }
+        Ok(m) => {
+            println!("schema migrated from version {} to {}", m.from, m.to);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mailwire store migrate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -470,6 +513,9 @@ fn main() -> ExitCode {
         .init();
     match &cli.command {
         Command::Serve(args) => serve(args),
+        Command::Store {
+            action: StoreAction::Migrate { url },
+        } => store_migrate(url),
         Command::Send(args) => send::run(args),
         Command::Fetch(args) if args.url.starts_with("pop3") => pop3_fetch::run(args),
         Command::Fetch(args) if args.url.starts_with("imap") => imap_fetch::run(args),
