@@ -634,6 +634,35 @@ fn fetch_stream_hands_out_messages_one_by_one() {
         );
         // The connection goes on after the stream.
         c.noop().await.unwrap();
+
+        // A reader that stops reading: after one timeout its FETCH fails, and the other
+        // commands on the connection are answered instead of waiting behind it.
+        let mut cfg = config(&srv, true);
+        cfg.timeout = Duration::from_secs(1);
+        let c = Client::connect(cfg, &Login::password("alice", "secret"))
+            .await
+            .unwrap();
+        c.examine("INBOX").await.unwrap();
+        let items = FetchItems::Items(Vec1::one(FetchItem::BodySection {
+            peek: true,
+            section: Section::Top(None),
+            partial: None,
+        }));
+        let mut stalled = c
+            .fetch_stream(&SequenceSet::all(), items, true, 1)
+            .await
+            .unwrap();
+        assert!(stalled.next().await.is_some());
+        let noop = tokio::time::timeout(Duration::from_secs(10), c.noop()).await;
+        assert!(
+            matches!(noop, Ok(Ok(()))),
+            "the connection waited behind the reader: {noop:?}"
+        );
+        match stalled.finish().await {
+            Err(Error::Timeout(t)) => assert_eq!(t, Duration::from_secs(1)),
+            other => panic!("{other:?}"),
+        }
+        c.noop().await.unwrap();
     });
 }
 

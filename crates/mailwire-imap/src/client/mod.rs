@@ -1648,7 +1648,10 @@ impl Client {
     }
 
     /// FETCH or UID FETCH with every response handed out as it is read, through a bounded
-    /// channel of `window` responses: nothing of the mailbox is held beyond that.
+    /// channel of `window` responses: nothing of the mailbox is held beyond that. A reader
+    /// that stops reading for [`ClientConfig::timeout`] fails this FETCH with
+    /// [`Error::Timeout`] (the rest of its responses are dropped) and the connection's other
+    /// commands go on.
     pub async fn fetch_stream(
         &self,
         set: &SequenceSet,
@@ -1920,6 +1923,9 @@ struct InFlight {
     reply: Reply,
     tx: oneshot::Sender<Result<Reply>>,
     stream: Option<mpsc::Sender<Data>>,
+    /// The stream's reader stopped reading for a whole timeout: the rest of this command's
+    /// data is dropped and it fails with [`Error::Timeout`]; the connection goes on.
+    stalled: Option<Duration>,
 }
 
 /// The connection task: takes commands from every handle, pipelines them, routes the answers.
@@ -1959,7 +1965,10 @@ async fn task(
                     }
                     if let Some(i) = flight.iter().position(|f| f.handle == handle) {
                         let f = flight.remove(i);
-                        let _ = f.tx.send(finish(f.reply, status));
+                        let _ = f.tx.send(match f.stalled {
+                            Some(t) => Err(Error::Timeout(t)),
+                            None => finish(f.reply, status),
+                        });
                     }
                 }
                 Event::ContinuationReceived { handle, .. }
@@ -1989,10 +1998,16 @@ async fn task(
                     update_view(&shared, &d);
                     match flight.iter_mut().find(|f| asks_for(f.name, &d)) {
                         Some(f) => match &f.stream {
-                            // The reader's pace is the connection's (TCP flow control).
+                            // The reader's pace is the connection's (TCP flow control), for
+                            // one timeout at most.
                             Some(tx) => {
-                                let _ = tx.send(d).await;
+                                let t = c.config.timeout;
+                                if tokio::time::timeout(t, tx.send(d)).await.is_err() {
+                                    f.stream = None;
+                                    f.stalled = Some(t);
+                                }
                             }
+                            None if f.stalled.is_some() => {}
                             None => f.reply.data.push(d),
                         },
                         None => {
@@ -2130,6 +2145,7 @@ fn accept(c: &mut Conn, flight: &mut Vec<InFlight>, idle: &mut Option<IdleCtl>, 
         reply: empty_reply(),
         tx: reply,
         stream,
+        stalled: None,
     });
 }
 
