@@ -661,6 +661,9 @@ impl fmt::Display for MailParams<'_> {
             write!(f, " ENVID={}", xtext_encode(e))?;
         }
         match &self.auth {
+            // An identity that is literally `<>` is written `<+3E` so that it does not read
+            // back as "no identity" (RFC 4954 §5's `AUTH=<>`).
+            Some(Some(a)) if a == "<>" => f.write_str(" AUTH=<+3E")?,
             Some(Some(a)) => write!(f, " AUTH={}", xtext_encode(a))?,
             Some(None) => f.write_str(" AUTH=<>")?,
             None => {}

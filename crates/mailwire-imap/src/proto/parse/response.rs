@@ -138,7 +138,7 @@ fn known_code<'a>(name: &[u8], i: &'a [u8]) -> PResult<'a, Code> {
     let (i, c) = match word {
         b"BADCHARSET" => {
             if peek(i)? == b' ' {
-                let (i, l) = paren_list(&i[1..], false, charset)?;
+                let (i, l) = paren_list(&i[1..], false, code_charset)?;
                 if l.is_empty() {
                     return fail(i, "charset");
                 }
@@ -726,4 +726,13 @@ fn thread_list(i: &[u8], depth: usize) -> PResult<'_, Thread> {
             }
         }
     }
+}
+
+/// A charset in `BADCHARSET (…)`: `charset = atom / quoted` (RFC 9051 §9). A literal would
+/// put a line break inside a status response's code, which no encoder can give back.
+fn code_charset(i: &[u8]) -> PResult<'_, crate::proto::types::core::AString> {
+    if i.first() == Some(&b'{') || i.first() == Some(&b'~') {
+        return fail(i, "charset (atom or quoted string)");
+    }
+    charset(i)
 }
