@@ -731,7 +731,7 @@ fn thread_list(i: &[u8], depth: usize) -> PResult<'_, Thread> {
 /// A charset in `BADCHARSET (…)`: `charset = atom / quoted` (RFC 9051 §9). A literal would
 /// put a line break inside a status response's code, which no encoder can give back.
 fn code_charset(i: &[u8]) -> PResult<'_, crate::proto::types::core::AString> {
-    if i.first() == Some(&b'{') || i.first() == Some(&b'~') {
+    if i.starts_with(b"{") || i.starts_with(b"~{") {
         return fail(i, "charset (atom or quoted string)");
     }
     charset(i)
