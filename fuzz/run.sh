@@ -12,6 +12,11 @@ set -euo pipefail
 cd "$(dirname "$(realpath "$0")")"
 secs=${1:-20}
 jobs=${FUZZ_JOBS:-2}
+# The mutation seed comes from the commit (FUZZ_SEED overrides it): a run on the same commit
+# takes the same path, so a crash CI reports is found again by running this script there.
+commit=$(git -C .. rev-parse --short=7 HEAD 2>/dev/null || echo 1)
+seed=${FUZZ_SEED:-$((16#$commit))}
+echo "fuzz: seed $seed (FUZZ_SEED=$seed ./fuzz/run.sh $secs repeats this run)"
 triple=x86_64-unknown-linux-gnu
 
 export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -33,7 +38,7 @@ dict_of() {
   esac
 }
 export -f dict_of
-export secs triple
+export secs triple seed
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export work
@@ -45,7 +50,7 @@ run_one() {
   log="$work/$t.log"
   mkdir -p "$corpus" "artifacts/$t"
   if [ -d "corpus/$t" ]; then cp -r "corpus/$t/." "$corpus/"; fi
-  local args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+  local args=(-max_total_time="$secs" -seed="$seed" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
     -artifact_prefix="artifacts/$t/")
   [ -n "$dict" ] && args+=(-dict="$dict")
   if "target/$triple/release/$t" "${args[@]}" "$corpus" >"$log" 2>&1; then
