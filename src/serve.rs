@@ -272,15 +272,12 @@ pub struct ImapLimits {
 impl ImapLimits {
     /// Applies the limits that are set to `o`.
     pub fn apply(&self, o: &mut mailwire_imap::server::ServerOptions) {
-        if let Some(v) = self.write_timeout_secs {
-            o.write_timeout = std::time::Duration::from_secs(v);
-        }
-        if let Some(v) = self.command_timeout_secs {
-            o.command_timeout = std::time::Duration::from_secs(v);
-        }
-        if let Some(v) = self.min_input_rate {
-            o.min_input_rate = v;
-        }
+        slow_client_limits(
+            [self.write_timeout_secs, self.command_timeout_secs],
+            self.min_input_rate,
+            [&mut o.write_timeout, &mut o.command_timeout],
+            &mut o.min_input_rate,
+        );
         let secs = std::time::Duration::from_secs;
         if let Some(v) = self.login_timeout_secs {
             o.session.login_timeout = secs(v);
@@ -360,6 +357,24 @@ impl AuthThrottleConfig {
     }
 }
 
+/// The settings every server's limits share: the write and command timeouts (seconds) and
+/// the slow-client input rate, applied where set.
+fn slow_client_limits(
+    secs: [Option<u64>; 2],
+    rate: Option<u64>,
+    timeouts: [&mut std::time::Duration; 2],
+    min_input_rate: &mut u64,
+) {
+    for (v, t) in secs.into_iter().zip(timeouts) {
+        if let Some(v) = v {
+            *t = std::time::Duration::from_secs(v);
+        }
+    }
+    if let Some(v) = rate {
+        *min_input_rate = v;
+    }
+}
+
 /// The SMTP server's named limits, as `[smtp-limits]` in the `--config` file (defaults on
 /// [`mailwire_smtp::server::ServerOptions`] and [`mailwire_smtp::proto::ServerConfig`]).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -392,15 +407,12 @@ pub struct SmtpLimits {
 impl SmtpLimits {
     /// Applies the limits that are set to `o`.
     pub fn apply(&self, o: &mut mailwire_smtp::server::ServerOptions) {
-        if let Some(v) = self.write_timeout_secs {
-            o.write_timeout = std::time::Duration::from_secs(v);
-        }
-        if let Some(v) = self.command_timeout_secs {
-            o.command_timeout = std::time::Duration::from_secs(v);
-        }
-        if let Some(v) = self.min_input_rate {
-            o.min_input_rate = v;
-        }
+        slow_client_limits(
+            [self.write_timeout_secs, self.command_timeout_secs],
+            self.min_input_rate,
+            [&mut o.write_timeout, &mut o.command_timeout],
+            &mut o.min_input_rate,
+        );
         if let Some(v) = self.idle_timeout_secs {
             o.idle_timeout = std::time::Duration::from_secs(v);
         }
@@ -448,15 +460,12 @@ pub struct Pop3Limits {
 impl Pop3Limits {
     /// Applies the limits that are set to `o`.
     pub fn apply(&self, o: &mut mailwire_pop3::server::ServerOptions) {
-        if let Some(v) = self.write_timeout_secs {
-            o.write_timeout = std::time::Duration::from_secs(v);
-        }
-        if let Some(v) = self.command_timeout_secs {
-            o.command_timeout = std::time::Duration::from_secs(v);
-        }
-        if let Some(v) = self.min_input_rate {
-            o.min_input_rate = v;
-        }
+        slow_client_limits(
+            [self.write_timeout_secs, self.command_timeout_secs],
+            self.min_input_rate,
+            [&mut o.write_timeout, &mut o.command_timeout],
+            &mut o.min_input_rate,
+        );
         if let Some(v) = self.idle_timeout_secs {
             o.idle_timeout = std::time::Duration::from_secs(v);
         }

@@ -16,18 +16,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mailwire_bench::env_usize;
+use mailwire_bench::{env_usize, smtp_source};
 use mailwire_smtp::server::{Listener, Server, ServerOptions};
 use mailwire_smtp::store::{StorePolicy, StoreSink};
 use mailwire_store::Store;
 use mailwire_testkit::Dovecot;
-
-fn smtp_source() -> &'static str {
-    ["/usr/sbin/smtp-source", "/usr/lib/postfix/sbin/smtp-source"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("smtp-source is required (Debian package postfix; tests/peers/install.sh)")
-}
 
 /// smtp-source against `addr`; messages per second.
 fn load(addr: SocketAddr, messages: usize, to: &str, lmtp: bool) -> f64 {

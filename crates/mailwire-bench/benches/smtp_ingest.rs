@@ -16,7 +16,7 @@
 //! MAILWIRE_BENCH_MESSAGES=500 MAILWIRE_BENCH_ROUNDS=1 cargo bench -p mailwire-bench --bench smtp_ingest
 //! ```
 
-use mailwire_bench::env_usize;
+use mailwire_bench::{env_usize, smtp_source};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,13 +25,6 @@ use mailwire_smtp::server::{Listener, Server, ServerOptions};
 use mailwire_smtp::store::{StorePolicy, StoreSink};
 use mailwire_store::Store;
 use mailwire_testkit::{Aiosmtpd, AiosmtpdOptions, SmtpSink};
-
-fn smtp_source() -> &'static str {
-    ["/usr/sbin/smtp-source", "/usr/lib/postfix/sbin/smtp-source"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("smtp-source is required (Debian package postfix; tests/peers/install.sh)")
-}
 
 /// Runs smtp-source against `addr` (with `extra` options); returns messages per second.
 fn load(addr: SocketAddr, messages: usize, extra: &[&str]) -> f64 {

@@ -116,6 +116,15 @@ pub fn sample_message(i: usize, size: usize) -> Vec<u8> {
     m
 }
 
+/// Postfix's `smtp-source` load generator (Debian package postfix); panics when it is missing,
+/// naming the package.
+pub fn smtp_source() -> &'static str {
+    ["/usr/sbin/smtp-source", "/usr/lib/postfix/sbin/smtp-source"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("smtp-source is required (Debian package postfix; tests/peers/install.sh)")
+}
+
 pub mod imap_load;
 pub mod load;
 pub use imap::{
