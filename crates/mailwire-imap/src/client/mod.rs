@@ -1964,6 +1964,9 @@ async fn task(
                         idle = None;
                     }
                     if let Some(i) = flight.iter().position(|f| f.handle == handle) {
+                        // Capabilities a completion's code carried are in place before its
+                        // caller is told (a raw LOGIN, then has_capability).
+                        sync_capabilities(&c, &shared);
                         let f = flight.remove(i);
                         let _ = f.tx.send(match f.stalled {
                             Some(t) => Err(Error::Timeout(t)),
@@ -2047,13 +2050,7 @@ async fn task(
         // Capabilities as the session last learnt them: untagged CAPABILITY, or the
         // CAPABILITY code of a greeting, a tagged OK (LOGIN sent as a raw command) or an
         // untagged OK.
-        {
-            let now = c.session.capabilities();
-            let mut caps = lock(&shared.capabilities);
-            if caps.as_slice() != now {
-                *caps = now.to_vec();
-            }
-        }
+        sync_capabilities(&c, &shared);
         if let Err(e) = c.flush().await {
             break Some(e);
         }
@@ -2117,6 +2114,15 @@ async fn task(
         let _ = f.tx.send(Err(end.as_ref().map_or(Error::Closed, lost)));
     }
     let _ = events.send(Unsolicited::Closed);
+}
+
+/// The shared capabilities as the session last learnt them.
+fn sync_capabilities(c: &Conn, shared: &Shared) {
+    let now = c.session.capabilities();
+    let mut caps = lock(&shared.capabilities);
+    if caps.as_slice() != now {
+        *caps = now.to_vec();
+    }
 }
 
 /// Queues a job's command in the session.
